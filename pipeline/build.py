@@ -1,0 +1,225 @@
+"""``build``: a dataset folder → a trained model, four embeddings, maps → one bundle.
+
+Stages (each timed, each long one with a progress bar): discover, decode,
+features (cached on disk, keyed on data + config), split, cross-validation,
+train, embed, maps, write.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .bundle import write_bundle
+from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
+from .embed import extract_features, head_taps, track_means
+from .evaluate import cross_validate
+from .maps import MapProjector, embedding_quality, genre_similarity
+from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
+from .spectrogram import SpectrogramConfig, downsample_image, mel_image
+from .splits import audit_leakage, split_groups, split_tracks
+from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
+
+MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
+
+
+@dataclass
+class BuildConfig:
+    """Everything a build depends on; plain data, saved in the bundle."""
+
+    data: str
+    out: str = "assets/gtzan"
+    weights: str | None = None
+    metadata: str | None = None  # tracks.csv with artist/title; found beside the data when None
+    cache: str = ".cache/pipeline"
+    seed: int = 0
+    max_track_seconds: float = 30.0  # GTZAN clips are 30 s; longer user files are cut
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15
+    min_artists: int = 3  # genres with fewer known artists are split by track only
+    cv_folds: int = 5
+    cv_repeats: int = 3
+    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def package_versions() -> dict:
+    import librosa
+    import openTSNE
+    import sklearn
+    import torchvision
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "librosa": librosa.__version__,
+            "openTSNE": openTSNE.__version__, "scikit-learn": sklearn.__version__}
+
+
+class Stages:
+    """Times named stages; ``report`` feeds the summary and the bundle."""
+
+    def __init__(self, log):
+        self.seconds, self.log = {}, log
+
+    def __call__(self, name):
+        stages = self
+
+        class _Stage:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                stages.seconds[name] = round(time.perf_counter() - self.t, 2)
+                if exc[0] is None:
+                    stages.log(f"  {name}: {stages.seconds[name]:.1f} s")
+
+        return _Stage()
+
+
+def _cache_key(tracks, cfg: BuildConfig, weights_path: str) -> str:
+    h = hashlib.sha256()
+    for t in tracks:
+        st = t.path.stat()
+        h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment]).encode())
+    st = Path(weights_path).stat()
+    h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def cached_features(key: str, cache_dir: Path, compute) -> dict:
+    """Load features saved under ``key`` or compute and save them (atomic replace)."""
+    path = cache_dir / f"features-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:
+            path.unlink(missing_ok=True)  # a damaged cache is recomputed, never trusted
+    feats = compute()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
+    np.savez(tmp, **feats)
+    os.replace(tmp, path)
+    return feats
+
+
+def _thumbnail(y: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    img = downsample_image(mel_image(y, cfg), (64, 320))
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
+    """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
+    torch.manual_seed(cfg.seed)
+    stage = Stages(log)
+    t0 = time.perf_counter()
+    data = Path(cfg.data)
+    with stage("discover"):
+        tracks, skipped = discover_tracks(data)
+    with stage("decode"):
+        tracks, audios, failed = load_track_audio(tracks, sr=cfg.spectrogram.sample_rate,
+                                                  max_seconds=cfg.max_track_seconds, progress=progress)
+    skipped = [{"file": f, "reason": r} for f, r in skipped + failed]
+    for s in skipped:
+        log(f"  skipped {s['file']}: {s['reason']}")
+    labels = sorted({t.genre for t in tracks})
+    counts = {g: sum(t.genre == g for t in tracks) for g in labels}
+    small = [g for g, c in counts.items() if c < MIN_TRACKS_PER_GENRE]
+    if len(labels) < 2 or small:
+        raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks in {len(labels)} genres "
+                           f"{counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")
+    backbone_model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow)
+    weights_path = load_imagenet_backbone(backbone_model.backbone, cfg.weights)
+
+    with stage("features"):
+        feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
+            backbone_model.backbone, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress))
+    seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
+
+    with stage("split"):
+        meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
+        info = read_track_metadata(meta_csv) if meta_csv else {}
+        ids = [t.track_id for t in tracks]
+        genres = np.array([t.genre for t in tracks])
+        artists = [info.get(i, {}).get("artist") for i in ids]
+        y = np.array([labels.index(g) for g in genres])
+        groups, fallback = split_groups(ids, genres, artists, cfg.min_artists)
+        split = split_tracks(genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
+        audit = audit_leakage(split, ids, groups, artists)
+
+    with stage("cross-validation"):
+        cv = {"track": cross_validate(seg, y, genres, ids, len(labels), cfg.train, cfg.seed, cfg.cv_folds,
+                                      cfg.cv_repeats, progress)}
+        cv_artist_groups, cv_fallback = split_groups(ids, genres, artists, min_artists=2)
+        if any(g.startswith("artist:") for g in cv_artist_groups):
+            cv["artist"] = cross_validate(seg, y, genres, cv_artist_groups, len(labels), cfg.train, cfg.seed,
+                                          cfg.cv_folds, cfg.cv_repeats, progress)
+            cv["artist"]["genres_grouped_by_track"] = cv_fallback
+
+    with stage("train"):
+        train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
+        head, history = fit_head(seg, y, train_idx, val_idx, len(labels), cfg.train, cfg.seed)
+        test = classification_metrics(y[test_idx], track_probabilities(head, *seg.select(test_idx, False), test_idx), labels)
+        log(f"  test accuracy {test['accuracy']:.3f} on {len(test_idx)} held-out tracks (seed {cfg.seed})")
+
+    with stage("embed"):
+        n = len(tracks)
+        taps = head_taps(head, seg.clean)
+        per_segment = {"none": feats["none"], "immediate": seg.clean, "deep": taps["deep"], "shallow": taps["shallow"]}
+        per_track = {e: track_means(v, seg.track, n) for e, v in per_segment.items()}
+        probs = track_means(taps["probabilities"], seg.track, n).astype(np.float64)
+        probs /= probs.sum(1, keepdims=True)
+        thumbnails = np.stack([_thumbnail(a, cfg.spectrogram) for a in audios])
+
+    with stage("maps"):
+        map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}
+        arrays, quality = {}, {}
+        for e in EMBEDDINGS:
+            proj = MapProjector(**map_params).fit(per_track[e])
+            arrays[f"track_{e}"] = per_track[e].astype(np.float32)
+            arrays[f"segment_{e}"] = per_segment[e].astype(np.float16)
+            arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
+            arrays[f"similarity_{e}"] = genre_similarity(per_track[e], genres, labels)
+            quality[e] = embedding_quality(per_track[e], proj.coords_, genres)
+
+    with stage("write"):
+        arrays.update(probabilities=probs.astype(np.float32), segment_track=seg.track.astype(np.int32),
+                      segment_start_s=feats["start_s"].astype(np.float32), thumbnails=thumbnails)
+        table = pd.DataFrame({
+            "track_id": ids, "genre": genres, "split": split, "artist": artists,
+            "title": [info.get(i, {}).get("title") for i in ids],
+            "path": [os.path.relpath(t.path, data) for t in tracks],
+            "predicted": [labels[i] for i in probs.argmax(1)], "confidence": probs.max(1).round(4),
+            "n_segments": np.bincount(seg.track, minlength=n),
+        })
+        model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow)
+        model.backbone.load_state_dict(backbone_model.backbone.state_dict())
+        model.head.load_state_dict(head.state_dict())
+        config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
+        config.update(spectrogram=cfg.spectrogram.to_dict(), train=cfg.train.to_dict(), backbone="mobilenet_v2",
+                      weights=Path(weights_path).name)
+        meta = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": config, "labels": labels, "versions": package_versions(),
+            "embeddings": {e: {"dim": int(per_track[e].shape[1])} for e in EMBEDDINGS},
+            "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": n, "tracks_per_genre": counts,
+                        "skipped": skipped, "metadata": str(meta_csv) if meta_csv else None},
+            "splits": {"seed": cfg.seed, **audit, "grouping": "artist where a genre has "
+                       f">= {cfg.min_artists} known artists, else track", "genres_grouped_by_track": fallback},
+            "maps": {"params": map_params},
+            "metrics": {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history,
+                        "cross_validation": cv, "embedding_quality": quality},
+        }
+        stage.seconds["total"] = round(time.perf_counter() - t0, 2)
+        meta["timings_s"] = stage.seconds
+        write_bundle(cfg.out, meta, table, arrays, model.state_dict())
+    meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
+    return meta

@@ -1,0 +1,186 @@
+"""The versioned, atomic, pickle-free bundle the pipeline writes and the explorer reads.
+
+Layout of a bundle directory::
+
+    bundle.json        format + version, config, labels, dataset, splits, metrics, file hashes
+    model.safetensors  backbone + head weights (float32)
+    tracks.csv         one row per track: id, genre, split, artist, title, path, prediction
+    arrays.npz         embeddings (per track and per segment), maps, similarity matrices,
+                       probabilities, spectrogram thumbnails
+
+Only arrays and text: ``np.load(..., allow_pickle=False)`` and safetensors, so a
+bundle from anyone can be opened without running their code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMAT = "gtzan-genre-map"
+FORMAT_VERSION = 1
+FILES = ("model.safetensors", "tracks.csv", "arrays.npz")
+TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
+REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
+
+
+class BundleError(ValueError):
+    """A bundle is missing, incomplete, damaged or from an incompatible version."""
+
+
+@dataclass
+class Bundle:
+    """Everything a bundle holds, loaded into memory (weights stay on disk until asked for)."""
+
+    path: Path
+    meta: dict
+    tracks: pd.DataFrame
+    arrays: dict = field(repr=False)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta["labels"])
+
+    @property
+    def embeddings(self) -> list[str]:
+        return list(self.meta["embeddings"])
+
+    def vectors(self, embedding: str) -> np.ndarray:
+        """Per-track vectors of one embedding, (n_tracks, dim)."""
+        return self.arrays[f"track_{embedding}"]
+
+    def coords(self, embedding: str) -> np.ndarray:
+        """2-D map positions of every track in one embedding, (n_tracks, 2)."""
+        return self.arrays[f"map_{embedding}"]
+
+    def similarity(self, embedding: str) -> np.ndarray:
+        """Genre × genre mean cosine similarity, (n_genres, n_genres)."""
+        return self.arrays[f"similarity_{embedding}"]
+
+    def state_dict(self) -> dict:
+        """Model weights as torch tensors (safetensors: no code is run)."""
+        from safetensors.torch import load_file
+
+        return load_file(self.path / "model.safetensors")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict, state_dict: dict) -> Path:
+    """Write a bundle atomically: a crash at any point leaves the previous one intact.
+
+    Everything goes to a hidden sibling directory first; only a complete,
+    synced bundle replaces ``out`` (two renames, microseconds apart).
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        save_file({k: v.detach().contiguous().float() for k, v in state_dict.items()}, tmp / "model.safetensors")
+        tracks.loc[:, list(TRACK_COLUMNS) + [c for c in tracks.columns if c not in TRACK_COLUMNS]].to_csv(
+            tmp / "tracks.csv", index=False)
+        np.savez_compressed(tmp / "arrays.npz", **arrays)
+        meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
+                "files": {name: sha256_file(tmp / name) for name in FILES}}
+        (tmp / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=False, allow_nan=False))
+        for name in FILES + ("bundle.json",):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        _fsync_dir(out.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_meta(path: str | Path) -> dict:
+    """bundle.json, checked for format and version; raises BundleError."""
+    path = Path(path)
+    hint = "build one with: python -m pipeline build --data DIR --weights FILE --out " + str(path)
+    if not path.is_dir():
+        raise BundleError(f"no bundle at {path}; {hint}")
+    try:
+        meta = json.loads((path / "bundle.json").read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{path} is not a bundle (bundle.json is missing); {hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{path}/bundle.json is damaged ({e}); rebuild the bundle") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{path}/bundle.json is not a {FORMAT} bundle")
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise BundleError(f"{path}/bundle.json lacks {', '.join(missing)}; rebuild the bundle")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BundleError(f"bundle format {version} is newer than this code reads ({FORMAT_VERSION}); update the code")
+    if version < FORMAT_VERSION:
+        raise BundleError(f"bundle format {version} is out of date (now {FORMAT_VERSION}); rebuild it; {hint}")
+    return meta
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Open a bundle; every file's hash and every array's shape are checked.
+
+    Raises
+    ------
+    BundleError with a message saying what is wrong and how to fix it.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    for name in FILES:
+        if not (path / name).is_file():
+            raise BundleError(f"bundle {path} is incomplete: {name} is missing; rebuild it")
+        if verify and sha256_file(path / name) != meta["files"].get(name):
+            raise BundleError(f"bundle {path} is damaged: {name} does not match its recorded hash; rebuild it")
+    try:
+        with np.load(path / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        tracks = pd.read_csv(path / "tracks.csv", dtype={"artist": "string", "title": "string", "path": "string"},
+                             keep_default_na=False, na_values={"artist": [""], "title": [""]})
+    except Exception as e:  # truncated zip, bad CSV, a pickled object array
+        raise BundleError(f"bundle {path} cannot be read ({type(e).__name__}: {e}); rebuild it") from None
+    _check_shapes(path, meta, tracks, arrays)
+    return Bundle(path=path, meta=meta, tracks=tracks, arrays=arrays)
+
+
+def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) -> None:
+    n, g = len(tracks), len(meta["labels"])
+    missing_cols = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    expect = {"probabilities": (n, g)}
+    for e, info in meta["embeddings"].items():
+        expect[f"track_{e}"] = (n, info["dim"])
+        expect[f"map_{e}"] = (n, 2)
+        expect[f"similarity_{e}"] = (g, g)
+    wrong = [k for k, s in expect.items() if k not in arrays or arrays[k].shape != s]
+    if missing_cols or wrong or n == 0:
+        raise BundleError(f"bundle {path} is inconsistent ({', '.join(missing_cols + wrong) or 'no tracks'}); rebuild it")

@@ -1,0 +1,145 @@
+"""``python -m pipeline build | info | place``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_BUNDLE = str(Path(__file__).resolve().parents[1] / "assets" / "gtzan")
+
+
+def _fmt_cv(cv: dict) -> str:
+    return f"{cv['mean']:.3f} ± {cv['std']:.3f}"
+
+
+def summary_lines(meta: dict) -> list[str]:
+    """What a bundle holds, in a few human lines (``info`` and the end of ``build``)."""
+    d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
+    t = m["test"]
+    lines = [
+        f"dataset      {d['name']}: {d['n_tracks']} tracks, {len(meta['labels'])} genres ({', '.join(meta['labels'])})",
+        f"skipped      {len(d['skipped'])} file(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
+        f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
+        f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
+        f"test         accuracy {t['accuracy']:.3f}, loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
+    ]
+    for kind, cv in m["cross_validation"].items():
+        lines.append(f"CV by {kind:6} head {_fmt_cv(cv['head'])} vs logistic baseline {_fmt_cv(cv['logistic_baseline'])} "
+                     f"({cv['folds']}-fold x{cv['repeats']}, seed {cv['seed']})")
+    for e, q in m["embedding_quality"].items():
+        lines.append(f"embedding    {e:9} dim {meta['embeddings'][e]['dim']:5}  kNN acc {q['knn_accuracy']:.3f}  "
+                     f"silhouette {q['silhouette']:+.3f}  trustworthiness {q['trustworthiness']:.3f}")
+    v = meta.get("versions", {})
+    lines.append("versions     " + ", ".join(f"{k} {x}" for k, x in v.items()))
+    if "timings_s" in meta:
+        lines.append("timings      " + ", ".join(f"{k} {x:.1f}s" for k, x in meta["timings_s"].items()))
+    return lines
+
+
+def cmd_build(args) -> int:
+    from .build import BuildConfig, build
+    from .spectrogram import SpectrogramConfig
+    from .train import TrainConfig
+
+    cfg = BuildConfig(
+        data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
+        cv_folds=args.folds, cv_repeats=args.repeats,
+        spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2),
+        train=TrainConfig(augment=args.augment),
+    )
+    print(f"building {cfg.out} from {cfg.data}")
+    meta = build(cfg, progress=not args.quiet)
+    print(f"\nwrote {cfg.out}")
+    print("\n".join(summary_lines(meta)))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .bundle import load_bundle
+
+    b = load_bundle(args.bundle)
+    if args.json:
+        print(json.dumps({k: v for k, v in b.meta.items() if k != "files"} | {"path": str(b.path)}, indent=2))
+    else:
+        print(f"bundle       {b.path} (format {b.meta['format_version']}, created {b.meta['created']})")
+        print("\n".join(summary_lines(b.meta)))
+    return 0
+
+
+def _print_placement(p) -> None:
+    probs = sorted(p.probabilities.items(), key=lambda kv: -kv[1])
+    print(f"{p.file}: {p.genre} ({p.probabilities[p.genre]:.0%}), {p.duration_s:.1f} s, {p.n_segments} windows")
+    print("  probabilities  " + "  ".join(f"{g} {q:.2f}" for g, q in probs))
+    for e, m in p.maps.items():
+        near = ", ".join(f"{n['track_id']} ({n['similarity']:.3f})" for n in m["neighbours"])
+        print(f"  {e:9} at ({m['x']:+.2f}, {m['y']:+.2f})  nearest: {near}")
+    for w in p.trajectory or []:
+        print(f"    {w['start_s']:6.1f}-{w['end_s']:6.1f} s  {w['genre']} ({w['confidence']:.0%})")
+
+
+def cmd_place(args) -> int:
+    from .audio import AudioError
+    from .place import Placer
+
+    placer = Placer.from_path(args.bundle)
+    failed = 0
+    for f in args.files:
+        try:
+            p = placer.place_file(f, trajectory=args.trajectory)
+        except AudioError as e:
+            print(f"error: {f}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(p.to_json()), flush=True)
+        else:
+            _print_placement(p)
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="train the classifier and write a bundle")
+    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
+    b.add_argument("--weights", help="torchvision MobileNetV2 ImageNet state dict (default: torchvision's cache)")
+    b.add_argument("--out", default="assets/gtzan", help="bundle directory to write (default: assets/gtzan)")
+    b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
+    b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--segment", type=float, default=10.0, help="window length in seconds (30 = whole clip)")
+    b.add_argument("--hop", type=float, help="window hop in seconds (default: half the window)")
+    b.add_argument("--augment", choices=("paper", "none"), default="paper",
+                   help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
+    b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
+    i = sub.add_parser("info", help="what a bundle holds")
+    i.add_argument("--bundle", default=DEFAULT_BUNDLE)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    pl = sub.add_parser("place", help="place audio files on the map")
+    pl.add_argument("files", nargs="+")
+    pl.add_argument("--bundle", default=DEFAULT_BUNDLE)
+    pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
+    pl.set_defaults(func=cmd_place)
+    return p
+
+
+def main(argv=None) -> int:
+    from .bundle import BundleError
+    from .dataset import DatasetError
+    from .model import WeightsError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (BundleError, DatasetError, WeightsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the previous bundle is untouched", file=sys.stderr)
+        return 130

@@ -1,0 +1,136 @@
+"""2-D t-SNE maps, genre×genre cosine similarity and embedding-quality numbers."""
+from __future__ import annotations
+
+import numpy as np
+import openTSNE
+from sklearn.manifold import trustworthiness
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def genre_similarity(X: np.ndarray, genres, labels) -> np.ndarray:
+    """Mean cosine similarity between all pairs of songs, grouped by genre.
+
+    Returns a (G, G) matrix; the diagonal averages distinct pairs only (a
+    song's similarity with itself, always 1, is left out).
+    """
+    U = unit_rows(X)
+    S = U @ U.T
+    genres = np.asarray(genres)
+    out = np.full((len(labels), len(labels)), np.nan)
+    for i, a in enumerate(labels):
+        ia = genres == a
+        for j, b in enumerate(labels):
+            block = S[np.ix_(ia, genres == b)]
+            if i == j:
+                n = block.shape[0]
+                out[i, j] = (block.sum() - np.trace(block)) / (n * (n - 1)) if n > 1 else np.nan
+            elif block.size:
+                out[i, j] = block.mean()
+    return out
+
+
+def nearest_tracks(query: np.ndarray, reference_unit: np.ndarray, k: int = 5):
+    """Indices and cosine similarities of the k most similar reference rows.
+
+    ``reference_unit`` must already be ``unit_rows`` of the reference set.
+    """
+    q = unit_rows(np.atleast_2d(query))[0]
+    sims = reference_unit @ q
+    order = np.argsort(-sims, kind="stable")[:k]
+    return order, sims[order]
+
+
+class MapProjector:
+    """A t-SNE map that new points can be added to without moving old ones.
+
+    Parameters
+    ----------
+    perplexity : for the reference map; capped for small sets.
+    random_state : fixes the layout.
+    """
+
+    def __init__(self, perplexity: float = 30.0, random_state: int = 0, metric: str = "cosine"):
+        self.perplexity = perplexity
+        self.random_state = random_state
+        self.metric = metric
+        self.reference_ = None
+        self.coords_ = None
+        self._embedding = None
+
+    def _perplexity_for(self, n: int) -> float:
+        return float(max(2.0, min(self.perplexity, (n - 1) / 3)))
+
+    def fit(self, X: np.ndarray) -> "MapProjector":
+        X = np.asarray(X, dtype=np.float64)
+        tsne = openTSNE.TSNE(
+            perplexity=self._perplexity_for(len(X)), metric=self.metric, random_state=self.random_state,
+            neighbors="exact", n_jobs=1,
+        )
+        emb = tsne.fit(X)
+        # transform() re-centres the reference in place; centring it now makes that a no-op.
+        coords = np.asarray(emb) - (np.max(emb, axis=0) + np.min(emb, axis=0)) / 2
+        return self.set_state(X, coords)
+
+    def set_state(self, reference: np.ndarray, coords: np.ndarray) -> "MapProjector":
+        """Restore a fitted map from its reference vectors and 2-D coordinates."""
+        self.reference_ = np.asarray(reference, dtype=np.float64)
+        self.coords_ = np.asarray(coords, dtype=np.float64)
+        self._embedding = None
+        return self
+
+    def _tsne_embedding(self) -> openTSNE.TSNEEmbedding:
+        if self._embedding is None:
+            affinities = openTSNE.affinity.PerplexityBasedNN(
+                self.reference_, perplexity=self._perplexity_for(len(self.reference_)), method="exact",
+                metric=self.metric, random_state=self.random_state,
+            )
+            self._embedding = openTSNE.TSNEEmbedding(
+                self.coords_.copy(), affinities, random_state=self.random_state
+            )
+        return self._embedding
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """2-D positions of new points; the reference map is left unchanged."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        ref = self._tsne_embedding()
+        saved = np.array(ref, copy=True)
+        k = min(25, len(self.reference_) - 1)
+        new = ref.transform(X, perplexity=min(5.0, max(1.0, (k - 1) / 3)), k=k)
+        ref[:] = saved  # openTSNE modifies the reference in place
+        return np.asarray(new, dtype=np.float64)
+
+
+def embedding_quality(X: np.ndarray, coords: np.ndarray, genres, k: int = 5) -> dict:
+    """How well an embedding and its map keep genres and neighbourhoods.
+
+    Returns
+    -------
+    dict with ``knn_accuracy`` (leave-one-out k-NN genre accuracy, cosine,
+    in the full-dimensional space), ``silhouette`` (cosine, by genre) and
+    ``trustworthiness`` (of the 2-D map, ``k`` neighbours).
+    """
+    genres = np.asarray(genres)
+    U = unit_rows(X)
+    k = max(1, min(k, len(U) - 2))
+    knn = KNeighborsClassifier(n_neighbors=k + 1, metric="cosine").fit(U, genres)
+    _, idx = knn.kneighbors(U)
+    votes = genres[idx[:, 1:]]  # drop each point itself
+    pred = []
+    for row in votes:
+        names, counts = np.unique(row, return_counts=True)
+        pred.append(names[np.argmax(counts)])
+    n_genres = len(set(genres))
+    sil = float(silhouette_score(U, genres, metric="cosine")) if 1 < n_genres < len(U) else float("nan")
+    return {
+        "knn_accuracy": float(np.mean(np.array(pred) == genres)),
+        "silhouette": sil,
+        "trustworthiness": float(trustworthiness(U, coords, n_neighbors=k, metric="cosine")),
+    }

@@ -1,0 +1,143 @@
+"""MobileNetV2 backbone + a new dense head, with the paper's named embedding taps.
+
+Taps (what ``GenreNet.embed`` returns):
+
+- ``immediate``: the pooled output of the pretrained CNN (1280-d). The backbone
+  stays frozen, so this is exactly the ImageNet representation of a spectrogram.
+- ``deep``: the first dense layer of the new head (256-d, after ReLU). Wide
+  enough to keep nuance between songs, small enough that 10 genres must be
+  organised in it — the paper's "best balance" layer.
+- ``shallow``: the layer just before the softmax layer (64-d, after ReLU).
+  Narrow, so training squeezes it towards one direction per genre.
+
+Post-ReLU taps are non-negative, so cosine similarities lie in [0, 1], which is
+the scale of the paper's "absolute" heatmaps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import mobilenet_v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TAPS = ("immediate", "deep", "shallow")
+EMBEDDINGS = ("none",) + TAPS
+BACKBONE_DIM = 1280
+
+
+class WeightsError(ValueError):
+    """ImageNet weights are missing or do not fit the backbone."""
+
+
+class Backbone(nn.Module):
+    """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, 1280).
+
+    The grey image is resized to a square and copied to three channels, then
+    normalised with ImageNet statistics, as the pretrained CNN expects.
+    """
+
+    def __init__(self, image_size: int = 224):
+        super().__init__()
+        self.image_size = image_size
+        self.features = mobilenet_v2().features
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):
+        # The shared weights have batch-norm folded into identities: batch
+        # statistics would wreck them, so the backbone never leaves eval mode.
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.unsqueeze(1)
+        x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        x = self.features(x)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+class GenreHead(nn.Module):
+    """The new classifier: 1280 → deep (256) → shallow (64) → genre logits."""
+
+    def __init__(self, n_classes: int, deep: int = 256, shallow: int = 64, dropout: float = 0.3):
+        super().__init__()
+        self.deep = nn.Sequential(nn.Dropout(dropout), nn.Linear(BACKBONE_DIM, deep), nn.ReLU())
+        self.shallow = nn.Sequential(nn.Dropout(dropout), nn.Linear(deep, shallow), nn.ReLU())
+        self.out = nn.Linear(shallow, n_classes)
+        # Standardising the backbone features (fitted on training data) makes
+        # the head train quickly and stably; stored as buffers in the bundle.
+        self.register_buffer("feature_mean", torch.zeros(BACKBONE_DIM))
+        self.register_buffer("feature_std", torch.ones(BACKBONE_DIM))
+
+    def forward(self, immediate: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = (immediate - self.feature_mean) / self.feature_std
+        deep = self.deep(z)
+        shallow = self.shallow(deep)
+        return {"deep": deep, "shallow": shallow, "logits": self.out(shallow)}
+
+
+class GenreNet(nn.Module):
+    """Backbone + head; ``embed`` returns every tap and the logits."""
+
+    def __init__(self, n_classes: int, image_size: int = 224, deep: int = 256, shallow: int = 64):
+        super().__init__()
+        self.backbone = Backbone(image_size)
+        self.head = GenreHead(n_classes, deep, shallow)
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 16) -> dict[str, torch.Tensor]:
+        self.eval()
+        parts = []
+        for i in range(0, len(images), batch_size):
+            immediate = self.backbone(images[i : i + batch_size])
+            parts.append({"immediate": immediate, **self.head(immediate)})
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None) -> str:
+    """Fill the backbone with ImageNet MobileNetV2 weights; never downloads.
+
+    Parameters
+    ----------
+    weights : a torchvision MobileNetV2 state-dict file, or None to use
+        torchvision's cache (``$TORCH_HOME/hub/checkpoints``) if it holds one.
+
+    Returns
+    -------
+    str : where the weights came from.
+    """
+    if weights is None:
+        weights = _cached_torchvision_weights()
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a corrupt or non-torch file
+        raise WeightsError(f"cannot read weights {path.name}: {e}") from None
+    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    try:
+        backbone.features.load_state_dict(features, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path.name} is not a torchvision MobileNetV2 state dict ({str(e).splitlines()[0]})") from None
+    return str(path)
+
+
+def _cached_torchvision_weights() -> Path:
+    from torch.hub import get_dir
+
+    for name in ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth"):
+        p = Path(get_dir()) / "checkpoints" / name
+        if p.is_file():
+            return p
+    raise WeightsError(
+        "no ImageNet MobileNetV2 weights: pass --weights FILE (a torchvision mobilenet_v2 state dict, "
+        f"e.g. ../shared/weights/mobilenet_v2_imagenet_float.pth) or place mobilenet_v2-b0353104.pth in "
+        f"{Path(get_dir()) / 'checkpoints'}; nothing is downloaded"
+    )

@@ -1,0 +1,127 @@
+"""Train the new head on cached backbone features; early stopping; metrics.
+
+The backbone is frozen, so its 1280-d features are computed once per segment
+and the head trains in seconds on CPU. A track's prediction is the mean of its
+segments' probabilities.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix, log_loss
+
+from .model import GenreHead
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Head size and optimisation settings; stored in every bundle."""
+
+    deep: int = 256
+    shallow: int = 64
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.1
+    batch_size: int = 32
+    max_epochs: int = 120
+    patience: int = 20  # epochs without a better validation loss before stopping
+    augment: str = "paper"  # "paper": one of none/gain/pitch/noise per training segment, added to the clean ones
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SegmentFeatures:
+    """Backbone features of every segment, and which track each belongs to."""
+
+    clean: np.ndarray  # (n_segments, 1280)
+    track: np.ndarray  # (n_segments,) track index
+    augmented: np.ndarray | None = None  # (n_segments, 1280), same order, or None
+
+    def select(self, tracks: np.ndarray, with_augmented: bool):
+        """Features and track index of the segments of ``tracks``."""
+        mask = np.isin(self.track, tracks)
+        X, t = self.clean[mask], self.track[mask]
+        if with_augmented and self.augmented is not None:
+            X, t = np.concatenate([X, self.augmented[mask]]), np.concatenate([t, t])
+        return X, t
+
+
+def track_probabilities(head: GenreHead, X: np.ndarray, track: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """Mean segment probabilities per track, rows in the order of ``tracks``."""
+    head.eval()
+    with torch.no_grad():
+        p = torch.softmax(head(torch.as_tensor(X, dtype=torch.float32))["logits"], -1).numpy()
+    return np.stack([p[track == t].mean(0) for t in tracks])
+
+
+def fit_head(features: SegmentFeatures, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
+             n_classes: int, cfg: TrainConfig, seed: int) -> tuple[GenreHead, dict]:
+    """Train a head on the ``train`` tracks, early-stopping on ``val`` tracks' loss.
+
+    Parameters
+    ----------
+    labels : genre index per track (all tracks).
+    train, val : track indices.
+
+    Returns
+    -------
+    head : the weights of the best validation epoch, in eval mode.
+    history : per-epoch train/val loss and the best epoch.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    X, t = features.select(train, with_augmented=cfg.augment != "none")
+    y = torch.as_tensor(labels[t])
+    head = GenreHead(n_classes, cfg.deep, cfg.shallow, cfg.dropout)
+    head.feature_mean.copy_(torch.as_tensor(X.mean(0)))
+    head.feature_std.copy_(torch.as_tensor(X.std(0) + 1e-6))
+    X = torch.as_tensor(X, dtype=torch.float32)
+    Xv, tv = features.select(val, with_augmented=False)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    best, best_state, history = np.inf, None, {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    for epoch in range(cfg.max_epochs):
+        head.train()
+        perm = torch.randperm(len(X), generator=gen)
+        total = 0.0
+        for i in range(0, len(X), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            loss = F.cross_entropy(head(X[idx])["logits"], y[idx], label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        p = track_probabilities(head, Xv, tv, val)
+        val_loss = log_loss(labels[val], p, labels=np.arange(n_classes))
+        history["train_loss"].append(total / len(X))
+        history["val_loss"].append(float(val_loss))
+        history["val_accuracy"].append(float(np.mean(p.argmax(1) == labels[val])))
+        if val_loss < best - 1e-4:
+            best, best_epoch = val_loss, epoch
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        elif epoch - best_epoch >= cfg.patience:
+            break
+    head.load_state_dict(best_state)
+    head.eval()
+    history["best_epoch"] = int(best_epoch)
+    return head, history
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, genre_names) -> dict:
+    """Accuracy, log loss, per-genre accuracy and the confusion matrix (rows = true)."""
+    n = len(genre_names)
+    pred = probs.argmax(1)
+    cm = confusion_matrix(labels, pred, labels=np.arange(n))
+    per_genre = {g: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None) for i, g in enumerate(genre_names)}
+    return {
+        "accuracy": float(np.mean(pred == labels)),
+        "loss": float(log_loss(labels, probs, labels=np.arange(n))),
+        "n_tracks": int(len(labels)),
+        "per_genre_accuracy": per_genre,
+        "confusion_matrix": cm.tolist(),
+    }
