@@ -1,0 +1,56 @@
+"""The words on the page, written for a classroom: no jargon without a gloss."""
+from __future__ import annotations
+
+TITLE = "The genre map: how a network hears music"
+
+INTRO = (
+    "Each dot is a {n}-clip sample of **GTZAN**, a collection of 30-second music clips labelled with one of "
+    "{g} genres. A neural network turns every clip into a long list of numbers (an *embedding*), and a method "
+    "called t-SNE draws those lists on a flat map so that clips the network finds similar sit close together.  \n"
+    "Choose which layer of the network to look at, click a dot to see and hear its clip, "
+    "or drop in your own song to see where it lands."
+)
+
+# What each layer is and what the paper found (Matei, Nebreda Bernal & Jethoe, Figure 4).
+EMBEDDINGS = {
+    "none": ("No network", "the spectrogram picture itself, shrunk to {dim} pixels. "
+             "Paper: not informative — genres are mixed together."),
+    "immediate": ("Straight out of the CNN", "{dim} numbers from MobileNetV2, a network trained on photos, not music. "
+                  "Paper: some separation, but not enough (classical spreads into unrelated genres)."),
+    "deep": ("Deep layer", "{dim} numbers from inside the genre-trained part. "
+             "Paper: the best balance — clear genre groups whose positions and overlaps still say how genres relate."),
+    "shallow": ("Last layer", "{dim} numbers just before the genre decision. "
+                "Paper: tight clusters, but they no longer show how genres relate to each other."),
+}
+
+MAP_HELP = ("Hover a dot for the clip's details; click one (or draw round several with the lasso tool at the top "
+            "right) to see more. Drag to move, scroll or use the toolbar to zoom; click a genre in the legend to "
+            "hide it. The two map axes have no meaning of their own — only distances between dots do.")
+
+CORRECT_HELP = ("Most training clips are right because the model learnt them; hover to see which clips were "
+                "held out for testing.")
+
+UPLOAD_HELP = ("Your song is cut into 10-second windows, each window goes through the same network, and the "
+               "average lands on the map as a ★. Nothing is stored after you close the page.")
+
+SIMILARITY_HELP = (
+    "Each cell is the average *cosine similarity* (1 = pointing the same way, 0 = unrelated) between every song "
+    "of the row's genre and every song of the column's genre. **Absolute** colours run from 0 to 1, so you can "
+    "compare layers: almost everything looks very similar, a known effect of comparing long lists of numbers. "
+    "**Relative** colours run from the lowest to the highest value of this layer, so its structure shows."
+)
+
+QUALITY_HELP = (
+    "**kNN genre accuracy**: how often a clip's 5 nearest neighbours (in the full list of numbers) mostly share its "
+    "genre. **Silhouette** (−1 to 1): how well genres form separate groups. **Trustworthiness** (0 to 1): how well "
+    "the flat map keeps each clip's true neighbours. Measured on all clips of this bundle."
+)
+
+
+def embedding_caption(name: str, dim: int | None) -> str:
+    title, body = EMBEDDINGS.get(name, (name, "a layer of this bundle's network ({dim} numbers)."))
+    return f"{title}: " + body.format(dim=dim if dim is not None else "?")
+
+
+def embedding_title(name: str) -> str:
+    return EMBEDDINGS.get(name, (name,))[0]

@@ -1,0 +1,82 @@
+"""The detail panel for one clip or uploaded song: spectrogram, probabilities, neighbours, audio."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .map_view import display_name
+from .palette import genre_colours
+from .plotting import base_layout, figure
+
+
+def track_index(bundle, track_id: str) -> int | None:
+    """Row of ``track_id`` in the bundle, or None."""
+    hits = np.flatnonzero(bundle.tracks["track_id"].astype(str).to_numpy() == track_id)
+    return int(hits[0]) if hits.size else None
+
+
+def track_seconds(bundle, index: int) -> float:
+    """Length of audio analysed for a track: its last window's start plus the window length."""
+    seg_len = float(bundle.meta["config"]["spectrogram"]["segment_seconds"])
+    starts = bundle.arrays.get("segment_start_s")
+    owner = bundle.arrays.get("segment_track")
+    if starts is None or owner is None or not np.any(owner == index):
+        return float(bundle.meta["config"].get("max_track_seconds") or seg_len)
+    return float(np.max(starts[owner == index])) + seg_len
+
+
+def spectrogram_figure(thumbnail: np.ndarray, seconds: float, title: str = "Spectrogram", height: int = 260):
+    """A log-mel thumbnail (row 0 = lowest pitch) as a heatmap: time across, pitch up."""
+    img = np.asarray(thumbnail)
+    n_rows, n_cols = img.shape
+    trace = dict(type="heatmap", z=img.tolist(), x0=0, dx=seconds / n_cols, y0=0, dy=1,
+                 colorscale="Magma", showscale=False, zmin=0, zmax=255,
+                 hovertemplate="%{x:.1f} s<extra></extra>")
+    layout = base_layout(height=height, title=dict(text=title),
+                         xaxis=dict(title=dict(text="time (s)"), showgrid=False, range=[0, seconds]),
+                         yaxis=dict(title=dict(text="low → high pitch"), showticklabels=False, showgrid=False,
+                                    range=[-0.5, n_rows - 0.5]),
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure([trace], layout)
+
+
+def probability_figure(probabilities: dict, labels=None, title: str = "What the model hears", height: int = 330):
+    """Horizontal bars of genre probabilities, most likely on top."""
+    labels = list(labels) if labels is not None else list(probabilities)
+    colours = genre_colours(labels)
+    items = sorted(probabilities.items(), key=lambda kv: kv[1])  # plotly draws bottom-up
+    trace = dict(type="bar", orientation="h", x=[float(p) for _, p in items], y=[g for g, _ in items],
+                 marker=dict(color=[colours.get(g, "#888888") for g, _ in items]),
+                 text=[f"{p:.0%}" for _, p in items], textposition="outside", cliponaxis=False,
+                 hovertemplate="%{y}: %{x:.1%}<extra></extra>")
+    layout = base_layout(height=height, title=dict(text=title),
+                         xaxis=dict(range=[0, 1.12], tickformat=".0%", showgrid=True),
+                         yaxis=dict(showgrid=False, automargin=True), margin=dict(l=10, r=10, t=40, b=10))
+    return figure([trace], layout)
+
+
+def neighbour_frame(neighbours: list) -> pd.DataFrame:
+    """The 'sounds like' table: rank, clip, genre, artist – title, cosine similarity."""
+    return pd.DataFrame({
+        "clip": [n["track_id"] for n in neighbours],
+        "genre": [n["genre"] for n in neighbours],
+        "artist – title": [display_name(n.get("artist"), n.get("title")) for n in neighbours],
+        "similarity": [float(n["similarity"]) for n in neighbours],
+    }, index=pd.RangeIndex(1, len(neighbours) + 1, name="rank"))
+
+
+def track_probabilities(bundle, index: int) -> dict:
+    """The model's genre probabilities for one bundle track."""
+    return {g: float(p) for g, p in zip(bundle.labels, bundle.arrays["probabilities"][index])}
+
+
+def audio_file(bundle, index: int) -> Path | None:
+    """The track's audio file if the dataset is on this machine, else None."""
+    root = bundle.meta.get("dataset", {}).get("root")
+    rel = bundle.tracks["path"].iloc[index]
+    if not root or rel is None or pd.isna(rel):
+        return None
+    path = Path(root) / str(rel)
+    return path if path.is_file() else None

@@ -1,0 +1,89 @@
+"""Uploaded songs → the pipeline's one placement path → what the page shows.
+
+No Streamlit here: ``sync_uploads`` takes the uploader's current files and a
+per-session cache and places only files it has not seen, so a rerun (switching
+embedding, clicking a dot) never decodes a song twice, and removing a file
+from the uploader removes its star.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
+
+log = logging.getLogger(__name__)
+UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
+DEFAULT_MAX_MB = 50
+
+
+@dataclass
+class UploadResult:
+    """One uploaded file: its placement, or the one-line reason it could not be placed."""
+
+    key: str  # the uploader's file id: stable for one upload, different for a re-upload
+    name: str  # shown on the map; unique among the session's uploads
+    placement: object | None = None  # pipeline.place.Placement
+    error: str | None = None
+    seconds: float = 0.0  # time to decode and place
+
+    @property
+    def ok(self) -> bool:
+        return self.placement is not None
+
+
+def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadResult:
+    """Place one file's bytes; bad audio becomes ``error`` (never an exception)."""
+    t0 = time.perf_counter()
+    try:
+        placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
+    except AudioError as e:
+        return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
+    except Exception as e:  # the app must keep working whatever one file does
+        log.exception("placing %s failed", name)
+        return UploadResult(key, name, error=f"could not be placed ({type(e).__name__}: {e})",
+                            seconds=time.perf_counter() - t0)
+    return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0)
+
+
+def unique_name(name: str, taken) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… if already on the map."""
+    taken = set(taken)
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name} ({i})" in taken:
+        i += 1
+    return f"{name} ({i})"
+
+
+def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -> tuple[list[UploadResult], list[UploadResult]]:
+    """Bring ``cache`` (file id → UploadResult) in line with the uploader's ``files``.
+
+    ``files`` are objects with ``file_id``, ``name`` and ``getvalue()`` (Streamlit's
+    UploadedFile). ``get_placer`` is only called when there is a new file.
+    Returns (results in upload order, the ones placed in this call).
+    """
+    files = [f for f in (files or []) if f is not None]
+    keep = {f.file_id for f in files}
+    for key in [k for k in cache if k not in keep]:
+        del cache[key]
+    new = []
+    for f in files:
+        if f.file_id not in cache:
+            name = unique_name(f.name, (r.name for r in cache.values()))
+            cache[f.file_id] = place_upload(get_placer(), f.file_id, name, f.getvalue(), max_bytes)
+            new.append(cache[f.file_id])
+    return [cache[f.file_id] for f in files], new
+
+
+def markers(results, embedding: str) -> list[dict]:
+    """Map markers (name, key, x, y, genre, confidence) of the placed songs in one embedding."""
+    out = []
+    for r in results:
+        if r.ok and embedding in r.placement.maps:
+            m = r.placement.maps[embedding]
+            out.append({"key": r.key, "name": r.name, "x": m["x"], "y": m["y"], "genre": r.placement.genre,
+                        "confidence": r.placement.probabilities[r.placement.genre]})
+    return out

@@ -1,0 +1,242 @@
+"""The explorer's views as plain functions: figures and frames, no Streamlit, no browser."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from explorer import map_view, model_view, palette, similarity_view, track_view, upload
+from explorer.plotting import trace_kind
+from explorer.state import DEFAULT_BUNDLE, ENV_VAR, bundle_path
+from pipeline.audio import AudioError
+from pipeline.bundle import load_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(DEFAULT_BUNDLE)
+
+
+def validated(fig) -> go.Figure:
+    """Full plotly validation of a figure the views built unvalidated (raises on a bad property)."""
+    out = go.Figure(fig.to_dict())
+    json.dumps(out.to_plotly_json(), default=str)
+    return out
+
+
+def kinds(fig, kind):
+    return [t for t in fig.data if trace_kind(t) == kind]
+
+
+# ---------------------------------------------------------------- palette
+def test_palette_is_fixed_for_gtzan_and_deterministic_for_other_labels(bundle):
+    colours = palette.genre_colours(bundle.labels)
+    assert colours == palette.genre_colours(list(reversed(bundle.labels)))  # order does not matter
+    assert len(set(colours.values())) == len(bundle.labels) == 10
+    assert colours["metal"] == palette.GTZAN_COLOURS["metal"]
+    other = palette.genre_colours(["gamma", "alpha", "beta"])
+    assert other == palette.genre_colours(["alpha", "beta", "gamma"]) and len(set(other.values())) == 3
+    mixed = palette.genre_colours(["rock", "zouk"])
+    assert mixed["rock"] == palette.GTZAN_COLOURS["rock"] and mixed["zouk"] != mixed["rock"]
+    assert len(palette.genre_colours([f"g{i}" for i in range(25)])) == 25
+
+
+# ---------------------------------------------------------------- map
+@pytest.mark.parametrize("embedding", ["none", "immediate", "deep", "shallow"])
+def test_map_has_one_point_per_track(bundle, embedding):
+    frame = map_view.map_frame(bundle, embedding)
+    fig = validated(map_view.base_figure(frame, bundle.labels))
+    tracks = kinds(fig, "tracks")
+    assert sum(len(t.x) for t in tracks) == len(bundle.tracks)
+    ids = [c[0] for t in tracks for c in t.customdata]
+    assert sorted(ids) == sorted(bundle.tracks["track_id"])
+    np.testing.assert_allclose(sorted(x for t in tracks for x in t.x), sorted(bundle.coords(embedding)[:, 0]), rtol=1e-6)
+
+
+def test_embeddings_give_different_maps(bundle):
+    deep = map_view.map_frame(bundle, "deep")[["x", "y"]].to_numpy()
+    shallow = map_view.map_frame(bundle, "shallow")[["x", "y"]].to_numpy()
+    assert not np.allclose(deep, shallow)
+
+
+def test_colouring_modes(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    colours = palette.genre_colours(bundle.labels)
+    by_genre = validated(map_view.base_figure(frame, bundle.labels, "genre"))
+    for t in by_genre.data:
+        assert t.marker.color == colours[t.name]
+        assert {c[2] for c in t.customdata} == {t.name}  # customdata[2] is the true genre
+    by_pred = validated(map_view.base_figure(frame, bundle.labels, "predicted"))
+    for t in by_pred.data:
+        assert {c[3] for c in t.customdata} == {t.name}
+    by_correct = validated(map_view.base_figure(frame, bundle.labels, "correct"))
+    assert [t.name for t in by_correct.data] == ["model right", "model wrong"]
+    n_wrong = int((bundle.tracks["genre"] != bundle.tracks["predicted"]).sum())
+    assert len(by_correct.data[1].x) == n_wrong
+    assert by_correct.data[0].marker.color != by_correct.data[1].marker.color
+    with pytest.raises(ValueError):
+        map_view.base_figure(frame, bundle.labels, "loudness")
+
+
+def test_hover_names_track_artist_title_genres_split(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    fig = map_view.base_figure(frame, bundle.labels)
+    custom = fig.data[0].customdata[0]
+    row = bundle.tracks.set_index("track_id").loc[custom[0]]
+    assert custom[2] == row["genre"] and custom[3] == row["predicted"] and custom[4].endswith("%")
+    assert custom[5] in map_view.SPLIT_NAMES.values()
+    assert "%{customdata[1]}" in fig.data[0].hovertemplate
+    # a track without artist/title still gets a readable name
+    assert map_view.display_name(None, float("nan")) == "unknown artist and title"
+    assert map_view.display_name("A", None) == "A"
+
+
+def test_upload_markers_are_star_traces_named_by_file(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    base = map_view.base_figure(frame, bundle.labels)
+    n_base = len(base.data)
+    markers = [{"key": "f1", "name": "my song.wav", "x": 1.0, "y": 2.0, "genre": "pop", "confidence": 0.6},
+               {"key": "f2", "name": "other.mp3", "x": -3.0, "y": 0.5, "genre": "jazz", "confidence": 0.4}]
+    fig = validated(map_view.add_overlays(base, frame, bundle.labels, markers=markers, selected=["blues.00001"]))
+    assert len(base.data) == n_base  # the cached base figure is never modified
+    stars = kinds(fig, "upload")
+    assert [t.name for t in stars] == ["★ my song.wav", "★ other.mp3"]
+    assert all(t.marker.symbol == "star" and len(t.x) == 1 for t in stars)
+    assert list(stars[0].text) == ["my song.wav"] and stars[0].marker.color == palette.GTZAN_COLOURS["pop"]
+    assert trace_kind(fig.data[-1]) == "upload"  # stars drawn on top
+    ring = kinds(fig, "selected")
+    assert len(ring) == 1 and len(ring[0].x) == 1 and ring[0].customdata[0][0] == "blues.00001"
+    # without overlays the figure is the base itself, unchanged
+    assert map_view.add_overlays(base, frame, bundle.labels) is base
+
+
+def test_selection_keys_reads_track_ids_and_uploads():
+    state = {"selection": {"points": [
+        {"customdata": ["blues.00001", "x"], "curve_number": 0},
+        {"customdata": ["upload:abc", "song.wav"]},
+        {"customdata": ["blues.00001"]},  # the ring over a selected track
+        {"point_index": 3},  # no customdata: ignored
+    ]}}
+    assert map_view.selection_keys(state) == ["blues.00001", "upload:abc"]
+    assert map_view.selection_keys(None) == [] and map_view.selection_keys({}) == []
+
+
+# ---------------------------------------------------------------- similarity heatmaps
+def test_heatmap_scales_absolute_and_relative(bundle):
+    m = bundle.similarity("deep")
+    absolute = validated(similarity_view.similarity_figure(m, bundle.labels, "absolute"))
+    relative = validated(similarity_view.similarity_figure(m, bundle.labels, "relative"))
+    assert (absolute.data[0].zmin, absolute.data[0].zmax) == (0.0, 1.0)
+    assert relative.data[0].zmin == pytest.approx(np.nanmin(m)) and relative.data[0].zmax == pytest.approx(np.nanmax(m))
+    assert list(absolute.data[0].x) == bundle.labels and np.asarray(absolute.data[0].z, float).shape == (10, 10)
+    assert "%{z" in absolute.data[0].hovertemplate
+    with_nan = m.copy()
+    with_nan[0, 0] = np.nan
+    assert similarity_view.scale_range(with_nan, "relative")[0] == pytest.approx(np.nanmin(with_nan))
+    assert similarity_view.scale_range(np.full((2, 2), 0.5), "relative")[0] < 0.5  # flat matrix still a valid range
+    with pytest.raises(ValueError):
+        similarity_view.scale_range(m, "log")
+
+
+def test_comparison_shows_every_embedding(bundle):
+    matrices = {e: bundle.similarity(e) for e in bundle.embeddings}
+    rel = validated(similarity_view.comparison_figure(matrices, bundle.labels, "relative"))
+    assert len(rel.data) == 4 and [a.text for a in rel.layout.annotations] == [f"<b>{e}</b>" for e in bundle.embeddings]
+    for t, e in zip(rel.data, bundle.embeddings):
+        assert t.zmax == pytest.approx(np.nanmax(bundle.similarity(e)))
+    ab = validated(similarity_view.comparison_figure(matrices, bundle.labels, "absolute"))
+    assert all((t.zmin, t.zmax) == (0.0, 1.0) for t in ab.data) and sum(bool(t.showscale) for t in ab.data) == 1
+
+
+# ---------------------------------------------------------------- model panel
+def test_model_panel_frames(bundle):
+    meta = bundle.meta
+    lines = model_view.accuracy_lines(meta)
+    t = meta["metrics"]["test"]
+    assert f"{100 * t['accuracy']:.0f} %" in lines[0] and f"seed {t['seed']}" in lines[0] and t["split"] in lines[0]
+    assert all("seed" in line for line in lines) and len(lines) == 1 + len(meta["metrics"]["cross_validation"])
+    per = model_view.per_genre_frame(meta, bundle.labels)
+    assert list(per["genre"]) == bundle.labels and per["test clips"].sum() == t["n_tracks"]
+    assert np.isnan(per.loc[per["genre"] == "jazz", "accuracy"]).all() == (t["per_genre_accuracy"]["jazz"] is None)
+    validated(model_view.per_genre_figure(per))
+    cm = validated(model_view.confusion_figure(meta, bundle.labels))
+    assert np.asarray(cm.data[0].z).sum() == t["n_tracks"]
+    q = model_view.quality_frame(meta)
+    assert list(q["layer"]) == bundle.embeddings
+    assert {"kNN genre accuracy", "silhouette", "trustworthiness", "numbers per clip"} <= set(q.columns)
+    assert q.set_index("layer").loc["deep", "kNN genre accuracy"] == pytest.approx(
+        meta["metrics"]["embedding_quality"]["deep"]["knn_accuracy"])
+
+
+# ---------------------------------------------------------------- detail panel
+def test_track_detail_pieces(bundle):
+    i = track_view.track_index(bundle, bundle.tracks["track_id"].iloc[3])
+    assert i == 3 and track_view.track_index(bundle, "nope.00000") is None
+    seconds = track_view.track_seconds(bundle, i)
+    assert 10 <= seconds <= 31
+    spec = validated(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], seconds))
+    assert np.asarray(spec.data[0].z).shape == bundle.arrays["thumbnails"][i].shape
+    probs = track_view.track_probabilities(bundle, i)
+    bars = validated(track_view.probability_figure(probs, bundle.labels))
+    assert bars.data[0].y[-1] == max(probs, key=probs.get)  # most likely genre drawn on top
+    frame = track_view.neighbour_frame([{"track_id": "a.1", "genre": "blues", "similarity": 0.9, "artist": None,
+                                         "title": "T"}])
+    assert list(frame.columns) == ["clip", "genre", "artist – title", "similarity"] and frame.index[0] == 1
+    path = track_view.audio_file(bundle, i)
+    assert path is None or path.is_file()
+
+
+# ---------------------------------------------------------------- uploads (with a stand-in placer)
+class FakePlacer:
+    def __init__(self):
+        self.calls = 0
+
+    def place_file(self, data, filename=None, max_bytes=None):
+        self.calls += 1
+        if max_bytes is not None and len(data) > max_bytes:
+            raise AudioError("file too large")
+        if not data.startswith(b"RIFF"):
+            raise AudioError("not a decodable audio file")
+        if filename == "boom.wav":
+            raise RuntimeError("unexpected")
+        return SimpleNamespace(genre="pop", probabilities={"pop": 0.7, "jazz": 0.3},
+                               maps={"deep": {"x": 1.0, "y": 2.0, "neighbours": []}})
+
+
+def upfile(file_id, name, data=b"RIFF....WAVE"):
+    return SimpleNamespace(file_id=file_id, name=name, getvalue=lambda: data)
+
+
+def test_sync_uploads_places_each_file_once_and_reports_errors():
+    placer, cache = FakePlacer(), {}
+    files = [upfile("1", "a.wav"), upfile("2", "text.wav", b"hello"), upfile("3", "a.wav"), upfile("4", "boom.wav")]
+    results, new = upload.sync_uploads(files, cache, lambda: placer)
+    assert [r.name for r in results] == ["a.wav", "text.wav", "a.wav (2)", "boom.wav"] and len(new) == 4
+    assert [r.ok for r in results] == [True, False, True, False]
+    assert results[1].error == "not a decodable audio file" and "RuntimeError" in results[3].error
+    again, new = upload.sync_uploads(files, cache, lambda: pytest.fail("no new file: placer not needed"))
+    assert new == [] and placer.calls == 4 and [r.name for r in again] == [r.name for r in results]
+    kept, _ = upload.sync_uploads(files[2:3], cache, lambda: placer)  # removing a file drops its result
+    assert list(cache) == ["3"] and kept[0].name == "a.wav (2)"
+    big, _ = upload.sync_uploads([upfile("9", "big.wav", b"RIFF" + bytes(100))], {}, lambda: placer, max_bytes=50)
+    assert big[0].error == "file too large"
+    marks = upload.markers(results, "deep")
+    assert [m["name"] for m in marks] == ["a.wav", "a.wav (2)"] and marks[0]["confidence"] == 0.7
+    assert upload.markers(results, "shallow") == []
+
+
+def test_upload_types_match_the_pipeline():
+    from pipeline.audio import SUPPORTED_EXTENSIONS
+    assert sorted("." + t for t in upload.UPLOAD_TYPES) == sorted(SUPPORTED_EXTENSIONS)
+
+
+# ---------------------------------------------------------------- bundle path
+def test_bundle_path_precedence(tmp_path):
+    assert bundle_path([], {}) == DEFAULT_BUNDLE.resolve()
+    assert bundle_path([], {ENV_VAR: str(tmp_path)}) == tmp_path.resolve()
+    other = tmp_path / "b"
+    assert bundle_path(["--bundle", str(other)], {ENV_VAR: str(tmp_path)}) == other.resolve()
+    assert bundle_path(["-q", "tests/x.py"], {}) == DEFAULT_BUNDLE.resolve()  # unrelated arguments are ignored
