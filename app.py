@@ -1,0 +1,196 @@
+"""The GTZAN genre map — a thin Streamlit page: layout and wiring only (views live in explorer/).
+
+Run:  streamlit run app.py            (the shipped map in assets/gtzan)
+      streamlit run app.py -- --bundle DIR    or    GENRE_MAP_BUNDLE=DIR streamlit run app.py
+"""
+import streamlit as st
+
+st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide")
+
+from explorer import cache, state, text, track_view, upload  # noqa: E402
+from explorer.map_view import COLOUR_MODES, SPLIT_NAMES, UPLOAD_PREFIX, add_overlays, selection_keys  # noqa: E402
+from explorer.similarity_view import SCALES  # noqa: E402
+from pipeline.bundle import BundleError  # noqa: E402
+
+PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": True}
+ss = st.session_state
+
+# ---------------------------------------------------------------- the bundle
+path = state.bundle_path()
+try:
+    bundle = state.get_bundle(path)
+except BundleError as e:
+    st.title(text.TITLE)
+    st.error(f"**There is no genre map to show yet.** {e}\n\nBuild one (a few minutes on a laptop), then reload "
+             f"this page:\n\n```\n{state.build_command(path)}\n```\n\nor point the app at an existing bundle: "
+             f"`streamlit run app.py -- --bundle DIR` (or set `{state.ENV_VAR}=DIR`).")
+    st.stop()
+version = state.stamp(path)
+ref = (str(path), version)
+state.start_placer(path)  # torch + model load in the background; the map does not wait for it
+labels, embeddings = bundle.labels, bundle.embeddings
+ids = bundle.tracks["track_id"].astype(str).tolist()
+ss.setdefault(state.SELECTION, [])
+ss.setdefault(state.UPLOADS, {})
+ss.setdefault(state.UPLOADER_ROUND, 0)
+
+
+def select(keys) -> None:
+    ss[state.SELECTION] = list(keys)
+
+
+def on_map_select() -> None:
+    select(selection_keys(ss.get(state.MAP_CHART)))
+
+
+def on_lookup() -> None:
+    if ss.get("lookup"):
+        select([ss["lookup"]])
+    ss["lookup"] = None
+
+
+def remove_all_songs() -> None:
+    ss[state.UPLOADS] = {}
+    ss[state.UPLOADER_ROUND] += 1
+    select([k for k in ss[state.SELECTION] if not k.startswith(UPLOAD_PREFIX)])
+
+
+def dim(e: str):
+    return bundle.meta["embeddings"].get(e, {}).get("dim")
+
+
+# ---------------------------------------------------------------- sidebar: controls and uploads
+with st.sidebar:
+    st.header("What to show")
+    embedding = st.radio("Which layer of the network?", embeddings, key=state.EMBEDDING,
+                         index=embeddings.index("deep") if "deep" in embeddings else 0,
+                         format_func=lambda e: f"{text.embedding_title(e)} ({e})",
+                         captions=[text.embedding_caption(e, dim(e)).split(": ", 1)[1] for e in embeddings])
+    colour_by = st.radio("Colour the dots by", list(COLOUR_MODES), key=state.COLOUR, format_func=COLOUR_MODES.get)
+
+    st.header("Drop in a song")
+    max_mb = int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
+    files = st.file_uploader(f"wav, mp3, flac, ogg or au, up to {max_mb} MB", type=upload.UPLOAD_TYPES,
+                             accept_multiple_files=True, key=f"uploader_{ss[state.UPLOADER_ROUND]}",
+                             help=text.UPLOAD_HELP)
+    with st.spinner("Listening to your song…"):
+        results, new = upload.sync_uploads(files, ss[state.UPLOADS], lambda: state.get_placer(path),
+                                           max_bytes=max_mb * 1024 * 1024)
+    placed = [r for r in new if r.ok]
+    if placed:  # show the newest song in the detail panel
+        select([UPLOAD_PREFIX + placed[-1].key])
+    for r in results:
+        if r.ok:
+            p = r.placement
+            st.markdown(f"★ **{r.name}** sounds like **{p.genre}** ({p.probabilities[p.genre]:.0%})")
+        else:
+            st.error(f"**{r.name}** could not be placed: {r.error}")
+    if results:
+        st.button("Remove all my songs", on_click=remove_all_songs)
+
+    st.divider()
+    d = bundle.meta["dataset"]
+    st.caption(f"Map: `{path.name}` — {d.get('n_tracks', len(ids))} clips of {d.get('name', '?')}, built "
+               f"{bundle.meta.get('created', '?')[:10]}. Another collection: `streamlit run app.py -- --bundle DIR`.")
+
+# ---------------------------------------------------------------- title, map and detail panel
+st.title(text.TITLE)
+st.markdown(text.INTRO.format(n=len(ids), g=len(labels)))
+
+songs = {UPLOAD_PREFIX + r.key: r for r in results if r.ok}
+selection = [k for k in ss[state.SELECTION] if k in songs or k in set(ids)]
+frame = cache.map_frame(*ref, embedding)
+map_col, detail_col = st.columns([3, 2], gap="large")
+
+with map_col:
+    st.subheader(f"{text.embedding_title(embedding)} ({embedding}): {len(ids)} clips")
+    fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels,
+                       markers=upload.markers(results, embedding), selected=[k for k in selection if k not in songs])
+    st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=("points", "lasso", "box"),
+                    config=PLOTLY_CONFIG, theme=None)
+    st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))
+
+
+def show_neighbours(neighbours) -> None:
+    st.markdown(f"**Sounds like** — the 5 closest clips in the *{embedding}* layer (cosine similarity)")
+    st.dataframe(track_view.neighbour_frame(neighbours), width="stretch",
+                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
+
+
+def show_track(track_id: str) -> None:
+    i = track_view.track_index(bundle, track_id)
+    row = bundle.tracks.iloc[i]
+    st.subheader(track_id)
+    st.markdown(f"{frame.loc[i, 'name']}  \nReal genre **{row['genre']}** · the model says **{row['predicted']}** "
+                f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
+    audio = track_view.audio_file(bundle, i)
+    if audio is not None:
+        st.audio(str(audio))
+    else:
+        st.caption("The audio of this clip is not on this computer.")
+    st.plotly_chart(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], track_view.track_seconds(bundle, i),
+                                                  title="What the network sees: the spectrogram"),
+                    config=PLOTLY_CONFIG, theme=None, key="detail_spectrogram")
+    st.plotly_chart(track_view.probability_figure(track_view.track_probabilities(bundle, i), labels),
+                    config=PLOTLY_CONFIG, theme=None, key="detail_probabilities")
+    with st.spinner("Loading the model…"):
+        placer = state.get_placer(path)
+    show_neighbours(placer.neighbours(embedding, bundle.vectors(embedding)[i], k=5, exclude=track_id))
+
+
+def show_song(result) -> None:
+    p = result.placement
+    st.subheader(f"★ {result.name}")
+    st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
+                f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
+    st.plotly_chart(track_view.probability_figure(p.probabilities, labels), config=PLOTLY_CONFIG, theme=None,
+                    key="detail_probabilities")
+    show_neighbours(p.maps[embedding]["neighbours"])
+
+
+with detail_col:
+    st.selectbox("Find a clip", ids, index=None, key="lookup", on_change=on_lookup,
+                 placeholder="type a genre, artist or title…",
+                 format_func=lambda t: f"{t} — {frame['name'].iloc[ids.index(t)]}")
+    if not selection:
+        st.info("Click a dot on the map (or find a clip above, or drop in a song) to see and hear it here.")
+    else:
+        focus = selection[0]
+        if len(selection) > 1:
+            st.markdown(f"**{len(selection)} selected.** Showing one; pick another:")
+            focus = st.selectbox("Show", selection, label_visibility="collapsed",
+                                 format_func=lambda k: songs[k].name if k in songs else k)
+            st.button("Clear selection", on_click=select, args=([],))
+        if focus in songs:
+            show_song(songs[focus])
+        else:
+            show_track(focus)
+
+# ---------------------------------------------------------------- similarity heatmaps
+st.header("How similar are the genres?")
+st.markdown(text.SIMILARITY_HELP)
+abs_col, rel_col = st.columns(2, gap="large")
+for col, scale in ((abs_col, "absolute"), (rel_col, "relative")):
+    with col:
+        st.plotly_chart(cache.similarity(*ref, embedding, scale), config=PLOTLY_CONFIG, theme=None, key=f"sim_{scale}")
+st.subheader("All layers side by side")
+compare_scale = st.radio("Colour scale", list(SCALES), index=1, key="compare_scale", horizontal=True,
+                         format_func=SCALES.get)
+st.plotly_chart(cache.similarity_all(*ref, compare_scale), config=PLOTLY_CONFIG, theme=None, key="sim_all")
+
+# ---------------------------------------------------------------- model panel
+st.header("How good is the model?")
+panel = cache.model_panel(*ref)
+st.markdown("\n\n".join(panel["lines"]))
+bar_col, cm_col = st.columns(2, gap="large")
+with bar_col:
+    st.plotly_chart(panel["per_genre"], config=PLOTLY_CONFIG, theme=None, key="per_genre")
+with cm_col:
+    st.plotly_chart(panel["confusion"], config=PLOTLY_CONFIG, theme=None, key="confusion")
+st.subheader("How good is each layer's map?")
+st.dataframe(panel["quality"], hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                            for c in ("kNN genre accuracy", "silhouette", "trustworthiness")})
+st.caption(text.QUALITY_HELP)
+
+cache.warm(*ref, embeddings, list(COLOUR_MODES))  # later switches draw from the cache

@@ -1,0 +1,107 @@
+"""Which bundle the page shows, loading it (and the Placer) once per process, and session keys.
+
+The bundle path comes from ``streamlit run app.py -- --bundle DIR``, else the
+``GENRE_MAP_BUNDLE`` environment variable, else ``assets/gtzan`` next to this
+repo. The bundle and the Placer are shared by all sessions (read-only); they
+are reloaded when ``bundle.json`` changes on disk (a rebuild).
+
+The Placer (torch, model weights, numba warm-up: several seconds) is loaded in
+a background thread so the map is interactive before it is ready; only
+placing a song or looking up a clip's neighbours waits for it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import streamlit as st
+
+from pipeline.bundle import Bundle, BundleError, load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_BUNDLE = REPO / "assets" / "gtzan"
+ENV_VAR = "GENRE_MAP_BUNDLE"
+
+# Session-state keys. Widget keys double as URL query-parameter names if the
+# widgets are later bound to the URL (st.radio(..., bind="query-params")).
+EMBEDDING = "embedding"
+COLOUR = "colour"
+SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>"
+UPLOADS = "uploads"  # file id → UploadResult (this session's songs)
+UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
+MAP_CHART = "map_chart"
+
+
+def bundle_path(argv: list[str] | None = None, environ=None) -> Path:
+    """The bundle directory: ``--bundle`` after ``--``, else $GENRE_MAP_BUNDLE, else assets/gtzan."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--bundle")
+    args, _ = parser.parse_known_args(argv)
+    return Path(args.bundle or environ.get(ENV_VAR) or DEFAULT_BUNDLE).expanduser().resolve()
+
+
+def build_command(path: Path) -> str:
+    """The command that makes a bundle at ``path``."""
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    return f"python -m pipeline build --data DIR_OF_GENRE_FOLDERS --out {shown}"
+
+
+def stamp(path: Path) -> float:
+    """Changes when the bundle is rebuilt: the mtime of bundle.json (0 when absent)."""
+    try:
+        return (path / "bundle.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner="Opening the genre map…", max_entries=4)
+def _load(path: str, version: float) -> Bundle:
+    return load_bundle(path)
+
+
+def get_bundle(path: Path) -> Bundle:
+    """The shared bundle at ``path``; raises BundleError (not cached, so a fix is picked up)."""
+    return _load(str(path), stamp(path))
+
+
+def _make_placer(bundle: Bundle):
+    from pipeline.place import Placer  # torch: imported here, off the page's critical path
+
+    placer = Placer(bundle)
+    placer.warm_up()
+    return placer
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _placer_future(path: str, version: float) -> Future:
+    bundle = _load(path, version)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer")
+    future = pool.submit(_make_placer, bundle)
+    pool.shutdown(wait=False)
+    return future
+
+
+def start_placer(path: Path) -> Future:
+    """Start loading the shared Placer in the background (returns at once)."""
+    return _placer_future(str(path), stamp(path))
+
+
+def get_placer(path: Path):
+    """The shared, warmed-up Placer; waits for the background load if needed.
+
+    A failed load is not kept: the next call tries again.
+    """
+    future = start_placer(path)
+    try:
+        return future.result()
+    except Exception:
+        _placer_future.clear()
+        raise

@@ -1,0 +1,160 @@
+"""The page, run by Streamlit's AppTest (no browser): start, switch, heatmaps, uploads, bad input."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from explorer.state import ENV_VAR
+from tests.synth import genre_clip, write_bad_files
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 90  # the first upload waits for the model (torch import + warm-up) on a busy 2-core machine
+
+
+def wav_bytes(seconds: float = 12.0, genre_index: int = 1, seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, genre_clip(genre_index, seconds, 22050, np.random.default_rng(seed)), 22050, format="WAV")
+    return buf.getvalue()
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def map_spec(at) -> dict:
+    found = [s for s in specs(at) if any((t.get("meta") or {}).get("kind") == "tracks" for t in s["data"])]
+    assert len(found) == 1, "exactly one map on the page"
+    return found[0]
+
+
+def traces(spec: dict, kind: str) -> list[dict]:
+    return [t for t in spec["data"] if (t.get("meta") or {}).get("kind") == kind]
+
+
+def no_problems(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def test_starts_with_the_deep_map_and_every_track(app):
+    no_problems(app)
+    assert app.title[0].value.startswith("The genre map")
+    assert app.sidebar.radio(key="embedding").value == "deep"
+    spec = map_spec(app)
+    from pipeline.bundle import load_bundle
+    from explorer.state import DEFAULT_BUNDLE
+    n = len(load_bundle(DEFAULT_BUNDLE).tracks)
+    assert sum(len(t["x"]) for t in traces(spec, "tracks")) == n
+    # each embedding's caption says what the paper found
+    captions = " ".join(app.sidebar.radio(key="embedding").proto.captions)
+    assert "not informative" in captions and "best balance" in captions
+
+
+def test_embedding_switch_changes_the_map(app):
+    before = [x for t in traces(map_spec(app), "tracks") for x in t["x"]]
+    app.sidebar.radio(key="embedding").set_value("shallow").run()
+    no_problems(app)
+    after = [x for t in traces(map_spec(app), "tracks") for x in t["x"]]
+    assert len(after) == len(before) and sorted(after) != sorted(before)
+    assert "shallow" in app.subheader[0].value
+
+
+def test_colouring_switch(app):
+    app.sidebar.radio(key="colour").set_value("correct").run()
+    no_problems(app)
+    assert [t["name"] for t in traces(map_spec(app), "tracks")] == ["model right", "model wrong"]
+
+
+def test_heatmaps_render_in_both_scales(app):
+    heat = [t for s in specs(app) for t in s["data"] if t["type"] == "heatmap" and len(t["z"]) == 10
+            and "cosine" in t.get("hovertemplate", "")]
+    assert len(heat) >= 2 + 4  # absolute + relative for this layer, and the four-layer comparison
+    assert (heat[0]["zmin"], heat[0]["zmax"]) == (0.0, 1.0)
+    assert heat[1]["zmin"] > 0.0 or heat[1]["zmax"] < 1.0
+    app.radio(key="compare_scale").set_value("absolute").run()
+    no_problems(app)
+    assert any("Confusion" in json.dumps(s["layout"].get("title", "")) for s in specs(app))
+    assert app.dataframe[-1].value.shape[0] == 4  # embedding-quality table, one row per layer
+
+
+def test_clicked_track_shows_detail_and_neighbours(app):
+    app.selectbox(key="lookup").set_value("blues.00001").run()  # same path as a click: the selection
+    no_problems(app)
+    assert app.session_state["selection"] == ["blues.00001"]
+    assert any(s.value == "blues.00001" for s in app.subheader)
+    neighbours = app.dataframe[0].value
+    assert len(neighbours) == 5 and "blues.00001" not in set(neighbours["clip"])
+    assert neighbours["similarity"].is_monotonic_decreasing
+    assert traces(map_spec(app), "selected")[0]["customdata"] == [["blues.00001"]]
+    # the selection follows an embedding switch, with neighbours of that embedding
+    app.sidebar.radio(key="embedding").set_value("none").run()
+    assert traces(map_spec(app), "selected") and any(s.value == "blues.00001" for s in app.subheader)
+
+
+def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path):
+    uploader = app.file_uploader[0]
+    bad = write_bad_files(tmp_path)["text.wav"].read_bytes()
+    uploader.set_value(("text.wav", bad, "audio/wav")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "text.wav" in app.error[0].value and "not a decodable audio file" in app.error[0].value
+    assert traces(map_spec(app), "upload") == []
+
+    app.file_uploader[0].set_value(("my song.wav", wav_bytes(), "audio/wav")).run()
+    no_problems(app)
+    stars = traces(map_spec(app), "upload")
+    assert [t["name"] for t in stars] == ["★ my song.wav"] and stars[0]["marker"]["symbol"] == "star"
+    assert any(s.value == "★ my song.wav" for s in app.subheader)  # the new song is shown in the detail panel
+    neighbours = app.dataframe[0].value
+    assert len(neighbours) == 5 and neighbours["similarity"].between(-1, 1).all()
+    assert any("sounds like" in m.value for m in app.sidebar.markdown)
+
+    # the star follows an embedding switch (a placement exists for every embedding)
+    x_deep = stars[0]["x"]
+    app.sidebar.radio(key="embedding").set_value("immediate").run()
+    stars = traces(map_spec(app), "upload")
+    assert len(stars) == 1 and stars[0]["x"] != x_deep
+
+    # several songs at once, then remove them all
+    app.file_uploader[0].set_value([("my song.wav", wav_bytes(), "audio/wav"),
+                                    ("second.wav", wav_bytes(8.0, genre_index=2, seed=5), "audio/wav")]).run()
+    no_problems(app)
+    assert len(traces(map_spec(app), "upload")) == 2
+    app.button[0].click().run()
+    no_problems(app)
+    assert traces(map_spec(app), "upload") == [] and app.session_state["uploads"] == {}
+
+
+def test_too_short_upload_gives_a_clear_error(app):
+    app.file_uploader[0].set_value(("blip.wav", wav_bytes(0.2), "audio/wav")).run()
+    assert not app.exception and "too short" in app.error[0].value
+
+
+def test_missing_bundle_gives_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "python -m pipeline build" in at.error[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_incompatible_bundle_gives_a_clear_error(monkeypatch, tmp_path):
+    from explorer.state import DEFAULT_BUNDLE
+    meta = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())
+    (tmp_path / "bundle.json").write_text(json.dumps({**meta, "format_version": 99}))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception and "newer than this code reads" in at.error[0].value
