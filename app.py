@@ -27,7 +27,6 @@ except BundleError as e:
     st.stop()
 version = state.stamp(path)
 ref = (str(path), version)
-state.start_placer(path)  # torch + model load in the background; the map does not wait for it
 labels, embeddings = bundle.labels, bundle.embeddings
 ids = bundle.tracks["track_id"].astype(str).tolist()
 ss.setdefault(state.SELECTION, [])
@@ -194,3 +193,6 @@ st.dataframe(panel["quality"], hide_index=True, width="stretch",
 st.caption(text.QUALITY_HELP)
 
 cache.warm(*ref, embeddings, list(COLOUR_MODES))  # later switches draw from the cache
+# Load torch and the model in a background thread, only now that the page is drawn: the import holds
+# the GIL for seconds and would otherwise slow the first run. Uploads and neighbour lists wait for it.
+state.start_placer(path)

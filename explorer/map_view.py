@@ -74,11 +74,11 @@ def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: i
             marker=dict(color=colour, size=12, symbol=symbol, opacity=0.9, line=dict(width=1, color="white")),
         ))
     legend_title = {"genre": "genre", "predicted": "predicted", "correct": ""}[colour_by]
-    axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False)
     layout = base_layout(
         height=height, xaxis=axis, yaxis=axis,
         legend=dict(title=dict(text=legend_title), itemsizing="constant", bgcolor="rgba(255,255,255,0.8)"),
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=dict(l=10, r=10, t=40, b=10),  # the toolbar sits above the plot, not on the legend
     )
     return figure(traces, layout)
 

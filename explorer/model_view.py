@@ -50,10 +50,10 @@ def per_genre_figure(frame: pd.DataFrame, height: int = 380):
     text = [f"{a:.0%} of {n}" if np.isfinite(a) else "no test clips" for a, n in zip(acc, frame["test clips"])]
     trace = dict(type="bar", x=frame["genre"].tolist(), y=[float(a) if np.isfinite(a) else 0.0 for a in acc],
                  marker=dict(color=[colours[g] for g in frame["genre"]]), text=text, textposition="outside",
-                 textfont=dict(size=15), cliponaxis=False,
+                 textfont=dict(size=15), cliponaxis=False, constraintext="none",
                  hovertemplate="%{x}: %{text}<extra></extra>")
     layout = base_layout(height=height, title=dict(text="Test accuracy per genre"),
-                         yaxis=dict(range=[0, 1.15], tickformat=".0%", title=None),
+                         yaxis=dict(range=[0, 1.15], tickformat=".0%"),
                          xaxis=dict(tickangle=-45), margin=dict(l=10, r=10, t=50, b=10))
     return figure([trace], layout)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import base_layout, figure
+from .plotting import base_layout, colorscale, figure
 
 SCALES = {"absolute": "absolute (0 to 1)", "relative": "relative (lowest to highest)"}
-COLOURSCALE = "Viridis"
+COLOURSCALE = colorscale("Viridis")
 
 
 def scale_range(matrix: np.ndarray, scale: str) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .map_view import display_name
 from .palette import genre_colours
-from .plotting import base_layout, figure
+from .plotting import base_layout, colorscale, figure
 
 
 def track_index(bundle, track_id: str) -> int | None:
@@ -32,7 +32,7 @@ def spectrogram_figure(thumbnail: np.ndarray, seconds: float, title: str = "Spec
     img = np.asarray(thumbnail)
     n_rows, n_cols = img.shape
     trace = dict(type="heatmap", z=img.tolist(), x0=0, dx=seconds / n_cols, y0=0, dy=1,
-                 colorscale="Magma", showscale=False, zmin=0, zmax=255,
+                 colorscale=colorscale("Magma"), showscale=False, zmin=0, zmax=255,
                  hovertemplate="%{x:.1f} s<extra></extra>")
     layout = base_layout(height=height, title=dict(text=title),
                          xaxis=dict(title=dict(text="time (s)"), showgrid=False, range=[0, seconds]),
@@ -50,6 +50,7 @@ def probability_figure(probabilities: dict, labels=None, title: str = "What the 
     trace = dict(type="bar", orientation="h", x=[float(p) for _, p in items], y=[g for g, _ in items],
                  marker=dict(color=[colours.get(g, "#888888") for g, _ in items]),
                  text=[f"{p:.0%}" for _, p in items], textposition="outside", cliponaxis=False,
+                 constraintext="none",
                  hovertemplate="%{y}: %{x:.1%}<extra></extra>")
     layout = base_layout(height=height, title=dict(text=title),
                          xaxis=dict(range=[0, 1.12], tickformat=".0%", showgrid=True),
@@ -58,12 +59,12 @@ def probability_figure(probabilities: dict, labels=None, title: str = "What the 
 
 
 def neighbour_frame(neighbours: list) -> pd.DataFrame:
-    """The 'sounds like' table: rank, clip, genre, artist – title, cosine similarity."""
+    """The 'sounds like' table by rank: cosine similarity, genre, artist – title, clip id."""
     return pd.DataFrame({
-        "clip": [n["track_id"] for n in neighbours],
+        "similarity": [float(n["similarity"]) for n in neighbours],
         "genre": [n["genre"] for n in neighbours],
         "artist – title": [display_name(n.get("artist"), n.get("title")) for n in neighbours],
-        "similarity": [float(n["similarity"]) for n in neighbours],
+        "clip": [n["track_id"] for n in neighbours],
     }, index=pd.RangeIndex(1, len(neighbours) + 1, name="rank"))
 
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from explorer import map_view, model_view, palette, similarity_view, track_view, upload
@@ -21,9 +22,15 @@ def bundle():
 
 
 def validated(fig) -> go.Figure:
-    """Full plotly validation of a figure the views built unvalidated (raises on a bad property)."""
+    """Fully validate a figure the views built unvalidated.
+
+    Raises on a bad property, and checks that validation changes nothing: what
+    the page sends to plotly.js unvalidated must be exactly what plotly.py would
+    send (catches colour-scale names, ``font_size`` shorthands, named templates).
+    """
     out = go.Figure(fig.to_dict())
-    json.dumps(out.to_plotly_json(), default=str)
+    sent = json.loads(pio.to_json(fig, validate=False))
+    assert sent == json.loads(pio.to_json(out)), "validation changes this figure: plotly.js would get something else"
     return out
 
 
@@ -184,7 +191,7 @@ def test_track_detail_pieces(bundle):
     assert bars.data[0].y[-1] == max(probs, key=probs.get)  # most likely genre drawn on top
     frame = track_view.neighbour_frame([{"track_id": "a.1", "genre": "blues", "similarity": 0.9, "artist": None,
                                          "title": "T"}])
-    assert list(frame.columns) == ["clip", "genre", "artist – title", "similarity"] and frame.index[0] == 1
+    assert list(frame.columns) == ["similarity", "genre", "artist – title", "clip"] and frame.index[0] == 1
     path = track_view.audio_file(bundle, i)
     assert path is None or path.is_file()
 
