@@ -85,7 +85,7 @@ with st.sidebar:
         else:
             st.error(f"**{r.name}** could not be placed: {r.error}")
     if results:
-        st.button("Remove all my songs", on_click=remove_all_songs)
+        st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
 
     st.divider()
     d = bundle.meta["dataset"]
@@ -132,8 +132,12 @@ def show_track(track_id: str) -> None:
                     config=PLOTLY_CONFIG, theme=None, key="detail_spectrogram")
     st.plotly_chart(track_view.probability_figure(track_view.track_probabilities(bundle, i), labels),
                     config=PLOTLY_CONFIG, theme=None, key="detail_probabilities")
-    with st.spinner("Loading the model…"):
-        placer = state.get_placer(path)
+    try:
+        with st.spinner("Loading the model…"):
+            placer = state.get_placer(path)
+    except Exception as e:
+        st.warning(f"The model could not be loaded, so no neighbours: {type(e).__name__}: {e}")
+        return
     show_neighbours(placer.neighbours(embedding, bundle.vectors(embedding)[i], k=5, exclude=track_id))
 
 
@@ -157,9 +161,9 @@ with detail_col:
         focus = selection[0]
         if len(selection) > 1:
             st.markdown(f"**{len(selection)} selected.** Showing one; pick another:")
-            focus = st.selectbox("Show", selection, label_visibility="collapsed",
+            focus = st.selectbox("Show", selection, label_visibility="collapsed", key="focus",
                                  format_func=lambda k: songs[k].name if k in songs else k)
-            st.button("Clear selection", on_click=select, args=([],))
+            st.button("Clear selection", on_click=select, args=([],), key="clear_selection")
         if focus in songs:
             show_song(songs[focus])
         else:

@@ -73,9 +73,16 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -
     for f in files:
         if f.file_id not in cache:
             name = unique_name(f.name, (r.name for r in cache.values()))
-            cache[f.file_id] = place_upload(get_placer(), f.file_id, name, f.getvalue(), max_bytes)
+            try:
+                placer = get_placer()
+            except Exception as e:  # no model: say so for this file, keep the page alive, retry next time
+                log.exception("the placer could not be loaded")
+                new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({type(e).__name__}: {e})"))
+                continue
+            cache[f.file_id] = place_upload(placer, f.file_id, name, f.getvalue(), max_bytes)
             new.append(cache[f.file_id])
-    return [cache[f.file_id] for f in files], new
+    by_key = {r.key: r for r in new}
+    return [cache.get(f.file_id) or by_key[f.file_id] for f in files], new
 
 
 def markers(results, embedding: str) -> list[dict]:

@@ -133,14 +133,31 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
                                     ("second.wav", wav_bytes(8.0, genre_index=2, seed=5), "audio/wav")]).run()
     no_problems(app)
     assert len(traces(map_spec(app), "upload")) == 2
-    app.button[0].click().run()
+    app.button(key="remove_songs").click().run()
     no_problems(app)
     assert traces(map_spec(app), "upload") == [] and app.session_state["uploads"] == {}
 
 
-def test_too_short_upload_gives_a_clear_error(app):
-    app.file_uploader[0].set_value(("blip.wav", wav_bytes(0.2), "audio/wav")).run()
-    assert not app.exception and "too short" in app.error[0].value
+@pytest.mark.parametrize("name, expected", [("empty.wav", "empty file"), ("random.mp3", "not a decodable"),
+                                            ("all_nan.wav", "no finite samples"), ("short.wav", "too short")])
+def test_bad_files_give_clear_errors(app, tmp_path, name, expected):
+    data = write_bad_files(tmp_path)[name].read_bytes()
+    app.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and name in app.error[0].value and expected in app.error[0].value
+    assert traces(map_spec(app), "upload") == []
+
+
+def test_lasso_selection_of_several_tracks(app):
+    app.session_state["selection"] = ["blues.00001", "metal.00002", "pop.00003"]
+    app.run()
+    no_problems(app)
+    assert sorted(traces(map_spec(app), "selected")[0]["customdata"]) == [["blues.00001"], ["metal.00002"], ["pop.00003"]]
+    assert any("3 selected" in m.value for m in app.markdown)
+    app.selectbox(key="focus").set_value("metal.00002").run()
+    assert any(s.value == "metal.00002" for s in app.subheader)
+    app.button(key="clear_selection").click().run()
+    assert app.session_state["selection"] == [] and not traces(map_spec(app), "selected")
 
 
 def test_missing_bundle_gives_a_clear_error(monkeypatch, tmp_path):

@@ -235,6 +235,17 @@ def test_sync_uploads_places_each_file_once_and_reports_errors():
     assert upload.markers(results, "shallow") == []
 
 
+def test_sync_uploads_survives_a_model_that_cannot_load():
+    def broken():
+        raise OSError("model.safetensors: no such file")
+
+    cache = {}
+    results, new = upload.sync_uploads([upfile("1", "a.wav")], cache, broken)
+    assert not results[0].ok and "model could not be loaded" in results[0].error and cache == {}  # retried next time
+    results, _ = upload.sync_uploads([upfile("1", "a.wav")], cache, lambda: FakePlacer())
+    assert results[0].ok
+
+
 def test_upload_types_match_the_pipeline():
     from pipeline.audio import SUPPORTED_EXTENSIONS
     assert sorted("." + t for t in upload.UPLOAD_TYPES) == sorted(SUPPORTED_EXTENSIONS)
