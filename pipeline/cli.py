@@ -45,7 +45,8 @@ def cmd_build(args) -> int:
     cfg = BuildConfig(
         data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
         cv_folds=args.folds, cv_repeats=args.repeats,
-        spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2),
+        spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2,
+                                      image_size=args.image_size),
         train=TrainConfig(augment=args.augment),
     )
     print(f"building {cfg.out} from {cfg.data}")
@@ -110,7 +111,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--segment", type=float, default=10.0, help="window length in seconds (30 = whole clip)")
     b.add_argument("--hop", type=float, help="window hop in seconds (default: half the window)")
-    b.add_argument("--augment", choices=("paper", "none"), default="paper",
+    b.add_argument("--image-size", type=int, help="resize spectrograms to a square (the paper: 224); default: native size")
+    b.add_argument("--augment", choices=("paper", "none"), default="none",
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")

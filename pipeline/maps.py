@@ -86,25 +86,25 @@ class MapProjector:
         self._embedding = None
         return self
 
-    def _tsne_embedding(self) -> openTSNE.TSNEEmbedding:
+    def _affinities(self) -> openTSNE.affinity.PerplexityBasedNN:
+        # The kNN index over the reference is the costly part: built once, then only read.
         if self._embedding is None:
-            affinities = openTSNE.affinity.PerplexityBasedNN(
+            self._embedding = openTSNE.affinity.PerplexityBasedNN(
                 self.reference_, perplexity=self._perplexity_for(len(self.reference_)), method="exact",
                 metric=self.metric, random_state=self.random_state,
-            )
-            self._embedding = openTSNE.TSNEEmbedding(
-                self.coords_.copy(), affinities, random_state=self.random_state
             )
         return self._embedding
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """2-D positions of new points; the reference map is left unchanged."""
+        """2-D positions of new points; the reference map is left unchanged.
+
+        openTSNE re-centres the reference it transforms against in place, so
+        each call works on its own copy (which also makes concurrent calls safe).
+        """
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        ref = self._tsne_embedding()
-        saved = np.array(ref, copy=True)
+        ref = openTSNE.TSNEEmbedding(self.coords_.copy(), self._affinities(), random_state=self.random_state)
         k = min(25, len(self.reference_) - 1)
         new = ref.transform(X, perplexity=min(5.0, max(1.0, (k - 1) / 3)), k=k)
-        ref[:] = saved  # openTSNE modifies the reference in place
         return np.asarray(new, dtype=np.float64)
 
 

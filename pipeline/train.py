@@ -29,7 +29,10 @@ class TrainConfig:
     batch_size: int = 32
     max_epochs: int = 120
     patience: int = 20  # epochs without a better validation loss before stopping
-    augment: str = "paper"  # "paper": one of none/gain/pitch/noise per training segment, added to the clean ones
+    refit: bool = True  # after early stopping, retrain on train + val for the chosen epoch count
+    # "paper": each training window also gets a copy with one of none/gain/pitch/noise.
+    # Off by default: as in the paper, it did not help (track CV 0.837 with vs 0.879 without).
+    augment: str = "none"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,9 +63,40 @@ def track_probabilities(head: GenreHead, X: np.ndarray, track: np.ndarray, track
     return np.stack([p[track == t].mean(0) for t in tracks])
 
 
+def _new_head(X: np.ndarray, n_classes: int, cfg: TrainConfig):
+    head = GenreHead(n_classes, cfg.deep, cfg.shallow, cfg.dropout)
+    head.feature_mean.copy_(torch.as_tensor(X.mean(0)))
+    head.feature_std.copy_(torch.as_tensor(X.std(0) + 1e-6))
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return head, opt
+
+
+def _train_epoch(head, opt, X: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> float:
+    head.train()
+    perm = torch.randperm(len(X), generator=gen)
+    total = 0.0
+    for i in range(0, len(X), cfg.batch_size):
+        idx = perm[i : i + cfg.batch_size]
+        loss = F.cross_entropy(head(X[idx])["logits"], y[idx], label_smoothing=cfg.label_smoothing)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+    return total / len(X)
+
+
+def _training_data(features: SegmentFeatures, labels: np.ndarray, tracks: np.ndarray, cfg: TrainConfig):
+    X, t = features.select(tracks, with_augmented=cfg.augment != "none")
+    return X, torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(labels[t])
+
+
 def fit_head(features: SegmentFeatures, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
              n_classes: int, cfg: TrainConfig, seed: int) -> tuple[GenreHead, dict]:
     """Train a head on the ``train`` tracks, early-stopping on ``val`` tracks' loss.
+
+    With ``cfg.refit`` the head is then retrained from scratch on train + val
+    for the early-stopped number of epochs: the validation tracks choose *when*
+    to stop, then also count as training data (test tracks are never seen).
 
     Parameters
     ----------
@@ -71,44 +105,39 @@ def fit_head(features: SegmentFeatures, labels: np.ndarray, train: np.ndarray, v
 
     Returns
     -------
-    head : the weights of the best validation epoch, in eval mode.
-    history : per-epoch train/val loss and the best epoch.
+    head : in eval mode.
+    history : per-epoch train/val loss and accuracy, and the best epoch.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    X, t = features.select(train, with_augmented=cfg.augment != "none")
-    y = torch.as_tensor(labels[t])
-    head = GenreHead(n_classes, cfg.deep, cfg.shallow, cfg.dropout)
-    head.feature_mean.copy_(torch.as_tensor(X.mean(0)))
-    head.feature_std.copy_(torch.as_tensor(X.std(0) + 1e-6))
-    X = torch.as_tensor(X, dtype=torch.float32)
+    Xnp, X, y = _training_data(features, labels, train, cfg)
+    head, opt = _new_head(Xnp, n_classes, cfg)
     Xv, tv = features.select(val, with_augmented=False)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    best, best_state, history = np.inf, None, {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    best, best_epoch, best_state = np.inf, 0, None
+    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
     for epoch in range(cfg.max_epochs):
-        head.train()
-        perm = torch.randperm(len(X), generator=gen)
-        total = 0.0
-        for i in range(0, len(X), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            loss = F.cross_entropy(head(X[idx])["logits"], y[idx], label_smoothing=cfg.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+        history["train_loss"].append(_train_epoch(head, opt, X, y, cfg, gen))
         p = track_probabilities(head, Xv, tv, val)
-        val_loss = log_loss(labels[val], p, labels=np.arange(n_classes))
-        history["train_loss"].append(total / len(X))
-        history["val_loss"].append(float(val_loss))
+        val_loss = float(log_loss(labels[val], p, labels=np.arange(n_classes)))
+        history["val_loss"].append(val_loss)
         history["val_accuracy"].append(float(np.mean(p.argmax(1) == labels[val])))
         if val_loss < best - 1e-4:
             best, best_epoch = val_loss, epoch
             best_state = {k: v.clone() for k, v in head.state_dict().items()}
         elif epoch - best_epoch >= cfg.patience:
             break
-    head.load_state_dict(best_state)
-    head.eval()
     history["best_epoch"] = int(best_epoch)
+    if cfg.refit:
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        Xnp, X, y = _training_data(features, labels, np.concatenate([train, val]), cfg)
+        head, opt = _new_head(Xnp, n_classes, cfg)
+        for _ in range(best_epoch + 1):
+            _train_epoch(head, opt, X, y, cfg, gen)
+    else:
+        head.load_state_dict(best_state)
+    head.eval()
+    history["refit_on_train_and_val"] = bool(cfg.refit)
     return head, history
 
 
