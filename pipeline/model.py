@@ -65,17 +65,18 @@ class Backbone(nn.Module):
 
 
 class GenreHead(nn.Module):
-    """The new classifier: 1280 → deep (256) → shallow (64) → genre logits."""
+    """The new classifier: 1280 (``in_dim``) → deep (256) → shallow (64) → genre logits."""
 
-    def __init__(self, n_classes: int, deep: int = 256, shallow: int = 64, dropout: float = 0.3):
+    def __init__(self, n_classes: int, deep: int = 256, shallow: int = 64, dropout: float = 0.3,
+                 in_dim: int = BACKBONE_DIM):
         super().__init__()
-        self.deep = nn.Sequential(nn.Dropout(dropout), nn.Linear(BACKBONE_DIM, deep), nn.ReLU())
+        self.deep = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, deep), nn.ReLU())
         self.shallow = nn.Sequential(nn.Dropout(dropout), nn.Linear(deep, shallow), nn.ReLU())
         self.out = nn.Linear(shallow, n_classes)
         # Standardising the backbone features (fitted on training data) makes
         # the head train quickly and stably; stored as buffers in the bundle.
-        self.register_buffer("feature_mean", torch.zeros(BACKBONE_DIM))
-        self.register_buffer("feature_std", torch.ones(BACKBONE_DIM))
+        self.register_buffer("feature_mean", torch.zeros(in_dim))
+        self.register_buffer("feature_std", torch.ones(in_dim))
 
     def forward(self, immediate: torch.Tensor) -> dict[str, torch.Tensor]:
         z = (immediate - self.feature_mean) / self.feature_std
