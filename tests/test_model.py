@@ -1,0 +1,193 @@
+import pickle
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from pipeline.model import BACKBONE_DIM, Backbone, GenreNet, WeightsError, load_imagenet_backbone
+
+
+def _bn_layers(module):
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(0)
+    return torch.rand(2, 128, 431)
+
+
+def test_backbone_stays_in_eval_mode_after_train():
+    b = Backbone()
+    assert not b.training
+    b.train()
+    assert not b.training and not any(m.training for m in b.modules()), "backbone left eval mode"
+    b.train(True)
+    assert not any(bn.training for bn in _bn_layers(b))
+
+
+def test_genrenet_train_only_trains_the_head():
+    net = GenreNet(4)
+    net.train()
+    assert net.training and net.head.training
+    assert not any(m.training for m in net.backbone.modules()), "GenreNet.train() put backbone layers in train mode"
+    assert len(_bn_layers(net.backbone)) > 30
+
+
+def test_backbone_is_frozen():
+    net = GenreNet(3)
+    assert not any(p.requires_grad for p in net.backbone.parameters())
+    assert all(p.requires_grad for p in net.head.parameters())
+    # gradients reach the head but never the backbone
+    out = net.head(net.backbone(torch.rand(1, 128, 100)))
+    out["logits"].sum().backward()
+    assert all(p.grad is None for p in net.backbone.parameters())
+    assert net.head.out.weight.grad is not None
+
+
+def test_embed_returns_every_tap_with_its_size(images):
+    net = GenreNet(7)
+    net.train()  # embed must switch to eval itself (dropout off)
+    out = net.embed(images, batch_size=1)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "immediate": (2, BACKBONE_DIM), "deep": (2, 256), "shallow": (2, 64), "logits": (2, 7)}
+    assert (out["deep"] >= 0).all() and (out["shallow"] >= 0).all(), "deep/shallow are post-ReLU taps"
+    assert not net.training
+    again = net.embed(images, batch_size=2)
+    for k in out:
+        torch.testing.assert_close(out[k], again[k], atol=1e-5, rtol=1e-4)
+
+
+def test_embed_custom_head_sizes():
+    net = GenreNet(3, deep=32, shallow=8)
+    out = net.embed(torch.rand(1, 128, 50))
+    assert out["deep"].shape == (1, 32) and out["shallow"].shape == (1, 8) and out["logits"].shape == (1, 3)
+
+
+# --- weights ---------------------------------------------------------------------------------
+
+
+def test_load_random_state_dict(random_weights):
+    b = Backbone()
+    assert load_imagenet_backbone(b, random_weights) == str(random_weights)
+    expected = torch.load(random_weights, weights_only=True)["features.0.0.weight"]
+    assert torch.equal(b.features[0][0].weight, expected)
+
+
+def test_load_shared_float_weights(shared_weights, images):
+    b = Backbone()
+    before = b.features[0][0].weight.clone()
+    assert load_imagenet_backbone(b, shared_weights) == str(shared_weights)
+    assert not torch.equal(before, b.features[0][0].weight)
+    f = b(images)
+    assert f.shape == (2, BACKBONE_DIM) and torch.isfinite(f).all()
+    assert f.abs().max() > 1e-3, "ImageNet features should not be vanishingly small"
+
+
+def test_wrong_weights_file_raises(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("not weights")
+    with pytest.raises(WeightsError, match="cannot read weights notes.pth"):
+        load_imagenet_backbone(Backbone(), text)
+
+    resnet_like = tmp_path / "other.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 512)}, resnet_like)
+    with pytest.raises(WeightsError, match="other.pth is not a torchvision MobileNetV2 state dict"):
+        load_imagenet_backbone(Backbone(), resnet_like)
+
+    partial = tmp_path / "partial.pth"
+    sd = torchvision.models.mobilenet_v2().state_dict()
+    torch.save({k: v for k, v in sd.items() if not k.startswith("features.18")}, partial)
+    with pytest.raises(WeightsError, match="not a torchvision MobileNetV2"):
+        load_imagenet_backbone(Backbone(), partial)
+
+    with pytest.raises(WeightsError, match="weights file not found"):
+        load_imagenet_backbone(Backbone(), tmp_path / "missing.pth")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_quantized_weights_are_refused(shared_weights):
+    qnnpack = shared_weights.with_name("mobilenet_v2_imagenet_qnnpack.pth")
+    if not qnnpack.is_file():
+        pytest.skip("quantized weights not shared")
+    with pytest.raises(WeightsError, match="not a torchvision MobileNetV2"):
+        load_imagenet_backbone(Backbone(), qnnpack)
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, sentinel):
+        self.sentinel = str(sentinel)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.sentinel,))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_weights_with_pickled_code_are_refused_not_run(tmp_path):
+    evil, sentinel = tmp_path / "evil.pth", tmp_path / "code_ran"
+    with open(evil, "wb") as f:
+        pickle.dump({"features.0.0.weight": _RunsCodeWhenUnpickled(sentinel)}, f)
+    with pytest.raises(WeightsError, match="cannot read weights evil.pth"):
+        load_imagenet_backbone(Backbone(), evil)
+    assert not sentinel.exists(), "unpickling ran code from a weights file"
+
+
+@pytest.fixture()
+def empty_torch_home(tmp_path, monkeypatch):
+    home = tmp_path / "torch_home"
+    home.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(home / "hub"))
+
+    def no_download(*a, **k):
+        raise AssertionError("load_imagenet_backbone tried to download weights")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    return home
+
+
+def test_no_weights_and_empty_cache_says_how_to_supply_them(empty_torch_home):
+    with pytest.raises(WeightsError) as info:
+        load_imagenet_backbone(Backbone(), None)
+    msg = str(info.value)
+    assert "--weights" in msg and "nothing is downloaded" in msg
+    assert str(empty_torch_home / "hub" / "checkpoints") in msg
+
+
+def test_no_weights_uses_torchvision_cache(empty_torch_home, random_weights):
+    ckpt = empty_torch_home / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "mobilenet_v2-b0353104.pth").symlink_to(random_weights)
+    b = Backbone()
+    assert load_imagenet_backbone(b, None) == str(ckpt / "mobilenet_v2-b0353104.pth")
+    expected = torch.load(random_weights, weights_only=True)["features.18.0.weight"]
+    assert torch.equal(b.features[18][0].weight, expected)
+
+
+# --- the shared weights have BN folded into identities ------------------------------------
+
+
+def test_folded_bn_never_uses_batch_statistics(shared_weights, images):
+    net = GenreNet(10)
+    load_imagenet_backbone(net.backbone, shared_weights)
+    b = net.backbone
+    running = [bn.running_mean.clone() for bn in _bn_layers(b)]
+    with torch.no_grad():
+        reference = b(images)
+        net.train()
+        after_net_train = b(images)
+        b.train()
+        after_backbone_train = b(images)
+    assert torch.equal(reference, after_net_train), "GenreNet.train() changed the backbone's output"
+    assert torch.equal(reference, after_backbone_train), "Backbone.train() changed its output"
+    assert all(torch.equal(r, bn.running_mean) for r, bn in zip(running, _bn_layers(b))), "BN running stats moved"
+
+    # The check above can fail: with batch statistics the folded BNs give a different output.
+    nn.Module.train(b.features, True)
+    with torch.no_grad():
+        batch_stats = b(images)
+    assert not torch.allclose(reference, batch_stats, atol=1e-3)

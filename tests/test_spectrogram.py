@@ -1,0 +1,207 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.spectrogram import (
+    AUGMENTATIONS,
+    SpectrogramConfig,
+    augment,
+    downsample_image,
+    mel_image,
+    mel_images,
+    segment_audio,
+    segment_starts,
+)
+from tests.synth import tone
+
+SR = 22050
+CFG = SpectrogramConfig()
+
+
+def _covered(starts, segment, n):
+    mask = np.zeros(n, dtype=bool)
+    for s in starts:
+        mask[s : s + segment] = True
+    return mask
+
+
+@pytest.mark.parametrize("n", [1, 50, 99, 100])
+def test_segment_starts_short_signal_is_one_window(n):
+    assert segment_starts(n, 100, 50).tolist() == [0]
+
+
+@pytest.mark.parametrize("n", list(range(101, 400, 7)) + [150, 200, 250, 300, 324, 325, 326])
+def test_segment_starts_cover_the_signal_up_to_half_a_hop(n):
+    segment, hop = 100, 50
+    starts = segment_starts(n, segment, hop)
+    assert starts[0] == 0
+    assert np.all(np.diff(starts) > 0), "starts must increase"
+    assert np.all(np.diff(starts) <= hop), "no gap between windows may exceed the hop"
+    assert starts[-1] + segment <= n, "windows stay inside the signal"
+    covered = _covered(starts, segment, n)
+    # The tail may be left out only if it is shorter than half a hop.
+    assert covered[: n - hop // 2].all(), f"n={n}: samples before the last half hop are not covered"
+    if not covered.all():
+        assert (~covered).sum() <= hop // 2
+
+
+def test_segment_starts_end_aligns_a_long_tail():
+    # 30 s of 10 s windows with a 5 s hop: 0, 5, ..., 20 cover it exactly.
+    assert segment_starts(30 * SR, 10 * SR, 5 * SR).tolist() == [i * SR for i in (0, 5, 10, 15, 20)]
+    # 34 s: a 4 s tail (more than half a hop) gets a window ending exactly at the end.
+    starts = segment_starts(34 * SR, 10 * SR, 5 * SR)
+    assert starts[-1] == 24 * SR and starts[-1] + 10 * SR == 34 * SR
+
+
+def test_segment_audio_pads_short_signal_to_one_window():
+    y = tone(3.0)
+    segments, starts_s = segment_audio(y, CFG)
+    assert segments.shape == (1, 10 * SR) and segments.dtype == np.float32
+    np.testing.assert_array_equal(segments[0, : len(y)], y)
+    assert not segments[0, len(y) :].any(), "padding must be zeros"
+    np.testing.assert_array_equal(starts_s, [0.0])
+
+
+def test_segment_audio_windows_hold_the_signal_and_reach_the_tail():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(-0.5, 0.5, int(29.0 * SR)).astype(np.float32)
+    segments, starts_s = segment_audio(y, CFG)
+    seg = 10 * SR
+    assert segments.shape[1] == seg
+    for row, s in zip(segments, starts_s):
+        i = int(round(s * SR))
+        np.testing.assert_array_equal(row, y[i : i + seg])
+    np.testing.assert_array_equal(segments[-1], y[-seg:])  # the tail is the last window
+    np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19])  # 4 s tail > half a hop: end-aligned window
+    # hop override
+    segments2, starts2 = segment_audio(y, CFG, hop_seconds=10.0)
+    np.testing.assert_allclose(starts2, [0.0, 10.0, 19.0], atol=1e-4)
+    assert len(segments2) == 3
+
+
+def test_mel_image_shape_and_range():
+    img = mel_image(tone(10.0, freq=440.0) + 0.01 * np.random.default_rng(0).standard_normal(10 * SR).astype(np.float32), CFG)
+    assert img.shape == (128, 431)
+    assert img.dtype == np.float32
+    assert np.isfinite(img).all()
+    assert img.min() >= 0.0 and img.max() <= 1.0
+    assert img.max() == pytest.approx(1.0), "the loudest bin is the 0 dB reference"
+    # A 440 Hz tone: the brightest mel rows are where 440 Hz sits, not elsewhere.
+    import librosa
+
+    mel_freqs = librosa.mel_frequencies(n_mels=128, fmax=SR / 2)
+    peak_row = int(np.argmax(img.mean(axis=1)))
+    assert abs(mel_freqs[peak_row] - 440.0) < 60.0
+
+
+def test_mel_image_is_loudness_invariant():
+    y = tone(10.0, freq=300.0) + 0.05 * tone(10.0, freq=2500.0)
+    np.testing.assert_allclose(mel_image(y, CFG), mel_image(0.05 * y, CFG), atol=1e-4)
+
+
+def test_mel_image_of_silence_is_zeros_not_nan():
+    for y in (np.zeros(10 * SR, dtype=np.float32), np.zeros(SR // 2, dtype=np.float32)):
+        img = mel_image(y, CFG)
+        assert np.isfinite(img).all(), "silence must not give NaN/-inf"
+        assert not img.any()
+    assert mel_image(np.zeros(10 * SR, dtype=np.float32), CFG).shape == (128, 431)
+
+
+def test_mel_images_stack_rows():
+    rows = np.stack([tone(10.0, freq=f) for f in (220.0, 880.0)])
+    imgs = mel_images(rows, CFG)
+    assert imgs.shape == (2, 128, 431)
+    np.testing.assert_array_equal(imgs[1], mel_image(rows[1], CFG))
+
+
+def test_downsample_image_shape_and_mean():
+    rng = np.random.default_rng(0)
+    img = rng.random((128, 431)).astype(np.float32)
+    small = downsample_image(img, CFG.none_shape)
+    assert small.shape == (32, 64)
+    assert small.mean() == pytest.approx(img.mean(), abs=0.01)
+    np.testing.assert_allclose(downsample_image(np.full((128, 431), 0.25, np.float32), (32, 64)), 0.25, atol=1e-6)
+
+
+def test_config_round_trips_through_json():
+    cfg = SpectrogramConfig(segment_seconds=5.0, segment_hop_seconds=2.5)
+    again = SpectrogramConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and isinstance(again.none_shape, tuple)
+
+
+# --- augmentation ----------------------------------------------------------------------------
+
+
+def test_augment_none_is_identity():
+    y = tone(2.0)
+    np.testing.assert_array_equal(augment(y, "none", np.random.default_rng(0), SR), y)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_augment_gain_only_scales_within_6_db(seed):
+    y = tone(2.0, amplitude=0.1)
+    out = augment(y, "gain", np.random.default_rng(seed), SR)
+    assert out.shape == y.shape and out.dtype == np.float32
+    nz = np.abs(y) > 1e-3
+    ratio = out[nz] / y[nz]
+    assert np.ptp(ratio) < 1e-4, "gain must be one constant factor"
+    assert 10 ** (-6 / 20) - 1e-4 <= ratio[0] <= 10 ** (6 / 20) + 1e-4
+
+
+def test_augment_gain_clips_to_full_scale():
+    y = tone(1.0, amplitude=0.99)
+    for seed in range(20):
+        out = augment(y, "gain", np.random.default_rng(seed), SR)
+        assert np.abs(out).max() <= 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_augment_noise_adds_noise_at_20_to_35_db_snr(seed):
+    y = tone(2.0, amplitude=0.2)
+    out = augment(y, "noise", np.random.default_rng(seed), SR)
+    assert out.shape == y.shape and out.dtype == np.float32
+    noise = out - y
+    assert np.abs(noise).max() > 0, "noise must change the signal"
+    snr = 10 * np.log10(np.mean(y**2) / np.mean(noise**2))
+    assert 19.5 <= snr <= 35.5
+    # white: not correlated with the signal
+    assert abs(np.corrcoef(noise, y)[0, 1]) < 0.05
+
+
+def test_augment_noise_on_silence_is_finite():
+    out = augment(np.zeros(SR, dtype=np.float32), "noise", np.random.default_rng(0), SR)
+    assert np.isfinite(out).all() and np.abs(out).max() < 1e-2
+
+
+def _peak_hz(y):
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return np.fft.rfftfreq(len(y), 1 / SR)[np.argmax(spectrum)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # seed 0 draws +2 semitones, seed 1 draws -1
+def test_augment_pitch_moves_a_tone_by_the_drawn_semitones(seed):
+    y = tone(2.0, freq=440.0)
+    expected_steps = np.random.default_rng(seed).choice([-2, -1, 1, 2])  # the draw augment() makes
+    out = augment(y, "pitch", np.random.default_rng(seed), SR)
+    assert out.shape == y.shape and out.dtype == np.float32
+    moved = 12 * np.log2(_peak_hz(out) / 440.0)
+    assert moved == pytest.approx(expected_steps, abs=0.15)
+    assert abs(moved) >= 0.85, "pitch must actually shift"
+
+
+def test_augment_pitch_shift_is_at_most_2_semitones():
+    y = tone(1.0, freq=440.0)
+    moved = {round(12 * np.log2(_peak_hz(augment(y, "pitch", np.random.default_rng(s), SR)) / 440.0)) for s in range(12)}
+    assert moved <= {-2, -1, 1, 2} and len(moved) >= 2
+
+
+def test_augment_is_deterministic_given_rng():
+    y = np.random.default_rng(0).uniform(-0.3, 0.3, SR).astype(np.float32)
+    for kind in AUGMENTATIONS:
+        np.testing.assert_array_equal(augment(y, kind, np.random.default_rng(7), SR), augment(y, kind, np.random.default_rng(7), SR))
+
+
+def test_augment_unknown_kind_raises():
+    with pytest.raises(ValueError, match="unknown augmentation 'reverb'"):
+        augment(tone(1.0), "reverb", np.random.default_rng(0), SR)
