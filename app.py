@@ -34,12 +34,13 @@ ss.setdefault(state.UPLOADS, {})
 ss.setdefault(state.UPLOADER_ROUND, 0)
 
 
-def select(keys) -> None:
+def select(keys, origin: str = "page") -> None:
     ss[state.SELECTION] = list(keys)
+    ss[state.SELECTION_ORIGIN] = origin
 
 
 def on_map_select() -> None:
-    select(selection_keys(ss.get(state.MAP_CHART)))
+    select(selection_keys(ss.get(state.MAP_CHART)), origin="map")
 
 
 def on_lookup() -> None:
@@ -81,7 +82,9 @@ with st.sidebar:
     for r in results:
         if r.ok:
             p = r.placement
-            st.markdown(f"★ **{r.name}** sounds like **{p.genre}** ({p.probabilities[p.genre]:.0%})")
+            st.button(f"★ **{r.name}**: the model says **{p.genre}** ({p.probabilities[p.genre]:.0%})",
+                      key=f"show_{r.key}", type="tertiary", on_click=select, args=([UPLOAD_PREFIX + r.key],),
+                      help="Show this song next to the map")
         else:
             st.error(f"**{r.name}** could not be placed: {r.error}")
     if results:
@@ -103,8 +106,12 @@ map_col, detail_col = st.columns([3, 2], gap="large")
 
 with map_col:
     st.subheader(f"{text.embedding_title(embedding)} ({embedding}): {len(ids)} clips")
-    fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels,
-                       markers=upload.markers(results, embedding), selected=[k for k in selection if k not in songs])
+    st.caption(text.embedding_caption(embedding, dim(embedding)).split(": ", 1)[1])
+    markers = upload.markers(results, embedding)
+    signature = (embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
+    drawn = state.selection_to_draw(selection, ss.get(state.SELECTION_ORIGIN), signature, ss.get(state.MAP_DRAWN))
+    ss[state.MAP_DRAWN] = (signature, drawn)
+    fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels, markers=markers, selected=drawn)
     st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=("points", "lasso", "box"),
                     config=PLOTLY_CONFIG, theme=None)
     st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))

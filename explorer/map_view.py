@@ -1,16 +1,16 @@
 """The t-SNE map: one dot per track, coloured three ways, plus overlays.
 
 ``base_figure`` draws the tracks of one embedding (cache it per embedding and
-colouring); ``add_overlays`` returns a copy with the selected tracks ringed and
-uploaded songs drawn as labelled stars. Every trace carries ``meta.kind``
-("tracks", "selected", "upload") so tests and later features can find them.
+colouring); ``add_overlays`` returns a copy with uploaded songs drawn as
+labelled stars and the selected items highlighted. Every trace carries ``meta.kind``
+("tracks", "upload") so tests and later features can find them.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from .palette import CORRECT_COLOUR, UPLOAD_OUTLINE, WRONG_COLOUR, genre_colours
-from .plotting import base_layout, figure, with_traces
+from .plotting import base_layout, figure
 
 COLOUR_MODES = {
     "genre": "its real genre",
@@ -20,6 +20,9 @@ COLOUR_MODES = {
 SPLIT_NAMES = {"train": "used in training", "val": "used to decide when to stop training",
                "test": "held out for testing"}
 UPLOAD_PREFIX = "upload:"
+# How plotly draws selected points, whether a click selected them or the page did (selectedpoints).
+SELECTED_STYLE = dict(marker=dict(size=20, opacity=1.0))
+UNSELECTED_STYLE = dict(marker=dict(opacity=0.2))
 MAP_HEIGHT = 640
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
@@ -72,6 +75,7 @@ def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: i
             type="scatter", mode="markers", name=name, x=rows["x"].tolist(), y=rows["y"].tolist(),
             customdata=custom, hovertemplate=_HOVER, meta=dict(kind="tracks"),
             marker=dict(color=colour, size=12, symbol=symbol, opacity=0.9, line=dict(width=1, color="white")),
+            selected=SELECTED_STYLE, unselected=UNSELECTED_STYLE,
         ))
     legend_title = {"genre": "genre", "predicted": "predicted", "correct": ""}[colour_by]
     axis = dict(showticklabels=False, showgrid=False, zeroline=False)
@@ -92,31 +96,29 @@ def upload_trace(marker: dict, colour: str) -> dict:
         hovertemplate=(f"<b>{marker['name']}</b> (your song)<br>model says: <b>{marker['genre']}</b> "
                        f"({marker['confidence']:.0%})<extra></extra>"),
         marker=dict(symbol="star", size=26, color=colour, line=dict(width=2, color=UPLOAD_OUTLINE)),
+        selected=dict(marker=dict(size=34, opacity=1.0)), unselected=UNSELECTED_STYLE,
         meta=dict(kind="upload", name=marker["name"]), cliponaxis=False,
     )
 
 
-def selected_trace(frame: pd.DataFrame, track_ids) -> dict | None:
-    """Rings around the selected tracks (the same tracks on whichever map is shown)."""
-    rows = frame[frame["track_id"].isin(list(track_ids))]
-    if rows.empty:
-        return None
-    return dict(
-        type="scatter", mode="markers", name="selected", x=rows["x"].tolist(), y=rows["y"].tolist(),
-        customdata=[[t] for t in rows["track_id"]], hoverinfo="skip", meta=dict(kind="selected"),
-        marker=dict(symbol="circle-open", size=24, color=UPLOAD_OUTLINE, line=dict(width=3)),
-    )
-
-
 def add_overlays(fig, frame: pd.DataFrame, labels, markers=(), selected=()):
-    """A copy of ``fig`` with selected tracks ringed and upload markers added (stars on top)."""
-    extra = []
-    ring = selected_trace(frame, selected)
-    if ring is not None:
-        extra.append(ring)
+    """A copy of ``fig`` with upload stars on top and ``selected`` items highlighted.
+
+    ``selected`` holds item keys (track ids, ``upload:<key>``); they are shown the
+    way plotly shows a click selection (``selectedpoints``: bigger, the rest faded),
+    so the same tracks stand out on whichever embedding's map is drawn.
+    """
+    if not markers and not selected:
+        return fig
     colours = genre_colours(labels)
-    extra += [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers]
-    return with_traces(fig, extra) if extra else fig
+    d = fig.to_dict()
+    data = d["data"] + [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers]
+    if selected:
+        wanted = set(selected)
+        for trace in data:
+            keys = [c[0] for c in trace.get("customdata") or []]
+            trace["selectedpoints"] = [i for i, k in enumerate(keys) if k in wanted]
+    return figure(data, d["layout"])
 
 
 def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), selected=()):

@@ -49,12 +49,6 @@ def figure(data: list, layout: dict) -> go.Figure:
     return go.Figure(data=data, layout=layout, _validate=False)
 
 
-def with_traces(fig: go.Figure, extra: list) -> go.Figure:
-    """A new figure: ``fig``'s traces plus ``extra`` (``fig`` itself is not changed)."""
-    d = fig.to_dict()
-    return figure(d["data"] + list(extra), d["layout"])
-
-
 def trace_kind(trace) -> str | None:
     """The explorer's tag on a trace (``meta.kind``): tracks, upload, selected…"""
     meta = trace.get("meta") if isinstance(trace, dict) else trace.meta

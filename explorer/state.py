@@ -32,6 +32,8 @@ THREADS_VAR = "GENRE_MAP_TORCH_THREADS"
 EMBEDDING = "embedding"
 COLOUR = "colour"
 SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>"
+SELECTION_ORIGIN = "selection_origin"  # "map" when the last selection was a click on the map, else "page"
+MAP_DRAWN = "map_drawn"  # (signature, selection drawn into it) of the map figure last sent
 UPLOADS = "uploads"  # file id → UploadResult (this session's songs)
 UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
 MAP_CHART = "map_chart"
@@ -127,3 +129,18 @@ def get_placer(path: Path):
     except Exception:
         _placer_future.clear()
         raise
+
+
+def selection_to_draw(selection: list, origin: str | None, signature, last) -> list:
+    """Which selection to write into the map figure (as plotly ``selectedpoints``).
+
+    Streamlit identifies a chart by a hash of its figure, so a figure that changes
+    is a new chart: zoom, pan and plotly's own click highlight are lost. After a
+    click on the map, plotly already shows that selection, so the figure is kept
+    exactly as last sent (``last`` = (signature, drawn selection)). Any other
+    change (a search, an upload, clearing, another embedding or colouring, i.e.
+    another ``signature``) draws the current selection.
+    """
+    if origin == "map" and last is not None and last[0] == signature:
+        return list(last[1])
+    return list(selection)

@@ -37,6 +37,11 @@ def traces(spec: dict, kind: str) -> list[dict]:
     return [t for t in spec["data"] if (t.get("meta") or {}).get("kind") == kind]
 
 
+def highlighted(spec: dict) -> list[str]:
+    """Item keys the figure marks as selected (plotly selectedpoints)."""
+    return [t["customdata"][i][0] for t in spec["data"] for i in t.get("selectedpoints") or []]
+
+
 def no_problems(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -99,10 +104,10 @@ def test_clicked_track_shows_detail_and_neighbours(app):
     neighbours = app.dataframe[0].value
     assert len(neighbours) == 5 and "blues.00001" not in set(neighbours["clip"])
     assert neighbours["similarity"].is_monotonic_decreasing
-    assert traces(map_spec(app), "selected")[0]["customdata"] == [["blues.00001"]]
+    assert highlighted(map_spec(app)) == ["blues.00001"]
     # the selection follows an embedding switch, with neighbours of that embedding
     app.sidebar.radio(key="embedding").set_value("none").run()
-    assert traces(map_spec(app), "selected") and any(s.value == "blues.00001" for s in app.subheader)
+    assert highlighted(map_spec(app)) == ["blues.00001"] and any(s.value == "blues.00001" for s in app.subheader)
 
 
 def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path):
@@ -118,9 +123,10 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
     stars = traces(map_spec(app), "upload")
     assert [t["name"] for t in stars] == ["★ my song.wav"] and stars[0]["marker"]["symbol"] == "star"
     assert any(s.value == "★ my song.wav" for s in app.subheader)  # the new song is shown in the detail panel
+    assert highlighted(map_spec(app)) == [stars[0]["customdata"][0][0]]
     neighbours = app.dataframe[0].value
     assert len(neighbours) == 5 and neighbours["similarity"].between(-1, 1).all()
-    assert any("sounds like" in m.value for m in app.sidebar.markdown)
+    assert any("my song.wav" in b.label and "the model says" in b.label for b in app.sidebar.button)
 
     # the star follows an embedding switch (a placement exists for every embedding)
     x_deep = stars[0]["x"]
@@ -152,12 +158,12 @@ def test_lasso_selection_of_several_tracks(app):
     app.session_state["selection"] = ["blues.00001", "metal.00002", "pop.00003"]
     app.run()
     no_problems(app)
-    assert sorted(traces(map_spec(app), "selected")[0]["customdata"]) == [["blues.00001"], ["metal.00002"], ["pop.00003"]]
+    assert sorted(highlighted(map_spec(app))) == ["blues.00001", "metal.00002", "pop.00003"]
     assert any("3 selected" in m.value for m in app.markdown)
     app.selectbox(key="focus").set_value("metal.00002").run()
     assert any(s.value == "metal.00002" for s in app.subheader)
     app.button(key="clear_selection").click().run()
-    assert app.session_state["selection"] == [] and not traces(map_spec(app), "selected")
+    assert app.session_state["selection"] == [] and highlighted(map_spec(app)) == []
 
 
 def test_missing_bundle_gives_a_clear_error(monkeypatch, tmp_path):

@@ -28,11 +28,10 @@ MAP = ".st-key-map_chart .js-plotly-plot"
 COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'tracks')
                               .reduce((n, t) => n + t._length, 0)"""
 FIRST_X = "el => Array.from(el._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 5).join(',')"
-POINT = """(el, i) => { const fl = el._fullLayout, r = el.getBoundingClientRect();
-    const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
-    return [r.left + fl.xaxis._offset + fl.xaxis.l2p(t.x[i]), r.top + fl.yaxis._offset + fl.yaxis.l2p(t.y[i]),
-            t.customdata[i][0]]; }"""
-RINGED = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'selected').map(t => t.customdata[0][0])"
+DOTS = """el => Array.from(el.querySelectorAll('.scatterlayer .trace path.point')).map(p => {
+    const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })"""
+SELECTED = """el => el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0]))"""
+X_RANGE = "el => el._fullLayout.xaxis.range.map(v => v.toFixed(3)).join(',')"
 UPLOAD_NAMES = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'upload').map(t => t.name)"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
@@ -98,7 +97,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.goto(server)
             page.wait_for_selector(MAP, timeout=60_000)
             wait_idle(page)
@@ -115,11 +114,27 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             assert chart.evaluate(COUNT_TRACKS) == n_tracks
             page.screenshot(path=str(shots / "2-shallow.png"))
 
-            x, y, track_id = chart.evaluate(POINT, 3)  # click a dot: its detail panel opens, it is ringed
+            # zoom in, then click a dot: its detail panel opens and the zoom is kept
+            box = chart.bounding_box()
+            full_range = chart.evaluate(X_RANGE)
+            page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+            page.mouse.wheel(0, -200)
+            page.wait_for_function(f"r => ({X_RANGE})(document.querySelector('{MAP}')) !== r", arg=full_range)
+            page.wait_for_timeout(1500)  # plotly redraws a moment after a scroll zoom
+            zoomed = chart.evaluate(X_RANGE)
+            bottom = min(box["y"] + box["height"] - 60, page.viewport_size["height"] - 20)
+            inside = [(x, y) for x, y in chart.evaluate(DOTS)  # dots well inside the zoomed view and the window
+                      if box["x"] + 60 < x < box["x"] + box["width"] * 0.55 and box["y"] + 80 < y < bottom]
+            assert inside, "no dot to click inside the zoomed map"
+            x, y = inside[0]
             page.mouse.click(x, y)
-            page.wait_for_selector(f"h3:has-text('{track_id}')", timeout=60_000)
+            page.wait_for_function(f"() => ({SELECTED})(document.querySelector('{MAP}')).length === 1",
+                                   timeout=30_000)
+            (clicked,) = page.locator(MAP).evaluate(SELECTED)
+            page.wait_for_selector(f"h3:has-text('{clicked}')", timeout=60_000)
             wait_idle(page)
-            assert page.locator(MAP).evaluate(RINGED) == [track_id]
+            assert page.locator(MAP).evaluate(SELECTED) == [clicked]
+            assert page.locator(MAP).evaluate(X_RANGE) == zoomed != full_range
             page.screenshot(path=str(shots / "3-clicked.png"))
 
             page.locator('input[type="file"]').set_input_files(str(song))

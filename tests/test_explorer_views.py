@@ -107,17 +107,37 @@ def test_upload_markers_are_star_traces_named_by_file(bundle):
     n_base = len(base.data)
     markers = [{"key": "f1", "name": "my song.wav", "x": 1.0, "y": 2.0, "genre": "pop", "confidence": 0.6},
                {"key": "f2", "name": "other.mp3", "x": -3.0, "y": 0.5, "genre": "jazz", "confidence": 0.4}]
-    fig = validated(map_view.add_overlays(base, frame, bundle.labels, markers=markers, selected=["blues.00001"]))
+    fig = validated(map_view.add_overlays(base, frame, bundle.labels, markers=markers))
     assert len(base.data) == n_base  # the cached base figure is never modified
     stars = kinds(fig, "upload")
     assert [t.name for t in stars] == ["★ my song.wav", "★ other.mp3"]
     assert all(t.marker.symbol == "star" and len(t.x) == 1 for t in stars)
     assert list(stars[0].text) == ["my song.wav"] and stars[0].marker.color == palette.GTZAN_COLOURS["pop"]
     assert trace_kind(fig.data[-1]) == "upload"  # stars drawn on top
-    ring = kinds(fig, "selected")
-    assert len(ring) == 1 and len(ring[0].x) == 1 and ring[0].customdata[0][0] == "blues.00001"
+    assert all(t.selectedpoints is None for t in fig.data)  # nothing selected: nothing faded
     # without overlays the figure is the base itself, unchanged
     assert map_view.add_overlays(base, frame, bundle.labels) is base
+
+
+def test_selected_items_are_highlighted_on_any_embedding(bundle):
+    markers = [{"key": "f1", "name": "song.wav", "x": 1.0, "y": 2.0, "genre": "pop", "confidence": 0.6}]
+    for embedding in ("deep", "none"):
+        frame = map_view.map_frame(bundle, embedding)
+        fig = validated(map_view.add_overlays(map_view.base_figure(frame, bundle.labels), frame, bundle.labels,
+                                              markers=markers, selected=["blues.00001", "upload:f1"]))
+        chosen = [t.customdata[i][0] for t in fig.data for i in t.selectedpoints]
+        assert sorted(chosen) == ["blues.00001", "upload:f1"]
+        assert all(t.selectedpoints is not None for t in fig.data)  # every other point is faded
+        assert fig.data[0].unselected.marker.opacity < 0.5 and fig.data[0].selected.marker.size > 12
+
+
+def test_a_click_on_the_map_keeps_the_figure_as_sent():
+    from explorer.state import selection_to_draw
+    sig = ("deep", "genre", ())
+    assert selection_to_draw(["a"], "page", sig, None) == ["a"]
+    assert selection_to_draw(["b"], "map", sig, (sig, ["a"])) == ["a"]  # plotly shows the click itself
+    assert selection_to_draw(["b"], "map", ("shallow", "genre", ()), (sig, ["a"])) == ["b"]  # another map
+    assert selection_to_draw([], "page", sig, (sig, ["a"])) == []  # cleared by the page
 
 
 def test_selection_keys_reads_track_ids_and_uploads():
