@@ -7,12 +7,12 @@ import streamlit as st
 
 st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide")
 
-from explorer import cache, state, text, track_view, upload  # noqa: E402
-from explorer.map_view import COLOUR_MODES, SPLIT_NAMES, UPLOAD_PREFIX, add_overlays, selection_keys  # noqa: E402
+from explorer import cache, panels, state, text, track_view, upload  # noqa: E402
+from explorer.map_view import COLOUR_MODES, UPLOAD_PREFIX, add_overlays, selection_keys  # noqa: E402
+from explorer.plotting import CONFIG as PLOTLY_CONFIG  # noqa: E402
 from explorer.similarity_view import SCALES  # noqa: E402
 from pipeline.bundle import BundleError  # noqa: E402
 
-PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": True}
 ss = st.session_state
 
 # ---------------------------------------------------------------- the bundle
@@ -21,9 +21,9 @@ try:
     bundle = state.get_bundle(path)
 except BundleError as e:
     st.title(text.TITLE)
-    st.error(f"**There is no genre map to show yet.** {e}\n\nBuild one (a few minutes on a laptop), then reload "
-             f"this page:\n\n```\n{state.build_command(path)}\n```\n\nor point the app at an existing bundle: "
-             f"`streamlit run app.py -- --bundle DIR` (or set `{state.ENV_VAR}=DIR`).")
+    how = "" if "pipeline build" in str(e) else f"\n\nBuild one:\n```\n{state.build_command(path)}\n```"
+    st.error(f"**There is no genre map to show yet.** {e}{how}\n\nThen reload this page. To open a map built "
+             f"elsewhere: `streamlit run app.py -- --bundle DIR` (or set `{state.ENV_VAR}=DIR`).")
     st.stop()
 version = state.stamp(path)
 ref = (str(path), version)
@@ -97,7 +97,7 @@ with st.sidebar:
 
 # ---------------------------------------------------------------- title, map and detail panel
 st.title(text.TITLE)
-st.markdown(text.INTRO.format(n=len(ids), g=len(labels)))
+st.markdown(text.intro(len(ids), len(labels), str(bundle.meta["dataset"].get("name", "?"))))
 
 songs = {UPLOAD_PREFIX + r.key: r for r in results if r.ok}
 selection = [k for k in ss[state.SELECTION] if k in songs or k in set(ids)]
@@ -117,64 +117,25 @@ with map_col:
     st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))
 
 
-def show_neighbours(neighbours) -> None:
-    st.markdown(f"**Sounds like** — the 5 closest clips in the *{embedding}* layer (cosine similarity)")
-    st.dataframe(track_view.neighbour_frame(neighbours), width="stretch",
-                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
-
-
-def show_track(track_id: str) -> None:
-    i = track_view.track_index(bundle, track_id)
-    row = bundle.tracks.iloc[i]
-    st.subheader(track_id)
-    st.markdown(f"{frame.loc[i, 'name']}  \nReal genre **{row['genre']}** · the model says **{row['predicted']}** "
-                f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
-    audio = track_view.audio_file(bundle, i)
-    if audio is not None:
-        st.audio(str(audio))
-    else:
-        st.caption("The audio of this clip is not on this computer.")
-    st.plotly_chart(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], track_view.track_seconds(bundle, i),
-                                                  title="What the network sees: the spectrogram"),
-                    config=PLOTLY_CONFIG, theme=None, key="detail_spectrogram")
-    st.plotly_chart(track_view.probability_figure(track_view.track_probabilities(bundle, i), labels),
-                    config=PLOTLY_CONFIG, theme=None, key="detail_probabilities")
-    try:
-        with st.spinner("Loading the model…"):
-            placer = state.get_placer(path)
-    except Exception as e:
-        st.warning(f"The model could not be loaded, so no neighbours: {type(e).__name__}: {e}")
-        return
-    show_neighbours(placer.neighbours(embedding, bundle.vectors(embedding)[i], k=5, exclude=track_id))
-
-
-def show_song(result) -> None:
-    p = result.placement
-    st.subheader(f"★ {result.name}")
-    st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
-                f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
-    st.plotly_chart(track_view.probability_figure(p.probabilities, labels), config=PLOTLY_CONFIG, theme=None,
-                    key="detail_probabilities")
-    show_neighbours(p.maps[embedding]["neighbours"])
-
-
 with detail_col:
+    names = dict(zip(ids, frame["name"]))
     st.selectbox("Find a clip", ids, index=None, key="lookup", on_change=on_lookup,
-                 placeholder="type a genre, artist or title…",
-                 format_func=lambda t: f"{t} — {frame['name'].iloc[ids.index(t)]}")
+                 placeholder="type a genre, artist or title…", format_func=lambda t: f"{t} — {names[t]}")
     if not selection:
         st.info("Click a dot on the map (or find a clip above, or drop in a song) to see and hear it here.")
     else:
         focus = selection[0]
         if len(selection) > 1:
-            st.markdown(f"**{len(selection)} selected.** Showing one; pick another:")
-            focus = st.selectbox("Show", selection, label_visibility="collapsed", key="focus",
-                                 format_func=lambda k: songs[k].name if k in songs else k)
+            genre_of = dict(zip(ids, frame["genre"]))
+            st.markdown(f"**{len(selection)} selected**: "
+                        + track_view.selection_summary(genre_of.get(k, "your songs") for k in selection))
+            focus = st.selectbox("Show", selection, key="focus", label_visibility="collapsed",
+                                 format_func=lambda k: f"★ {songs[k].name}" if k in songs else f"{k} — {names[k]}")
             st.button("Clear selection", on_click=select, args=([],), key="clear_selection")
         if focus in songs:
-            show_song(songs[focus])
+            panels.show_song(songs[focus], labels, embedding)
         else:
-            show_track(focus)
+            panels.show_track(bundle, names[focus], focus, embedding, lambda: state.get_placer(path))
 
 # ---------------------------------------------------------------- similarity heatmaps
 st.header("How similar are the genres?")
@@ -187,6 +148,7 @@ st.subheader("All layers side by side")
 compare_scale = st.radio("Colour scale", list(SCALES), index=1, key="compare_scale", horizontal=True,
                          format_func=SCALES.get)
 st.plotly_chart(cache.similarity_all(*ref, compare_scale), config=PLOTLY_CONFIG, theme=None, key="sim_all")
+st.caption(text.SIMILARITY_ALL_HELP)
 
 # ---------------------------------------------------------------- model panel
 st.header("How good is the model?")

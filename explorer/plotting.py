@@ -13,6 +13,7 @@ import plotly.colors
 import plotly.graph_objects as go
 
 FONT_SIZE = 16  # readable from the back of a classroom
+CONFIG = {"displaylogo": False, "scrollZoom": True}  # st.plotly_chart(config=...) for every chart
 FONT = dict(size=FONT_SIZE, family="Source Sans Pro, Arial, sans-serif", color="#222222")
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 TITLE = "The genre map: how a network hears music"
 
 INTRO = (
-    "Each dot is a {n}-clip sample of **GTZAN**, a collection of 30-second music clips labelled with one of "
-    "{g} genres. A neural network turns every clip into a long list of numbers (an *embedding*), and a method "
-    "called t-SNE draws those lists on a flat map so that clips the network finds similar sit close together.  \n"
+    "Each dot is one of {n} music clips from {collection}, each labelled with one of {g} genres. A neural network "
+    "turns every clip into a long list of numbers (an *embedding*), and a method called t-SNE draws those lists on "
+    "a flat map so that clips the network finds similar sit close together.  \n"
     "Choose which layer of the network to look at, click a dot to see and hear its clip, "
     "or drop in your own song to see where it lands."
 )
+
+
+def intro(n_tracks: int, n_genres: int, dataset_name: str) -> str:
+    collection = ("**GTZAN**, a classic research collection of 30-second clips" if dataset_name.lower() == "gtzan"
+                  else f"the collection **{dataset_name}**")
+    return INTRO.format(n=n_tracks, g=n_genres, collection=collection)
+
 
 # What each layer is and what the paper found (Matei, Nebreda Bernal & Jethoe, Figure 4).
 EMBEDDINGS = {
@@ -39,6 +46,9 @@ SIMILARITY_HELP = (
     "compare layers: almost everything looks very similar, a known effect of comparing long lists of numbers. "
     "**Relative** colours run from the lowest to the highest value of this layer, so its structure shows."
 )
+
+SIMILARITY_ALL_HELP = ("Same genres, same order in every panel. In the relative scale each panel runs from its own "
+                       "lowest (dark) to its own highest (yellow) value; hover a cell for the number.")
 
 QUALITY_HELP = (
     "**kNN genre accuracy**: how often a clip's 5 nearest neighbours (in the full list of numbers) mostly share its "

@@ -159,7 +159,7 @@ def test_lasso_selection_of_several_tracks(app):
     app.run()
     no_problems(app)
     assert sorted(highlighted(map_spec(app))) == ["blues.00001", "metal.00002", "pop.00003"]
-    assert any("3 selected" in m.value for m in app.markdown)
+    assert any("3 selected" in m.value and "blues 1" in m.value for m in app.markdown)
     app.selectbox(key="focus").set_value("metal.00002").run()
     assert any(s.value == "metal.00002" for s in app.subheader)
     app.button(key="clear_selection").click().run()
@@ -181,3 +181,4 @@ def test_incompatible_bundle_gives_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception and "newer than this code reads" in at.error[0].value
+    assert "python -m pipeline build" in at.error[0].value

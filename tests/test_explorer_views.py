@@ -212,6 +212,7 @@ def test_track_detail_pieces(bundle):
     frame = track_view.neighbour_frame([{"track_id": "a.1", "genre": "blues", "similarity": 0.9, "artist": None,
                                          "title": "T"}])
     assert list(frame.columns) == ["similarity", "genre", "artist – title", "clip"] and frame.index[0] == 1
+    assert track_view.selection_summary(["pop", "rock", "pop"]) == "pop 2 · rock 1"
     path = track_view.audio_file(bundle, i)
     assert path is None or path.is_file()
 
