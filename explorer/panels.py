@@ -29,7 +29,10 @@ def show_track(bundle, name: str, track_id: str, embedding: str, get_placer) -> 
                 f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
     audio = track_view.audio_file(bundle, i)
     if audio is not None:
-        st.audio(str(audio))
+        try:
+            st.audio(**track_view.audio_for_player(audio))
+        except Exception as e:  # an unreadable file must not take the panel down
+            st.caption(f"The audio of this clip could not be played ({type(e).__name__}).")
     else:
         st.caption("The audio of this clip is not on this computer.")
     st.plotly_chart(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], track_view.track_seconds(bundle, i),

@@ -73,6 +73,19 @@ def track_probabilities(bundle, index: int) -> dict:
     return {g: float(p) for g, p in zip(bundle.labels, bundle.arrays["probabilities"][index])}
 
 
+BROWSER_AUDIO = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
+
+
+def audio_for_player(path: Path) -> dict:
+    """Arguments for ``st.audio``: the file itself when browsers play its format, else decoded samples (.au)."""
+    mime = BROWSER_AUDIO.get(path.suffix.lower())
+    if mime:
+        return {"data": str(path), "format": mime}
+    from pipeline.audio import SAMPLE_RATE, load_audio
+
+    return {"data": load_audio(path, sr=SAMPLE_RATE), "sample_rate": SAMPLE_RATE}
+
+
 def audio_file(bundle, index: int) -> Path | None:
     """The track's audio file if the dataset is on this machine, else None."""
     root = bundle.meta.get("dataset", {}).get("root")

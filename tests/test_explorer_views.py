@@ -217,6 +217,14 @@ def test_track_detail_pieces(bundle):
     assert path is None or path.is_file()
 
 
+def test_audio_player_gets_a_format_browsers_play(tmp_path):
+    from tests.synth import tone, write_audio
+    flac = write_audio(tmp_path / "a.flac", tone(1.5), 22050)
+    assert track_view.audio_for_player(flac) == {"data": str(flac), "format": "audio/flac"}
+    au = track_view.audio_for_player(write_audio(tmp_path / "b.au", tone(1.5), 22050))  # GTZAN's own format
+    assert au["sample_rate"] == 22050 and au["data"].shape == (int(1.5 * 22050),)
+
+
 # ---------------------------------------------------------------- uploads (with a stand-in placer)
 class FakePlacer:
     def __init__(self):
