@@ -44,15 +44,18 @@ def per_genre_frame(meta: dict, labels) -> pd.DataFrame:
 
 
 def per_genre_figure(frame: pd.DataFrame, height: int = 380):
-    """Bars of per-genre test accuracy, labelled with the number of test clips."""
+    """Bars of per-genre test accuracy, labelled 'right/total' (test sets are small: counts say more)."""
     colours = genre_colours(frame["genre"])
     acc = frame["accuracy"].to_numpy(dtype=float)
-    text = [f"{a:.0%} of {n}" if np.isfinite(a) else "no test clips" for a, n in zip(acc, frame["test clips"])]
+    n = frame["test clips"].to_numpy(dtype=int)
+    text = [f"{round(a * k)}/{k}" if np.isfinite(a) else "none" for a, k in zip(acc, n)]
+    hover = [f"{a:.0%}: {round(a * k)} of {k} test clips right" if np.isfinite(a) else "no test clips"
+             for a, k in zip(acc, n)]
     trace = dict(type="bar", x=frame["genre"].tolist(), y=[float(a) if np.isfinite(a) else 0.0 for a in acc],
                  marker=dict(color=[colours[g] for g in frame["genre"]]), text=text, textposition="outside",
-                 textfont=dict(size=15), cliponaxis=False, constraintext="none",
-                 hovertemplate="%{x}: %{text}<extra></extra>")
-    layout = base_layout(height=height, title=dict(text="Test accuracy per genre"),
+                 textfont=dict(size=15), cliponaxis=False, constraintext="none", customdata=hover,
+                 hovertemplate="%{x}: %{customdata}<extra></extra>")
+    layout = base_layout(height=height, title=dict(text="Test accuracy per genre (right / test clips)"),
                          yaxis=dict(range=[0, 1.15], tickformat=".0%"),
                          xaxis=dict(tickangle=-45), margin=dict(l=10, r=10, t=50, b=10))
     return figure([trace], layout)
