@@ -30,7 +30,8 @@ ref = (str(path), version)
 labels, embeddings = bundle.labels, bundle.embeddings
 ids = bundle.tracks["track_id"].astype(str).tolist()
 ss.setdefault(state.SELECTION, [])
-ss.setdefault(state.UPLOADS, {})
+if ss.get(state.UPLOADS_VERSION) != ref:  # a rebuilt bundle has new maps: place this session's songs again
+    ss[state.UPLOADS], ss[state.UPLOADS_VERSION] = {}, ref
 ss.setdefault(state.UPLOADER_ROUND, 0)
 
 
@@ -65,7 +66,7 @@ with st.sidebar:
     embedding = st.radio("Which layer of the network?", embeddings, key=state.EMBEDDING,
                          index=embeddings.index("deep") if "deep" in embeddings else 0,
                          format_func=lambda e: f"{text.embedding_title(e)} ({e})",
-                         captions=[text.embedding_caption(e, dim(e)).split(": ", 1)[1] for e in embeddings])
+                         captions=[text.embedding_finding(e, dim(e)) for e in embeddings])
     colour_by = st.radio("Colour the dots by", list(COLOUR_MODES), key=state.COLOUR, format_func=COLOUR_MODES.get)
 
     st.header("Drop in a song")
@@ -100,13 +101,14 @@ st.title(text.TITLE)
 st.markdown(text.intro(len(ids), len(labels), str(bundle.meta["dataset"].get("name", "?"))))
 
 songs = {UPLOAD_PREFIX + r.key: r for r in results if r.ok}
-selection = [k for k in ss[state.SELECTION] if k in songs or k in set(ids)]
+known = set(ids)
+selection = [k for k in ss[state.SELECTION] if k in songs or k in known]
 frame = cache.map_frame(*ref, embedding)
 map_col, detail_col = st.columns([3, 2], gap="large")
 
 with map_col:
     st.subheader(f"{text.embedding_title(embedding)} ({embedding}): {len(ids)} clips")
-    st.caption(text.embedding_caption(embedding, dim(embedding)).split(": ", 1)[1])
+    st.caption(text.embedding_finding(embedding, dim(embedding)))
     markers = upload.markers(results, embedding)
     signature = (embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
     drawn = state.selection_to_draw(selection, ss.get(state.SELECTION_ORIGIN), signature, ss.get(state.MAP_DRAWN))

@@ -35,6 +35,7 @@ SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>
 SELECTION_ORIGIN = "selection_origin"  # "map" when the last selection was a click on the map, else "page"
 MAP_DRAWN = "map_drawn"  # (signature, selection drawn into it) of the map figure last sent
 UPLOADS = "uploads"  # file id → UploadResult (this session's songs)
+UPLOADS_VERSION = "uploads_version"  # the bundle (path, version) those songs were placed on
 UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
 MAP_CHART = "map_chart"
 
@@ -92,7 +93,8 @@ def _make_placer(bundle: Bundle):
 
     # One torch thread per placement. A web server shares its cores between sessions (and, on a
     # classroom laptop, other programs); torch's spinning worker threads then make a 30 s song
-    # take ~4.5 s instead of ~0.6 s on a busy 2-core machine (benchmarks/bench_app.py).
+    # take ~4.5 s instead of ~0.6 s (measured on 2 cores at load average ~9). GENRE_MAP_TORCH_THREADS
+    # overrides it.
     torch.set_num_threads(max(1, int(os.environ.get(THREADS_VAR) or 1)))
     placer = Placer(bundle)
     placer.warm_up()  # numba JIT, torch kernels, kNN indices

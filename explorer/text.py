@@ -62,5 +62,10 @@ def embedding_caption(name: str, dim: int | None) -> str:
     return f"{title}: " + body.format(dim=dim if dim is not None else "?")
 
 
+def embedding_finding(name: str, dim: int | None) -> str:
+    """What the layer is and what the paper found, without the title."""
+    return embedding_caption(name, dim).split(": ", 1)[1]
+
+
 def embedding_title(name: str) -> str:
     return EMBEDDINGS.get(name, (name,))[0]
