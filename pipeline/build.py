@@ -24,7 +24,7 @@ from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
-from .spectrogram import SpectrogramConfig, downsample_image, mel_image
+from .spectrogram import SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, split_groups, split_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 
@@ -111,11 +111,6 @@ def cached_features(key: str, cache_dir: Path, compute) -> dict:
     return feats
 
 
-def _thumbnail(y: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    img = downsample_image(mel_image(y, cfg), (64, 320))
-    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-
-
 def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
     torch.manual_seed(cfg.seed)
@@ -177,7 +172,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         per_track = {e: track_means(v, seg.track, n) for e, v in per_segment.items()}
         probs = track_means(taps["probabilities"], seg.track, n).astype(np.float64)
         probs /= probs.sum(1, keepdims=True)
-        thumbnails = np.stack([_thumbnail(a, cfg.spectrogram) for a in audios])
+        thumbnails = np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios])
 
     with stage("maps"):
         map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}

@@ -17,7 +17,7 @@ from .bundle import Bundle, load_bundle
 from .embed import backbone_features, head_taps, none_vectors, segment_images, track_means
 from .maps import MapProjector, nearest_tracks, unit_rows
 from .model import EMBEDDINGS, GenreNet
-from .spectrogram import SpectrogramConfig
+from .spectrogram import SpectrogramConfig, thumbnail_image
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
 MIN_SECONDS = 1.0
@@ -35,6 +35,7 @@ class Placement:
     duration_s: float
     n_segments: int
     vectors: dict = field(repr=False, default_factory=dict)  # embedding → mean vector
+    thumbnail: np.ndarray | None = field(repr=False, default=None)  # (64, 320) uint8 log-mel of the whole clip
     trajectory: list | None = None  # per window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
 
     def to_json(self) -> dict:
@@ -109,6 +110,7 @@ class Placer:
             file=name, genre=self.labels[int(np.argmax(probs))],
             probabilities={g: float(p) for g, p in zip(self.labels, probs)}, maps=maps,
             duration_s=round(len(y) / self.spec.sample_rate, 3), n_segments=n, vectors=mean,
+            thumbnail=thumbnail_image(y, self.spec),
         )
         if trajectory:
             seg_len = self.spec.segment_seconds

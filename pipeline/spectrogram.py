@@ -101,6 +101,12 @@ def downsample_image(img: np.ndarray, shape: tuple) -> np.ndarray:
     return F.adaptive_avg_pool2d(t, shape)[0, 0].numpy()
 
 
+def thumbnail_image(y: np.ndarray, cfg: SpectrogramConfig, shape: tuple = (64, 320)) -> np.ndarray:
+    """A whole clip's log-mel image, block-averaged to ``shape``, as uint8 (for display)."""
+    img = downsample_image(mel_image(y, cfg), shape)
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
 def augment(y: np.ndarray, kind: str, rng: np.random.Generator, sr: int) -> np.ndarray:
     """Apply one of the paper's augmentations to a training segment.
 
