@@ -7,9 +7,11 @@ single user-facing line; raw libsndfile exceptions never escape.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Union
 
@@ -58,6 +60,36 @@ def check_extension(name: str | os.PathLike) -> str:
     if ext not in SUPPORTED_EXTENSIONS:
         raise AudioError(f"unsupported format '{ext}'; supported: {_supported_list()}")
     return ext
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(enabled: bool):
+    """Silence C-level writes to fd 2 (mpg123 prints "Note: Illegal Audio-MPEG-Header"
+    for junk MP3s, which would break our one-line error promise).
+
+    Serialised by a lock: fd 2 is process-wide, and nested save/restore from
+    two threads could otherwise leave it pointing at /dev/null.
+    """
+    if not enabled:
+        yield
+        return
+    with _STDERR_LOCK:
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _is_mp3(source, filename: str | None) -> bool:
+    name = filename if filename is not None else (source if isinstance(source, (str, os.PathLike)) else "")
+    return Path(name).suffix.lower() == ".mp3"
 
 
 def _format_size(n_bytes: int) -> str:
@@ -113,7 +145,7 @@ def audio_duration(source: AudioSource, filename: str | None = None) -> float:
     -------
     seconds : float
     """
-    with _open_sound_file(source, filename, max_bytes=None) as sound_file:
+    with _quiet_native_stderr(_is_mp3(source, filename)), _open_sound_file(source, filename, max_bytes=None) as sound_file:
         return float(sound_file.frames) / float(sound_file.samplerate)
 
 
@@ -239,7 +271,7 @@ def load_audio(
     """
     if max_seconds is not None and max_seconds <= 0:
         raise AudioError(f"max_seconds must be positive, got {max_seconds}")
-    with _open_sound_file(source, filename, max_bytes) as sound_file:
+    with _quiet_native_stderr(_is_mp3(source, filename)), _open_sound_file(source, filename, max_bytes) as sound_file:
         sr_in = sound_file.samplerate
         total_seconds = sound_file.frames / sr_in
         if offset_seconds > 0 and sound_file.frames > 0 and offset_seconds >= total_seconds:

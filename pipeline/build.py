@@ -151,13 +151,15 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         audit = audit_leakage(split, ids, groups, artists)
 
     with stage("cross-validation"):
-        cv = {"track": cross_validate(seg, y, genres, ids, len(labels), cfg.train, cfg.seed, cfg.cv_folds,
-                                      cfg.cv_repeats, progress)}
-        cv_artist_groups, cv_fallback = split_groups(ids, genres, artists, min_artists=2)
-        if any(g.startswith("artist:") for g in cv_artist_groups):
-            cv["artist"] = cross_validate(seg, y, genres, cv_artist_groups, len(labels), cfg.train, cfg.seed,
-                                          cfg.cv_folds, cfg.cv_repeats, progress)
-            cv["artist"]["genres_grouped_by_track"] = cv_fallback
+        cv = {}  # --repeats 0 skips it
+        if cfg.cv_repeats > 0:
+            cv["track"] = cross_validate(seg, y, genres, ids, len(labels), cfg.train, cfg.seed, cfg.cv_folds,
+                                         cfg.cv_repeats, progress)
+            cv_artist_groups, cv_fallback = split_groups(ids, genres, artists, min_artists=2)
+            if any(g.startswith("artist:") for g in cv_artist_groups):
+                cv["artist"] = cross_validate(seg, y, genres, cv_artist_groups, len(labels), cfg.train, cfg.seed,
+                                              cfg.cv_folds, cfg.cv_repeats, progress)
+                cv["artist"]["genres_grouped_by_track"] = cv_fallback
 
     with stage("train"):
         train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))

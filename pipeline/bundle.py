@@ -114,7 +114,12 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         if out.exists():
             out.rename(old)
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            if old.exists() and not out.exists():
+                old.rename(out)  # put the previous bundle back
+            raise
         _fsync_dir(out.parent)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:

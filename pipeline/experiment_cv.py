@@ -42,6 +42,28 @@ def config_key(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def code_version(*modules) -> str:
+    """Hash of the source files a result depends on, so results of edited code are never served from cache."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(Path(m.__file__).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def git_state(root: Path) -> dict:
+    """Commit of the code that produced a result, and whether pipeline/ had uncommitted edits."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "--short", "HEAD") or None,
+                "pipeline_uncommitted": bool(git("status", "--porcelain", "pipeline"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None}
+
+
 def array_key(a) -> str:
     return hashlib.sha256("\n".join(map(str, np.asarray(a).tolist())).encode()).hexdigest()[:16]
 

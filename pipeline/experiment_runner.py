@@ -7,6 +7,7 @@ writes an experiment's summary atomically.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import backbones, embed, evaluate, model, scratch, spectrogram, train
 from . import experiment_cv as xcv
 from .backbones import UNAVAILABLE, efficientnet_lite0_weights, load_backbone
 from .build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
@@ -25,6 +27,12 @@ from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_pr
 from .spectrogram import SpectrogramConfig
 from .splits import split_groups
 from .train import SegmentFeatures, TrainConfig, fit_head
+
+# Source hashes taken at import: features, head folds and from-scratch folds are recomputed when their code
+# changes. Decoding is covered by hashing the decoded audio itself, folds by hashing their members.
+FEATURE_CODE = xcv.code_version(spectrogram, embed, model, backbones)
+HEAD_CODE = xcv.code_version(model, train, evaluate, xcv)
+SCRATCH_CODE = xcv.code_version(spectrogram, embed, model, scratch, xcv)
 
 # (window seconds, augmented): the paper's three columns of Table 2, then the clean controls.
 AUGMENTATION_ROWS = ((30.0, False), (10.0, True), (5.0, True), (10.0, False), (5.0, False))
@@ -87,10 +95,13 @@ def load_corpus(cfg: ExperimentConfig, progress: bool = True) -> Corpus:
     meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
     info = read_track_metadata(meta_csv) if meta_csv else {}
     ids = [t.track_id for t in tracks]
-    stamp = [f"{t.track_id}|{t.path.relative_to(data)}|{t.path.stat().st_size}|{t.path.stat().st_mtime_ns}" for t in tracks]
+    h = hashlib.sha256()
+    for t, a in zip(tracks, audios):
+        h.update(f"{t.track_id}|{t.genre}|{len(a)}\n".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
     return Corpus(root=data, ids=ids, genres=genres, labels=labels, y=np.array([labels.index(g) for g in genres]),
                   artists=[info.get(i, {}).get("artist") for i in ids], audios=audios,
-                  fingerprint=xcv.config_key(stamp), skipped=[{"file": f, "reason": r} for f, r in skipped + failed],
+                  fingerprint=h.hexdigest()[:20], skipped=[{"file": f, "reason": r} for f, r in skipped + failed],
                   metadata=str(meta_csv) if meta_csv else None)
 
 
@@ -138,7 +149,7 @@ class Runner:
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
         st = path.stat()
-        base = {"v": xcv.CACHE_VERSION, "data": self.corpus.fingerprint, "backbone": backbone,
+        base = {"v": xcv.CACHE_VERSION, "code": FEATURE_CODE, "data": self.corpus.fingerprint, "backbone": backbone,
                 "weights": [path.name, st.st_size, st.st_mtime_ns], "spectrogram": spec.to_dict(),
                 "max_seconds": self.cfg.max_track_seconds}
         clean_id = xcv.config_key({**base, "augmented": False})
@@ -184,26 +195,29 @@ class Runner:
         seg, y, genres, groups, notes = units
         n_classes, folds = len(self.corpus.labels), self.cfg.folds
         train_cfg = replace(self.cfg.train, augment="paper" if augment else "none")
-        spec0 = {"v": xcv.CACHE_VERSION, "features": features_id, "split": split, "groups": xcv.array_key(groups),
-                 "folds": folds, "subset": None if subset is None else xcv.array_key(subset)}
+        spec0 = {"v": xcv.CACHE_VERSION, "code": HEAD_CODE, "features": features_id, "split": split,
+                 "groups": xcv.array_key(groups), "folds": folds,
+                 "subset": None if subset is None else xcv.array_key(subset)}
         head, logistic = [], []
         jobs = xcv.cv_jobs(genres, groups, folds, self.seeds)
         for seed, k, tr, te in tqdm(jobs, desc=name, unit="fold", disable=not self.progress):
-            def fit(seed=seed, tr=tr, te=te):
-                train, val = xcv.inner_split(genres, groups, tr, folds, seed)
+            train, val = xcv.inner_split(genres, groups, tr, folds, seed)
+            members = [xcv.array_key(a) for a in (train, val, te)]
+
+            def fit(seed=seed, train=train, val=val, te=te):
                 model, hist = fit_head(seg, y, train, val, n_classes, train_cfg, seed)
                 X, t = seg.select(te, with_augmented=False)
                 return {**xcv.fold_metrics(head_taps(model, X)["probabilities"].astype(np.float64), t, te, y,
                                            n_classes), "best_epoch": hist["best_epoch"]}
 
-            spec = {**spec0, "model": "head", "seed": seed, "fold": k, "train": train_cfg.to_dict()}
+            spec = {**spec0, "model": "head", "seed": seed, "fold": k, "members": members, "train": train_cfg.to_dict()}
             head.append({"seed": seed, "fold": k, **self.folds.run(spec, fit)})
             if baseline:
                 def probe(seed=seed, tr=tr, te=te):
                     p = logistic_probabilities(seg, y, tr, te, n_classes, seed)
                     return {"track_accuracy": float(np.mean(p.argmax(1) == y[te]))}
 
-                spec = {**spec0, "model": "logistic", "seed": seed, "fold": k}
+                spec = {**spec0, "model": "logistic", "seed": seed, "fold": k, "members": members}
                 logistic.append(self.folds.run(spec, probe))
         row = {"name": name, "split": split, "status": "ok", **extra, "augment": bool(augment), **notes,
                "folds": folds, "seeds": self.seeds, "n_results": len(head), "metrics": xcv.summarize(head),
@@ -217,8 +231,9 @@ class Runner:
         """MobileNetV2 trained from random init per fold (fewer folds/seeds if so configured)."""
         t0, hits = time.perf_counter(), self.folds.hits
         c, sc = self.corpus, self.cfg.scratch
-        key = xcv.config_key({"v": xcv.CACHE_VERSION, "data": c.fingerprint, "spectrogram": spec.to_dict(),
-                              "downsample": sc.downsample, "max_seconds": self.cfg.max_track_seconds})
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "data": c.fingerprint,
+                              "spectrogram": spec.to_dict(), "downsample": sc.downsample,
+                              "max_seconds": self.cfg.max_track_seconds})
         stack = cached_features(f"scratch-{key}", self.root / "features",
                                 lambda: segment_image_stack(c.audios, spec, sc.downsample, self.progress))
         images, track, folds = stack["images"], stack["track"], self.cfg.folds
@@ -227,9 +242,10 @@ class Runner:
                 if self.cfg.scratch_folds is None or j[1] < self.cfg.scratch_folds]
         results = []
         for seed, k, tr, te in tqdm(jobs, desc="MobileNetV2 from scratch", unit="fold", disable=not self.progress):
-            def fit(seed=seed, tr=tr, te=te):
+            train, val = xcv.inner_split(c.genres, c.ids, tr, folds, seed)
+
+            def fit(seed=seed, train=train, val=val, te=te):
                 t1 = time.perf_counter()
-                train, val = xcv.inner_split(c.genres, c.ids, tr, folds, seed)
                 model, hist = fit_scratch(images, track, c.y, train, val, len(c.labels), sc, self.cfg.train, seed,
                                           self.progress)
                 mask = np.isin(track, te)
@@ -237,8 +253,11 @@ class Runner:
                 return {**m, "best_epoch": hist["best_epoch"], "epochs_run": hist["epochs_run"],
                         "seconds": round(time.perf_counter() - t1, 1)}
 
-            spec_ = {"v": xcv.CACHE_VERSION, "model": "scratch", "images": key, "split": "track", "folds": folds,
-                     "seed": seed, "fold": k, "scratch": sc.to_dict(), "train": self.cfg.train.to_dict()}
+            t = self.cfg.train  # only the head's shape comes from TrainConfig; optimisation is ScratchConfig's
+            spec_ = {"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "model": "scratch", "images": key, "split": "track",
+                     "folds": folds, "seed": seed, "fold": k, "scratch": sc.to_dict(),
+                     "members": [xcv.array_key(a) for a in (train, val, te)],
+                     "head": [t.deep, t.shallow, t.dropout]}
             results.append({"seed": seed, "fold": k, **self.folds.run(spec_, fit)})
         return {"name": "MobileNetV2 from scratch", "backbone": "mobilenet_v2", "weights": "random init, trained",
                 "status": "ok", "split": "track", "windows": windows(spec), "augment": False,
@@ -258,6 +277,8 @@ class Runner:
                                "carved out of each fold's training units",
                          "train": cfg.train.to_dict(), "spectrogram": cfg.spectrogram.to_dict(), **protocol},
             "rows": rows, "versions": package_versions(), "command": cfg.command,
+            "code": {"features": FEATURE_CODE, "head": HEAD_CODE, "scratch": SCRATCH_CODE,
+                     **xcv.git_state(Path(__file__).resolve().parents[1])},
             "seconds": round(time.perf_counter() - self.t0, 1),
         }
         xcv.write_json(self.root / f"{experiment}.json", summary)

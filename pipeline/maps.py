@@ -102,10 +102,13 @@ class MapProjector:
         each call works on its own copy (which also makes concurrent calls safe).
         """
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        ref = openTSNE.TSNEEmbedding(self.coords_.copy(), self._affinities(), random_state=self.random_state)
+        # openTSNE works in a frame centred on the reference's bounding box;
+        # new points are shifted back into the saved map's own frame.
+        centre = (self.coords_.max(axis=0) + self.coords_.min(axis=0)) / 2
+        ref = openTSNE.TSNEEmbedding(self.coords_ - centre, self._affinities(), random_state=self.random_state)
         k = min(25, len(self.reference_) - 1)
         new = ref.transform(X, perplexity=min(5.0, max(1.0, (k - 1) / 3)), k=k)
-        return np.asarray(new, dtype=np.float64)
+        return np.asarray(new, dtype=np.float64) + centre
 
 
 def embedding_quality(X: np.ndarray, coords: np.ndarray, genres, k: int = 5) -> dict:

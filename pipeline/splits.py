@@ -52,20 +52,39 @@ def _group_folds(genres, groups, n_folds, seed):
 
 
 def split_tracks(genres, groups, seed: int, test_fraction: float = 0.2, val_fraction: float = 0.15) -> np.ndarray:
-    """Assign every track to "train", "val" or "test", stratified by genre.
+    """Assign every track to "train", "val" or "test", stratified by genre, whole groups at a time.
+
+    Per genre (in a seeded random order of its groups), test and then val take
+    the groups that bring them closest to their share of the genre's tracks,
+    at least one group each, while at least one group is always left for
+    train. A genre with fewer than three groups cannot fill all three splits;
+    it keeps train first, then test. Groups spanning genres go where their
+    first genre puts them.
 
     Returns
     -------
     np.ndarray of str, one split name per track.
     """
     genres, groups = np.asarray(genres), np.asarray(groups)
-    _, test = _group_folds(genres, groups, max(2, round(1 / test_fraction)), seed)[0]
-    rest = np.setdiff1d(np.arange(len(genres)), test)
-    n_val_folds = max(2, round((1 - test_fraction) / val_fraction))
-    _, val = _group_folds(genres[rest], groups[rest], n_val_folds, seed + 1)[0]
-    split = np.full(len(genres), "train", dtype=object)
-    split[test] = "test"
-    split[rest[val]] = "val"
+    rng = np.random.default_rng(seed)
+    split = np.full(len(genres), "", dtype=object)
+    for genre in sorted(set(genres)):
+        in_genre = genres == genre
+        free = [g for g in dict.fromkeys(groups[in_genre]) if not split[groups == g][0]]
+        free = [free[i] for i in rng.permutation(len(free))]
+        size = {g: int(np.sum(in_genre & (groups == g))) for g in free}
+        n = int(in_genre.sum())
+        for name, fraction in (("test", test_fraction), ("val", val_fraction)):
+            target, count = max(1.0, fraction * n), 0
+            while len(free) > 1 and (count == 0 or count < target - 0.5):
+                best = min(free, key=lambda g: abs(count + size[g] - target))  # ties: first in seeded order
+                if count and abs(count + size[best] - target) >= abs(count - target):
+                    break
+                split[groups == best] = name
+                count += size[best]
+                free.remove(best)
+        for g in free:
+            split[groups == g] = "train"
     return split.astype(str)
 
 

@@ -66,7 +66,10 @@ def track_probabilities(head: GenreHead, X: np.ndarray, track: np.ndarray, track
 def _new_head(X: np.ndarray, n_classes: int, cfg: TrainConfig):
     head = GenreHead(n_classes, cfg.deep, cfg.shallow, cfg.dropout, in_dim=X.shape[1])
     head.feature_mean.copy_(torch.as_tensor(X.mean(0)))
-    head.feature_std.copy_(torch.as_tensor(X.std(0) + 1e-6))
+    # Floor the scale: a feature (nearly) constant over a small training set
+    # would otherwise be blown up by ~1e6 on new audio and swamp the head.
+    std = X.std(0)
+    head.feature_std.copy_(torch.as_tensor(np.maximum(std, 0.1 * np.median(std)) + 1e-6))
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     return head, opt
 

@@ -144,9 +144,6 @@ def test_crash_on_first_write_leaves_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "new").exists() and leftovers(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): write_bundle renames the old bundle away before renaming the "
-                   "new one in; if the second rename fails, the except branch deletes the new bundle and never puts "
-                   "the old one back, so nothing is left at the bundle path")
 def test_failed_final_rename_keeps_previous_bundle(written, monkeypatch):
     path, _ = written
     real_rename = Path.rename

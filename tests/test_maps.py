@@ -148,8 +148,6 @@ def test_transform_does_not_move_an_uncentred_reference(fitted):
     np.testing.assert_array_equal(restored.coords_, shifted)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): transform() places new points in openTSNE's re-centred frame, "
-                   "so against coordinates that are not centred (set_state) they land offset by the centre")
 def test_placement_follows_an_uncentred_reference(fitted):
     X, _, proj = fitted
     shift = np.array([10.0, -4.0])

@@ -83,9 +83,6 @@ def test_split_tracks_is_stratified_and_passes_the_audit(seed):
     assert report["artists_across_splits"] == ["John Lee Hooker"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): split_tracks takes fold 0 of StratifiedGroupKFold, so a genre "
-                   "with 3-4 artists can get no test or no val track (the shipped bundle has 0 jazz test tracks, "
-                   "7 of 10 pop tracks in test); min_artists=3 promises one artist per split")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_split_tracks_puts_every_genre_in_every_split_when_it_has_three_groups(seed):
     ids, genres, artists, groups, split = _split(seed)
