@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import map_view, model_view, similarity_view
+from . import map_view, model_view, similarity_view, text
 from .state import _load
 
 
@@ -21,6 +21,14 @@ def map_frame(path: str, version: float, embedding: str):
 def map_base(path: str, version: float, embedding: str, colour_by: str):
     bundle = _load(path, version)
     return map_view.base_figure(map_frame(path, version, embedding), bundle.labels, colour_by)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def map_small(path: str, version: float, embedding: str, colour_by: str):
+    """One cell of the side-by-side grid."""
+    bundle = _load(path, version)
+    return map_view.small_figure(map_frame(path, version, embedding), bundle.labels, colour_by,
+                                 f"{text.embedding_title(embedding)} ({embedding})")
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -53,3 +61,4 @@ def warm(path: str, version: float, embeddings, colour_modes) -> None:
     for e in embeddings:
         for c in colour_modes:
             map_base(path, version, e, c)
+            map_small(path, version, e, c)

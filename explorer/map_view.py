@@ -2,8 +2,9 @@
 
 ``base_figure`` draws the tracks of one embedding (cache it per embedding and
 colouring); ``add_overlays`` returns a copy with uploaded songs drawn as
-labelled stars and the selected items highlighted. Every trace carries ``meta.kind``
-("tracks", "upload") so tests and later features can find them.
+labelled stars, songs' paths through time and the selected items highlighted.
+Every trace carries ``meta.kind`` ("tracks", "upload", "trajectory") so tests and
+later features can find them. ``small_figure`` is the same map for the 2×2 grid.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from .palette import CORRECT_COLOUR, UPLOAD_OUTLINE, WRONG_COLOUR, genre_colours
 from .plotting import base_layout, figure
+from .trajectory_view import trajectory_trace
 
 COLOUR_MODES = {
     "genre": "its real genre",
@@ -24,6 +26,7 @@ UPLOAD_PREFIX = "upload:"
 SELECTED_STYLE = dict(marker=dict(size=20, opacity=1.0))
 UNSELECTED_STYLE = dict(marker=dict(opacity=0.2))
 MAP_HEIGHT = 640
+GRID_HEIGHT = 420
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
@@ -51,7 +54,7 @@ def map_frame(bundle, embedding: str) -> pd.DataFrame:
     })
 
 
-def _groups(frame: pd.DataFrame, labels, colour_by: str):
+def colour_groups(frame: pd.DataFrame, labels, colour_by: str):
     """(legend name, colour, symbol, row mask) per trace, in legend order."""
     if colour_by == "correct":
         return [("model right", CORRECT_COLOUR, "circle", frame["correct"]),
@@ -65,7 +68,7 @@ def _groups(frame: pd.DataFrame, labels, colour_by: str):
 def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: int = MAP_HEIGHT):
     """The map of every track: one trace per colour group (legend click hides a group)."""
     traces = []
-    for name, colour, symbol, mask in _groups(frame, labels, colour_by):
+    for name, colour, symbol, mask in colour_groups(frame, labels, colour_by):
         rows = frame[mask]
         if rows.empty:
             continue
@@ -101,18 +104,32 @@ def upload_trace(marker: dict, colour: str) -> dict:
     )
 
 
-def add_overlays(fig, frame: pd.DataFrame, labels, markers=(), selected=()):
-    """A copy of ``fig`` with upload stars on top and ``selected`` items highlighted.
+def small_figure(frame: pd.DataFrame, labels, colour_by: str, title: str, height: int = GRID_HEIGHT):
+    """The map for one cell of the side-by-side grid: no legend, the layer's name as title."""
+    d = base_figure(frame, labels, colour_by, height=height).to_dict()
+    d["layout"].update(showlegend=False, title=dict(text=title, x=0.02, xanchor="left", font=d["layout"]["title"]["font"]),
+                       margin=dict(l=10, r=10, t=40, b=10))
+    return figure(d["data"], d["layout"])
+
+
+def add_overlays(fig, frame: pd.DataFrame, labels, markers=(), selected=(), paths=()):
+    """A copy of ``fig`` with songs' paths, upload stars on top and ``selected`` items highlighted.
+
+    ``paths`` come from ``trajectory_view.song_path`` (drawn under the stars; the
+    first one carries the time colour bar).
 
     ``selected`` holds item keys (track ids, ``upload:<key>``); they are shown the
     way plotly shows a click selection (``selectedpoints``: bigger, the rest faded),
     so the same tracks stand out on whichever embedding's map is drawn.
     """
-    if not markers and not selected:
+    if not markers and not selected and not paths:
         return fig
     colours = genre_colours(labels)
     d = fig.to_dict()
-    data = d["data"] + [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers]
+    data = (d["data"] + [trajectory_trace(p, colours, showscale=i == 0) for i, p in enumerate(paths)]
+            + [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers])
+    if paths:  # room for the time colour bar under the map
+        d["layout"]["margin"] = {**d["layout"].get("margin", {}), "b": 70}
     if selected:
         wanted = set(selected)
         for trace in data:
@@ -121,9 +138,9 @@ def add_overlays(fig, frame: pd.DataFrame, labels, markers=(), selected=()):
     return figure(data, d["layout"])
 
 
-def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), selected=()):
+def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), selected=(), paths=()):
     """Base map plus overlays in one call (the page caches the base separately)."""
-    return add_overlays(base_figure(frame, labels, colour_by), frame, labels, markers, selected)
+    return add_overlays(base_figure(frame, labels, colour_by), frame, labels, markers, selected, paths)
 
 
 def selection_keys(selection) -> list[str]:

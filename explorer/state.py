@@ -20,10 +20,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pipeline.bundle import Bundle, BundleError, load_bundle
+from pipeline.bundle import Bundle, BundleError, load_bundle, read_meta
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = REPO / "assets" / "gtzan"
+ASSETS = REPO / "assets"
+DEFAULT_BUNDLE = ASSETS / "gtzan"
 ENV_VAR = "GENRE_MAP_BUNDLE"
 THREADS_VAR = "GENRE_MAP_TORCH_THREADS"
 
@@ -38,6 +39,9 @@ UPLOADS = "uploads"  # file id → UploadResult (this session's songs)
 UPLOADS_VERSION = "uploads_version"  # the bundle (path, version) those songs were placed on
 UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
 MAP_CHART = "map_chart"
+BUNDLE_CHOICE = "bundle"  # the collection selector (its value: the bundle directory)
+URL_WRITTEN = "url_written"  # the query parameters the page last wrote (see explorer/share.py)
+AUTOPLAY = "autoplay"  # item key whose player should start playing on this run (after a jump)
 
 
 def bundle_path(argv: list[str] | None = None, environ=None) -> Path:
@@ -48,6 +52,31 @@ def bundle_path(argv: list[str] | None = None, environ=None) -> Path:
     parser.add_argument("--bundle")
     args, _ = parser.parse_known_args(argv)
     return Path(args.bundle or environ.get(ENV_VAR) or DEFAULT_BUNDLE).expanduser().resolve()
+
+
+def find_bundles(root: Path = ASSETS) -> list[Path]:
+    """Bundle directories directly under ``root`` (each a dir holding bundle.json), sorted by name."""
+    try:
+        return sorted((p.parent.resolve() for p in Path(root).glob("*/bundle.json")), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def bundle_choices(startup: Path, root: Path = ASSETS) -> list[Path]:
+    """What the collection selector offers: the bundle the app was started with, then the others in ``root``."""
+    startup = Path(startup).resolve()
+    return [startup] + [p for p in find_bundles(root) if p != startup]
+
+
+def describe_bundle(path: Path) -> str:
+    """'gtzan — gtzan, 94 clips' (or why it cannot be opened) for the selector."""
+    path = Path(path)
+    try:
+        d = read_meta(path).get("dataset", {})
+    except BundleError:
+        return f"{path.name} (cannot be opened)"
+    n = d.get("n_tracks")
+    return f"{path.name} — {d.get('name', '?')}" + (f", {n} clips" if n is not None else "")
 
 
 def build_command(path: Path) -> str:
@@ -133,7 +162,7 @@ def get_placer(path: Path):
         raise
 
 
-def selection_to_draw(selection: list, origin: str | None, signature, last) -> list:
+def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
     """Which selection to write into the map figure (as plotly ``selectedpoints``).
 
     Streamlit identifies a chart by a hash of its figure, so a figure that changes
@@ -141,8 +170,9 @@ def selection_to_draw(selection: list, origin: str | None, signature, last) -> l
     click on the map, plotly already shows that selection, so the figure is kept
     exactly as last sent (``last`` = (signature, drawn selection)). Any other
     change (a search, an upload, clearing, another embedding or colouring, i.e.
-    another ``signature``) draws the current selection.
+    another ``signature``) draws the current selection. ``chart`` names the chart
+    (the main map is "map"; the side-by-side maps "grid_<embedding>").
     """
-    if origin == "map" and last is not None and last[0] == signature:
+    if origin == chart and last is not None and last[0] == signature:
         return list(last[1])
     return list(selection)

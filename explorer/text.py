@@ -69,3 +69,42 @@ def embedding_finding(name: str, dim: int | None) -> str:
 
 def embedding_title(name: str) -> str:
     return EMBEDDINGS.get(name, (name,))[0]
+
+
+# ---------------------------------------------------------------- beyond the paper (issue 7)
+COLLECTION_HELP = ("Maps found in the `assets/` folder (and the one the app was started with). Build your own "
+                   "from a folder of genre sub-folders: see docs/own_collection.md.")
+
+TRAJECTORY_HELP = (
+    "Your song, window by window: each small dot on the map is 10 seconds of it (a new window every 5 seconds), "
+    "placed on its own. The line joins them in time order, from dark purple (start) to yellow (end); each dot's "
+    "ring has the colour of the genre the model hears in that window. The ★ is the whole song: the average of "
+    "its windows. Click a dot on the map or a bar here to play from there."
+)
+
+JUMP_LABEL = "Play from"
+
+SOUNDS_LIKE_HELP = (
+    "The clips whose lists of numbers point most nearly the same way as this one's in the *{embedding}* layer "
+    "(cosine similarity: 1 = the same direction). Pick a row to hear that clip."
+)
+
+WHY_HELP = ("Solid bars: how sure the model is of each genre for this song. Striped bars: how many of its nearest "
+            "clips have that genre. When they match, the map and the decision agree.")
+
+COMPARE_HELP = (
+    "The same question asked of every layer: its 5 nearest clips. In the paper's words, the *shallow* layer picks "
+    "clips of the same genre, the *deep* layer keeps the genre but still finds clips that share more than the "
+    "label, and the layers before the genre training (*none*, *immediate*) pick by sound alone."
+)
+
+SIDE_BY_SIDE_HELP = (
+    "The same clips on the map of every layer. Click a dot or draw round several (lasso, top right of each map): "
+    "they are highlighted on all four maps, so you can see where the same songs sit in each layer."
+)
+
+SHARE_HELP = ("This view (layer, colouring, selected clips) is in the address bar: copy the link to bookmark it "
+              "or send it to a class.")
+
+EXPORT_HELP = ("PNG: a picture of this map with the same colours (for slides). HTML: the interactive map as one "
+               "file that works offline. CSV: every clip's position on every layer's map, and your songs'.")

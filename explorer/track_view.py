@@ -100,3 +100,15 @@ def selection_summary(genres) -> str:
     """'country 12 · pop 5 · disco 3': the genres of a group of selected clips, most common first."""
     counts = pd.Series(list(genres), dtype=object).value_counts(sort=True)
     return " · ".join(f"{g} {n}" for g, n in counts.items())
+
+
+def upload_audio_for_player(data: bytes, filename: str) -> dict:
+    """Arguments for ``st.audio`` from an upload's bytes: as they are when browsers play the format, else decoded."""
+    from pathlib import PurePath
+
+    mime = BROWSER_AUDIO.get(PurePath(filename).suffix.lower())
+    if mime:
+        return {"data": bytes(data), "format": mime}
+    from pipeline.audio import SAMPLE_RATE, load_audio
+
+    return {"data": load_audio(bytes(data), sr=SAMPLE_RATE, filename=filename), "sample_rate": SAMPLE_RATE}

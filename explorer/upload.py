@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
 
+from .map_view import UPLOAD_PREFIX
+from .trajectory_view import song_path
+
 log = logging.getLogger(__name__)
 UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 DEFAULT_MAX_MB = 50
@@ -34,10 +37,10 @@ class UploadResult:
 
 
 def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadResult:
-    """Place one file's bytes; bad audio becomes ``error`` (never an exception)."""
+    """Place one file's bytes, every window too (its path); bad audio becomes ``error`` (never an exception)."""
     t0 = time.perf_counter()
     try:
-        placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
+        placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # the app must keep working whatever one file does
@@ -93,4 +96,15 @@ def markers(results, embedding: str) -> list[dict]:
             m = r.placement.maps[embedding]
             out.append({"key": r.key, "name": r.name, "x": m["x"], "y": m["y"], "genre": r.placement.genre,
                         "confidence": r.placement.probabilities[r.placement.genre]})
+    return out
+
+
+def paths(results, embedding: str) -> list[dict]:
+    """The paths through time (``trajectory_view.song_path``) of placed songs longer than one window."""
+    out = []
+    for r in results:
+        if r.ok:
+            path = song_path(UPLOAD_PREFIX + r.key, r.name, r.placement, embedding)
+            if path is not None:
+                out.append(path)
     return out

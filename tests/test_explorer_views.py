@@ -230,8 +230,9 @@ class FakePlacer:
     def __init__(self):
         self.calls = 0
 
-    def place_file(self, data, filename=None, max_bytes=None):
+    def place_file(self, data, filename=None, max_bytes=None, trajectory=False):
         self.calls += 1
+        self.trajectory = trajectory
         if max_bytes is not None and len(data) > max_bytes:
             raise AudioError("file too large")
         if not data.startswith(b"RIFF"):
@@ -239,7 +240,7 @@ class FakePlacer:
         if filename == "boom.wav":
             raise RuntimeError("unexpected")
         return SimpleNamespace(genre="pop", probabilities={"pop": 0.7, "jazz": 0.3},
-                               maps={"deep": {"x": 1.0, "y": 2.0, "neighbours": []}})
+                               maps={"deep": {"x": 1.0, "y": 2.0, "neighbours": []}}, trajectory=None)
 
 
 def upfile(file_id, name, data=b"RIFF....WAVE"):
@@ -255,6 +256,7 @@ def test_sync_uploads_places_each_file_once_and_reports_errors():
     assert results[1].error == "not a decodable audio file" and "RuntimeError" in results[3].error
     again, new = upload.sync_uploads(files, cache, lambda: pytest.fail("no new file: placer not needed"))
     assert new == [] and placer.calls == 4 and [r.name for r in again] == [r.name for r in results]
+    assert placer.trajectory  # every upload is placed window by window too (its path through time)
     kept, _ = upload.sync_uploads(files[2:3], cache, lambda: placer)  # removing a file drops its result
     assert list(cache) == ["3"] and kept[0].name == "a.wav (2)"
     big, _ = upload.sync_uploads([upfile("9", "big.wav", b"RIFF" + bytes(100))], {}, lambda: placer, max_bytes=50)
