@@ -1,4 +1,7 @@
+import contextlib
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -33,3 +36,58 @@ def random_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "mobilenet_v2_random.pth"
     torch.save(torchvision.models.mobilenet_v2().state_dict(), path)
     return path
+
+
+# --- the tiny synthetic bundle shared by the end-to-end and hardening tests --------------------
+
+GENRES = ("alpha", "beta", "gamma")
+CORRUPT = "beta/beta.00099.wav"
+
+
+def make_corpus(root: Path) -> Path:
+    """18 synthetic 12 s tracks in three genres, plus a corrupt file and two hidden ones."""
+    from tests.synth import write_tone_corpus
+
+    write_tone_corpus(root, genres=GENRES, tracks_per_genre=6, seconds=12.0, seed=0)
+    (root / CORRUPT).write_text("this is a text file with a .wav name\n" * 50)
+    (root / "alpha" / "._alpha.00000.wav").write_bytes(b"\x00\x05\x16\x07AppleDouble" + bytes(200))
+    (root / "gamma" / ".DS_Store").write_bytes(b"Bud1" + bytes(100))
+    return root
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1):
+    """Run torch on ``n`` threads inside the block (on a shared, loaded 2-core machine torch's default
+    spinning worker threads make a MobileNetV2 forward pass 10-50x slower than one thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory, random_weights):
+    """One small bundle built from a synthetic corpus with random backbone weights (shared by the session).
+
+    Tests must not write into ``tiny.cfg.cache`` with another config or into ``tiny.root``: copy them first.
+    """
+    from pipeline.build import BuildConfig, build
+    from pipeline.train import TrainConfig
+
+    base = tmp_path_factory.mktemp("e2e")
+    root = make_corpus(base / "data")
+    # Random backbone features carry no genre: cap the epochs so the head does not train for nothing.
+    # The paper's augmentation is on here so that its path through the build is exercised.
+    cfg = BuildConfig(data=str(root), out=str(base / "bundle"), weights=str(random_weights), cache=str(base / "cache"),
+                      cv_folds=3, cv_repeats=1, seed=0, train=TrainConfig(max_epochs=30, patience=8, augment="paper"))
+    logs = []
+    t0 = time.perf_counter()
+    with torch_threads(1):
+        meta = build(cfg, progress=False, log=logs.append)
+    return SimpleNamespace(base=base, root=root, cfg=cfg, meta=meta, logs=logs, seconds=time.perf_counter() - t0,
+                           bundle=Path(cfg.out), weights=random_weights)
+
