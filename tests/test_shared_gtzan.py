@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pipeline.bundle import load_bundle
 from pipeline.dataset import discover_tracks, find_metadata_csv, read_track_metadata
@@ -14,6 +15,16 @@ from tests.conftest import REPO
 
 BUNDLE = REPO / "assets" / "gtzan"
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread: these are one- or two-image forward passes, and on a busy 2-core machine
+    torch's spinning worker threads cost several times the CPU of a single thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
