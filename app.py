@@ -2,21 +2,36 @@
 
 Run:  streamlit run app.py            (the shipped map in assets/gtzan)
       streamlit run app.py -- --bundle DIR    or    GENRE_MAP_BUNDLE=DIR streamlit run app.py
+A view can be opened from its address: ?embedding=shallow&colour=genre&track=blues.00012
 """
+from functools import partial
+from pathlib import Path
+
 import streamlit as st
 
 st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide")
 
-from explorer import cache, panels, state, text, track_view, upload  # noqa: E402
+from explorer import cache, export, panels, share, sounds_like, sounds_panel, state, text, track_view, upload  # noqa: E402
 from explorer.map_view import COLOUR_MODES, UPLOAD_PREFIX, add_overlays, selection_keys  # noqa: E402
 from explorer.plotting import CONFIG as PLOTLY_CONFIG  # noqa: E402
 from explorer.similarity_view import SCALES  # noqa: E402
 from pipeline.bundle import BundleError  # noqa: E402
 
 ss = st.session_state
+SELECT_MODES = ("points", "lasso", "box")
 
-# ---------------------------------------------------------------- the bundle
-path = state.bundle_path()
+# ---------------------------------------------------------------- which collection (selector, or ?bundle= in the URL)
+startup = state.bundle_path()
+choices = state.bundle_choices(startup)
+query = share.current(st.query_params)
+from_url = ss.get(state.URL_WRITTEN) != query  # a session's first run, or the address changed (back / forward)
+if from_url:
+    wanted = share.pick(query.get("bundle"), [p.name for p in choices])
+    ss[state.BUNDLE_CHOICE] = str(next((p for p in choices if p.name == wanted), startup))
+with st.sidebar:
+    path = Path(st.selectbox("Which collection?", [str(p) for p in choices], key=state.BUNDLE_CHOICE,
+                             format_func=lambda p: state.describe_bundle(Path(p)), help=text.COLLECTION_HELP))
+
 try:
     bundle = state.get_bundle(path)
 except BundleError as e:
@@ -29,7 +44,19 @@ version = state.stamp(path)
 ref = (str(path), version)
 labels, embeddings = bundle.labels, bundle.embeddings
 ids = bundle.tracks["track_id"].astype(str).tolist()
+known = set(ids)
+default_embedding = "deep" if "deep" in embeddings else embeddings[0]
 ss.setdefault(state.SELECTION, [])
+if from_url:  # the view in the address: anything that does not fit this bundle is ignored
+    view = share.parse_view(query, embeddings, list(COLOUR_MODES), ids)
+    ss[state.EMBEDDING] = view.get("embedding", default_embedding)
+    ss[state.COLOUR] = view.get("colour", "genre")
+    ss[state.SELECTION], ss[state.SELECTION_ORIGIN] = view.get("track", []), "page"
+    missing = share.unknown_tracks(query.get("track"), ids)
+    if missing:
+        st.toast(f"Not in this collection, so not selected: {', '.join(missing[:5])}", icon="ℹ️")
+if ss.get(state.EMBEDDING) not in embeddings:  # another collection without this layer
+    ss[state.EMBEDDING] = default_embedding
 if ss.get(state.UPLOADS_VERSION) != ref:  # a rebuilt bundle has new maps: place this session's songs again
     ss[state.UPLOADS], ss[state.UPLOADS_VERSION] = {}, ref
 ss.setdefault(state.UPLOADER_ROUND, 0)
@@ -42,6 +69,11 @@ def select(keys, origin: str = "page") -> None:
 
 def on_map_select() -> None:
     select(selection_keys(ss.get(state.MAP_CHART)), origin="map")
+    panels.on_window_click(state.MAP_CHART)  # a click on a song's path: play from that window
+
+
+def on_grid_select(chart: str) -> None:
+    select(selection_keys(ss.get(chart)), origin=chart)
 
 
 def on_lookup() -> None:
@@ -64,9 +96,9 @@ def dim(e: str):
 with st.sidebar:
     st.header("What to show")
     embedding = st.radio("Which layer of the network?", embeddings, key=state.EMBEDDING,
-                         index=embeddings.index("deep") if "deep" in embeddings else 0,
                          format_func=lambda e: f"{text.embedding_title(e)} ({e})",
                          captions=[text.embedding_finding(e, dim(e)) for e in embeddings])
+    ss.setdefault(state.COLOUR, "genre")
     colour_by = st.radio("Colour the dots by", list(COLOUR_MODES), key=state.COLOUR, format_func=COLOUR_MODES.get)
 
     st.header("Drop in a song")
@@ -96,13 +128,20 @@ with st.sidebar:
     st.caption(f"Map: `{path.name}` — {d.get('n_tracks', len(ids))} clips of {d.get('name', '?')}, built "
                f"{bundle.meta.get('created', '?')[:10]}. Another collection: `streamlit run app.py -- --bundle DIR`.")
 
+# ---------------------------------------------------------------- the view goes into the address bar
+songs = {UPLOAD_PREFIX + r.key: r for r in results if r.ok}
+uploaded = {UPLOAD_PREFIX + f.file_id: f for f in files or [] if f is not None}
+selection = [k for k in ss[state.SELECTION] if k in songs or k in known]
+params = share.view_params(embedding, colour_by, [k for k in selection if k in known],
+                           bundle=path.name if path != startup else None)
+if params != query:
+    st.query_params.from_dict(params)
+ss[state.URL_WRITTEN] = params
+
 # ---------------------------------------------------------------- title, map and detail panel
 st.title(text.TITLE)
 st.markdown(text.intro(len(ids), len(labels), str(bundle.meta["dataset"].get("name", "?"))))
 
-songs = {UPLOAD_PREFIX + r.key: r for r in results if r.ok}
-known = set(ids)
-selection = [k for k in ss[state.SELECTION] if k in songs or k in known]
 frame = cache.map_frame(*ref, embedding)
 map_col, detail_col = st.columns([3, 2], gap="large")
 
@@ -110,17 +149,41 @@ with map_col:
     st.subheader(f"{text.embedding_title(embedding)} ({embedding}): {len(ids)} clips")
     st.caption(text.embedding_finding(embedding, dim(embedding)))
     markers = upload.markers(results, embedding)
+    paths = upload.paths(results, embedding)
     signature = (embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
     drawn = state.selection_to_draw(selection, ss.get(state.SELECTION_ORIGIN), signature, ss.get(state.MAP_DRAWN))
     ss[state.MAP_DRAWN] = (signature, drawn)
-    fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels, markers=markers, selected=drawn)
-    st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=("points", "lasso", "box"),
+    fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels, markers=markers, selected=drawn,
+                       paths=paths)
+    st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=SELECT_MODES,
                     config=PLOTLY_CONFIG, theme=None)
     st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))
+    with st.expander("Share or download this map"):
+        st.caption(text.SHARE_HELP)
+        try:
+            base_url = st.context.url
+        except Exception:  # no browser (tests): the query string alone
+            base_url = None
+        st.code(share.link(base_url, params), language=None)
+        stem = export.file_stem(path.name, embedding, colour_by)
+        title = f"{text.embedding_title(embedding)} ({embedding}), coloured by {COLOUR_MODES[colour_by]}"
+        png_col, html_col, csv_col = st.columns(3)
+        png_col.download_button(  # drawn only when clicked
+            "Map as PNG", partial(export.map_png, frame, labels, colour_by, markers, paths, selection, title),
+            file_name=f"{stem}.png", mime=export.PNG_MIME, key="export_png", on_click="ignore",
+            icon=":material/image:")
+        html_col.download_button(
+            "Interactive map (HTML)", partial(export.map_html, fig, f"{text.TITLE}: {title}"), file_name=f"{stem}.html",
+            mime=export.HTML_MIME, key="export_html", on_click="ignore", icon=":material/public:")
+        csv_col.download_button(
+            "Coordinates (CSV)", lambda: export.csv_bytes(export.coordinates_frame(bundle, results)),
+            file_name=export.file_stem(path.name, "coordinates") + ".csv", mime=export.CSV_MIME,
+            key="export_coordinates", on_click="ignore", icon=":material/table:")
+        st.caption(text.EXPORT_HELP)
 
-
+names = dict(zip(ids, frame["name"]))
+focus = None
 with detail_col:
-    names = dict(zip(ids, frame["name"]))
     st.selectbox("Find a clip", ids, index=None, key="lookup", on_change=on_lookup,
                  placeholder="type a genre, artist or title…", format_func=lambda t: f"{t} — {names[t]}")
     if not selection:
@@ -135,9 +198,51 @@ with detail_col:
                                  format_func=lambda k: f"★ {songs[k].name}" if k in songs else f"{k} — {names[k]}")
             st.button("Clear selection", on_click=select, args=([],), key="clear_selection")
         if focus in songs:
-            panels.show_song(songs[focus], labels, embedding)
+            f = uploaded.get(focus)
+            audio = None
+            if f is not None:
+                try:
+                    audio = track_view.upload_audio_for_player(f.getvalue(), f.name)
+                except Exception:  # placed but not playable: the panel still shows the rest
+                    audio = None
+            panels.show_song(songs[focus], labels, audio)
         else:
-            panels.show_track(bundle, names[focus], focus, embedding, lambda: state.get_placer(path))
+            panels.show_track(bundle, names[focus], focus)
+
+# ---------------------------------------------------------------- sounds like
+stem = export.file_stem(path.name, embedding)
+if focus is None:
+    st.header("Sounds like…")
+    st.info("Pick a clip or drop in a song: the clips that sound most like it appear here, with the reasons.")
+elif focus in songs:
+    p = songs[focus].placement
+    sounds_panel.show(bundle, item=songs[focus].name, title=f"★ {songs[focus].name}",
+                      vectors=sounds_like.song_vectors(p, embeddings), probabilities=p.probabilities, real_genre=None,
+                      exclude=None, embedding=embedding, get_placer=lambda: state.get_placer(path),
+                      on_show=lambda t: select([t]), file_stem=stem)
+else:
+    i = track_view.track_index(bundle, focus)
+    sounds_panel.show(bundle, item=focus, title=focus, vectors=sounds_like.track_vectors(bundle, i),
+                      probabilities=track_view.track_probabilities(bundle, i),
+                      real_genre=str(bundle.tracks["genre"].iloc[i]), exclude=focus, embedding=embedding,
+                      get_placer=lambda: state.get_placer(path), on_show=lambda t: select([t]), file_stem=stem)
+
+# ---------------------------------------------------------------- all four layers side by side
+st.header("The same clips on every layer's map")
+st.markdown(text.SIDE_BY_SIDE_HELP)
+grid = st.columns(2, gap="medium")
+for n, e in enumerate(embeddings):
+    chart = f"grid_{e}"
+    grid_markers = upload.markers(results, e)
+    sig = (e, colour_by, tuple((m["key"], m["name"]) for m in grid_markers))
+    grid_drawn = state.selection_to_draw(selection, ss.get(state.SELECTION_ORIGIN), sig, ss.get(chart + "_drawn"),
+                                         chart=chart)
+    ss[chart + "_drawn"] = (sig, grid_drawn)
+    with grid[n % 2]:
+        st.plotly_chart(add_overlays(cache.map_small(*ref, e, colour_by), cache.map_frame(*ref, e), labels,
+                                     markers=grid_markers, selected=grid_drawn),
+                        key=chart, on_select=partial(on_grid_select, chart), selection_mode=SELECT_MODES,
+                        config=PLOTLY_CONFIG, theme=None)
 
 # ---------------------------------------------------------------- similarity heatmaps
 st.header("How similar are the genres?")
@@ -146,6 +251,16 @@ abs_col, rel_col = st.columns(2, gap="large")
 for col, scale in ((abs_col, "absolute"), (rel_col, "relative")):
     with col:
         st.plotly_chart(cache.similarity(*ref, embedding, scale), config=PLOTLY_CONFIG, theme=None, key=f"sim_{scale}")
+one_col, all_col, _ = st.columns([1, 1, 2])
+one_col.download_button(
+    "This layer's matrix (CSV)", export.csv_bytes(export.similarity_frame(bundle.similarity(embedding), labels), index=True),
+    file_name=f"{stem}_similarity.csv", mime=export.CSV_MIME, key="export_similarity", on_click="ignore",
+    icon=":material/table:")
+all_col.download_button(
+    "Every layer's matrix (CSV)",
+    lambda: export.csv_bytes(export.similarity_long_frame({e: bundle.similarity(e) for e in embeddings}, labels)),
+    file_name=export.file_stem(path.name, "similarity_all_layers") + ".csv", mime=export.CSV_MIME,
+    key="export_similarity_all", on_click="ignore", icon=":material/table:")
 st.subheader("All layers side by side")
 compare_scale = st.radio("Colour scale", list(SCALES), index=1, key="compare_scale", horizontal=True,
                          format_func=SCALES.get)

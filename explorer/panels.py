@@ -1,60 +1,101 @@
 """The detail panel beside the map (Streamlit): one clip or uploaded song.
 
-What it is, a player when the audio is on this computer, what the network sees
-and hears, and the clips it sounds like in the current embedding. Figures and
-tables come from ``track_view``; this module only lays them out.
+What it is, a player when the audio is at hand (for a song: with "play from"
+along its windows), what the network sees and hears. Figures and tables come
+from ``track_view`` and ``trajectory_view``; this module only lays them out.
+The clips it sounds like have their own section (``sounds_panel``).
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
-from . import track_view
-from .map_view import SPLIT_NAMES
+from . import text, track_view
+from .map_view import SPLIT_NAMES, UPLOAD_PREFIX
+from .palette import genre_colours
 from .plotting import CONFIG
+from .state import AUTOPLAY
+from .trajectory_view import timeline_figure, window_clicks, window_label
+
+TIMELINE_CHART = "detail_timeline"
 
 
-def show_neighbours(neighbours: list, embedding: str) -> None:
-    st.markdown(f"**Sounds like** — the {len(neighbours)} closest clips in the *{embedding}* layer "
-                "(cosine similarity, 1 = same direction)")
-    st.dataframe(track_view.neighbour_frame(neighbours), width="stretch",
-                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
+def jump_key(item: str) -> str:
+    """Session key of a song's 'play from' control (its value: a window start in s)."""
+    return "jump_" + item.removeprefix(UPLOAD_PREFIX)
 
 
-def show_track(bundle, name: str, track_id: str, embedding: str, get_placer) -> None:
-    """A bundle clip; ``get_placer`` gives the shared Placer (for its neighbours)."""
+def jump_to(item: str, start_s: float) -> None:
+    """Set a song's player to start at ``start_s`` and play (a click on its path or timeline)."""
+    st.session_state[jump_key(item)] = float(start_s)
+    st.session_state[AUTOPLAY] = item
+
+
+def _autoplay(item: str) -> None:
+    st.session_state[AUTOPLAY] = item
+
+
+def on_window_click(chart_key: str) -> None:
+    """Callback of a chart with trajectory / timeline points: jump to the last clicked window."""
+    for item, start in window_clicks(st.session_state.get(chart_key))[-1:]:
+        jump_to(item, start)
+
+
+def _play(audio: dict | None, start: float, item: str, what: str) -> None:
+    if audio is None:
+        st.caption(f"The audio of this {what} is not on this computer.")
+        return
+    try:
+        st.audio(**audio, start_time=int(start), autoplay=st.session_state.get(AUTOPLAY) == item)
+    except Exception as e:  # an unreadable file must not take the panel down
+        st.caption(f"The audio of this {what} could not be played ({type(e).__name__}).")
+    if st.session_state.get(AUTOPLAY) == item:
+        del st.session_state[AUTOPLAY]
+
+
+def show_track(bundle, name: str, track_id: str) -> None:
+    """A bundle clip."""
     i = track_view.track_index(bundle, track_id)
     row = bundle.tracks.iloc[i]
     st.subheader(track_id)
     st.markdown(f"{name}  \nReal genre **{row['genre']}** · the model says **{row['predicted']}** "
                 f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
-    audio = track_view.audio_file(bundle, i)
-    if audio is not None:
-        try:
-            st.audio(**track_view.audio_for_player(audio))
-        except Exception as e:  # an unreadable file must not take the panel down
-            st.caption(f"The audio of this clip could not be played ({type(e).__name__}).")
-    else:
-        st.caption("The audio of this clip is not on this computer.")
+    path = track_view.audio_file(bundle, i)
+    _play(track_view.audio_for_player(path) if path is not None else None, 0, track_id, "clip")
     st.plotly_chart(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], track_view.track_seconds(bundle, i),
                                                   title="What the network sees: the spectrogram"),
                     config=CONFIG, theme=None, key="detail_spectrogram")
     st.plotly_chart(track_view.probability_figure(track_view.track_probabilities(bundle, i), bundle.labels),
                     config=CONFIG, theme=None, key="detail_probabilities")
-    try:
-        with st.spinner("Loading the model…"):
-            placer = get_placer()
-    except Exception as e:
-        st.warning(f"The model could not be loaded, so no neighbours: {type(e).__name__}: {e}")
-        return
-    show_neighbours(placer.neighbours(embedding, bundle.vectors(embedding)[i], k=5, exclude=track_id), embedding)
 
 
-def show_song(result, labels, embedding: str) -> None:
-    """An uploaded song (an ``upload.UploadResult`` that was placed)."""
+def show_song(result, labels, audio: dict | None = None) -> None:
+    """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments."""
     p = result.placement
+    item = UPLOAD_PREFIX + result.key
     st.subheader(f"★ {result.name}")
     st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
                 f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
+    windows = p.trajectory or []
+    start = 0.0
+    if len(windows) >= 2:
+        by_start = {float(w["start_s"]): w for w in windows}
+        key = jump_key(item)
+        if key in st.session_state and st.session_state[key] not in by_start:
+            del st.session_state[key]  # a stale value (the song was placed again) must not break the slider
+        start = st.select_slider(text.JUMP_LABEL, list(by_start), key=key,
+                                 format_func=lambda s: window_label(by_start[s]),
+                                 on_change=_autoplay, args=(item,))
+    _play(audio, start, item, "song")
+    if len(windows) >= 2:
+        st.plotly_chart(timeline_figure(windows, genre_colours(labels), item, result.name, current=start),
+                        config=CONFIG, theme=None, key=TIMELINE_CHART, on_select=partial(on_window_click, TIMELINE_CHART),
+                        selection_mode="points")
+        st.caption(text.TRAJECTORY_HELP)
+    if p.thumbnail is not None:
+        st.plotly_chart(track_view.spectrogram_figure(p.thumbnail, p.duration_s,
+                                                      title="What the network sees: the spectrogram"),
+                        config=CONFIG, theme=None, key="detail_spectrogram")
     st.plotly_chart(track_view.probability_figure(p.probabilities, labels), config=CONFIG, theme=None,
                     key="detail_probabilities")
-    show_neighbours(p.maps[embedding]["neighbours"], embedding)

@@ -27,9 +27,21 @@ def specs(at) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def chart_key(el) -> str:
+    """The ``key=`` of a plotly chart (the end of its element id)."""
+    return el.proto.id.rsplit("-", 1)[-1]
+
+
+def charts(at) -> dict[str, dict]:
+    """Plotly figures by chart key."""
+    return {chart_key(el): json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
 def map_spec(at) -> dict:
-    found = [s for s in specs(at) if any((t.get("meta") or {}).get("kind") == "tracks" for t in s["data"])]
-    assert len(found) == 1, "exactly one map on the page"
+    """The main map (the side-by-side grid holds four more maps, keyed grid_<embedding>)."""
+    found = [s for k, s in charts(at).items() if k == "map_chart"]
+    assert len(found) == 1, "exactly one main map on the page"
+    assert any((t.get("meta") or {}).get("kind") == "tracks" for t in found[0]["data"])
     return found[0]
 
 
