@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, log_loss
 
 from .model import GenreHead
+from .runtime import torch_threads
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,11 @@ def fit_head(features: SegmentFeatures, labels: np.ndarray, train: np.ndarray, v
     head : in eval mode.
     history : per-epoch train/val loss and accuracy, and the best epoch.
     """
+    with torch_threads(1):  # a small MLP: one thread is fastest, and never oversubscribes
+        return _fit_head(features, labels, train, val, n_classes, cfg, seed)
+
+
+def _fit_head(features, labels, train, val, n_classes, cfg, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     Xnp, X, y = _training_data(features, labels, train, cfg)
