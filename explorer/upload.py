@@ -36,6 +36,11 @@ class UploadResult:
         return self.placement is not None
 
 
+def _one_line(e: Exception) -> str:
+    """``Type: first line of the message``: library errors can run to several lines (sklearn's do)."""
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+
+
 def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadResult:
     """Place one file's bytes, every window too (its path); bad audio becomes ``error`` (never an exception)."""
     t0 = time.perf_counter()
@@ -45,7 +50,7 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # the app must keep working whatever one file does
         log.exception("placing %s failed", name)
-        return UploadResult(key, name, error=f"could not be placed ({type(e).__name__}: {e})",
+        return UploadResult(key, name, error=f"could not be placed ({_one_line(e)})",
                             seconds=time.perf_counter() - t0)
     return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0)
 
@@ -80,7 +85,7 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -
                 placer = get_placer()
             except Exception as e:  # no model: say so for this file, keep the page alive, retry next time
                 log.exception("the placer could not be loaded")
-                new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({type(e).__name__}: {e})"))
+                new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({_one_line(e)})"))
                 continue
             cache[f.file_id] = place_upload(placer, f.file_id, name, f.getvalue(), max_bytes)
             new.append(cache[f.file_id])

@@ -92,6 +92,11 @@ def cmd_place(args) -> int:
             print(f"error: {f}: {e}", file=sys.stderr)
             failed += 1
             continue
+        except Exception as e:  # one file must not stop the others, nor print a traceback
+            first_line = (str(e).splitlines() or [""])[0]
+            print(f"error: {f}: could not be placed ({type(e).__name__}: {first_line})", file=sys.stderr)
+            failed += 1
+            continue
         if args.json:
             print(json.dumps(p.to_json()), flush=True)
         else:

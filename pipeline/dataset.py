@@ -146,6 +146,9 @@ def load_track_audio(
         except AudioError as error:
             failed.append((track.track_id, str(error)))
             continue
+        if not np.any(y):  # pure silence has no direction in the cosine maps (t-SNE would fail on it)
+            failed.append((track.track_id, "silent: no sound in the decoded audio"))
+            continue
         loaded.append(track)
         signals.append(y)
     return loaded, signals, failed

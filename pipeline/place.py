@@ -92,11 +92,14 @@ class Placer:
         return {"none": none_vectors(images, self.spec), "immediate": immediate, **taps}, starts
 
     def place_audio(self, y: np.ndarray, name: str, trajectory: bool = False) -> Placement:
-        """Place a decoded 22 050 Hz mono signal."""
+        """Place a decoded 22 050 Hz mono signal; raises AudioError for pure silence."""
         seg, starts = self.segment_vectors(y)
         n = len(starts)
         one = np.zeros(n, dtype=np.int64)
         mean = {k: track_means(v, one, 1)[0] for k, v in seg.items()}
+        if not np.any(mean["none"]):
+            # every window's log-mel image is empty: cosine maps have no direction to place it in
+            raise AudioError("silent: the clip has no sound to place")
         probs = mean["probabilities"] / mean["probabilities"].sum()
         maps = {}
         points = {}
