@@ -101,6 +101,7 @@ def upload_trace(marker: dict, colour: str) -> dict:
         marker=dict(symbol="star", size=26, color=colour, line=dict(width=2, color=UPLOAD_OUTLINE)),
         selected=dict(marker=dict(size=34, opacity=1.0)), unselected=UNSELECTED_STYLE,
         meta=dict(kind="upload", name=marker["name"]), cliponaxis=False,
+        legendgroup=UPLOAD_PREFIX + str(marker["key"]),  # with its path through time
     )
 
 

@@ -80,7 +80,7 @@ def why_figure(frame: pd.DataFrame, labels, height: int = 330):
              hovertemplate="%{y}: %{customdata[0]} of the %{customdata[1]} nearest clips<extra></extra>",
              meta=dict(kind="why_neighbours")),
     ]
-    layout = base_layout(height=height, barmode="group", title=dict(text="Why: the model's ears vs. the neighbourhood"),
+    layout = base_layout(height=height, barmode="group", title=dict(text="The model vs. the neighbours"),
                          xaxis=dict(range=[0, 1.05], tickformat=".0%", showgrid=True),
                          yaxis=dict(showgrid=False, automargin=True),
                          legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"),

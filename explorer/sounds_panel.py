@@ -66,12 +66,13 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
     st.subheader("Does the layer change the answer?")
     st.markdown(sounds_like.overlap_sentence(lists, embedding))
     genre = real_genre or max(probabilities, key=probabilities.get)
-    side_col, overlap_col = st.columns([3, 1], gap="large")
+    side_col, overlap_col = st.columns([5, 3], gap="large")
     with side_col:
-        st.dataframe(sounds_like.comparison_frame(lists, genre, embedding), width="stretch", key="compare_layers")
+        st.dataframe(sounds_like.comparison_frame(lists, genre, embedding).reset_index(), hide_index=True,
+                     width="stretch")
     with overlap_col:
         st.markdown(f"**Clips two layers share** (of their top {sounds_like.COMPARE_K})")
-        st.dataframe(sounds_like.overlap_frame(lists), width="stretch", key="layer_overlap")
+        st.dataframe(sounds_like.overlap_frame(lists), width="stretch")
     st.caption(text.COMPARE_HELP)
     st.download_button("Neighbours in every layer (CSV)", export.csv_bytes(export.neighbours_frame(lists, item)),
                        file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",

@@ -60,16 +60,17 @@ def trajectory_trace(path: dict, colours: dict, showscale: bool = True) -> dict:
         type="scatter", mode="lines+markers", name=f"↝ {path['name']}, window by window",
         x=[w["x"] for w in ws], y=[w["y"] for w in ws],
         line=dict(color="rgba(17,17,17,0.4)", width=2),
-        marker=dict(size=12, color=[w["start_s"] / duration for w in ws], colorscale=TIME_SCALE, cmin=0.0, cmax=1.0,
-                    showscale=showscale, line=dict(width=3, color=[colours.get(w["genre"], "#888888") for w in ws]),
-                    colorbar=dict(title=dict(text="time in the song", side="top"), orientation="h", x=0.0,
+        marker=dict(size=15, color=[w["start_s"] / duration for w in ws], colorscale=TIME_SCALE, cmin=0.0, cmax=1.0,
+                    showscale=showscale, line=dict(width=2.5, color=[colours.get(w["genre"], "#888888") for w in ws]),
+                    colorbar=dict(title=dict(text="time in the song", side="top"), orientation="h", x=0.03,
                                   xanchor="left", y=-0.02, yanchor="top", len=0.35, thickness=12,
                                   tickvals=[0.0, 1.0], ticktext=["start", "end"])),
         customdata=[_custom(path["item"], path["name"], w) for w in ws],
         hovertemplate=(f"<b>{path['name']}</b> %{{customdata[2]}}<br>this part sounds like <b>%{{customdata[3]}}</b>"
                        " (%{customdata[4]})<br>click to play from here<extra></extra>"),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.25)),
-        meta=dict(kind="trajectory", item=path["item"]), legendgroup=path["item"], cliponaxis=False,
+        meta=dict(kind="trajectory", item=path["item"]), cliponaxis=False,
+        legendgroup=path["item"], showlegend=False,  # the star's legend entry shows and hides both
     )
 
 
@@ -118,7 +119,7 @@ def timeline_figure(windows: list, colours: dict, item: str = "", name: str = ""
         shapes.append(dict(type="line", x0=current, x1=current, y0=0, y1=1, yref="paper",
                            line=dict(color=UPLOAD_OUTLINE, width=2, dash="dot")))
     layout = base_layout(
-        height=height, title=dict(text="What the model hears, window by window"), bargap=0, shapes=shapes,
+        height=height, title=dict(text="Genre, window by window"), bargap=0, shapes=shapes,
         xaxis=dict(title=dict(text="time in the song"), range=[0, last], tickvals=ticks,
                    ticktext=[clock(t) for t in ticks], showgrid=False),
         yaxis=dict(title=dict(text="confidence"), range=[0, 1], tickformat=".0%", showgrid=True),

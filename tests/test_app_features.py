@@ -98,8 +98,9 @@ def test_sounds_like_for_a_clip_with_the_why_and_every_layer(app, downloads):
     assert "The model hears **" in why and "nearest clips in the *deep* layer" in why and "real genre is **blues**" in why
     assert "why" in charts(app)  # the model's probabilities vs. the neighbours' genres
     tables = [d.value for d in app.dataframe]
-    side = next(t for t in tables if "also in the deep list" in t.index)
+    side = next(t for t in tables if "rank" in t.columns).set_index("rank")
     assert list(side.columns) == ["none", "immediate", "deep", "shallow"] and "blues clips" in side.index
+    assert side.loc["1", "deep"] == ranked["clip"].iloc[0]
     assert side.loc["also in the deep list", "deep"] == "5 of 5"
     overlap = next(t for t in tables if list(t.index) == list(t.columns) == ["none", "immediate", "deep", "shallow"])
     assert overlap.shape == (4, 4) and (overlap.to_numpy().diagonal() == 5).all()

@@ -1,4 +1,7 @@
-"""The real page in headless Chromium: map with every track, embedding switch, click, upload → star.
+"""The real page in headless Chromium: map with every track, embedding switch, click, upload → star and path.
+
+Then the song's path through time (a click on the timeline and on the path moves the player), linked
+selection in the side-by-side grid, and a shared link (?embedding=shallow&track=…) opening that view.
 
 Starts ``streamlit run app.py`` on a free port, drives Debian's /usr/bin/chromium
 with Playwright and always stops the server. Screenshots go to pytest's tmp dir
@@ -25,6 +28,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 MAP = ".st-key-map_chart .js-plotly-plot"
+SIDEBAR = "[data-testid=\"stSidebar\"]"
 COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'tracks')
                               .reduce((n, t) => n + t._length, 0)"""
 FIRST_X = "el => Array.from(el._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 5).join(',')"
@@ -33,6 +37,31 @@ DOTS = """el => Array.from(el.querySelectorAll('.scatterlayer .trace path.point'
 SELECTED = """el => el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0]))"""
 X_RANGE = "el => el._fullLayout.xaxis.range.map(v => v.toFixed(3)).join(',')"
 UPLOAD_NAMES = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'upload').map(t => t.name)"
+PATH_LENGTH = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'trajectory').map(t => t._length)"
+TIMELINE = ".st-key-detail_timeline .js-plotly-plot"
+BARS = """el => Array.from(el.querySelectorAll('.barlayer .point')).map(p => {
+    const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height * 0.7]; })"""
+# the path point farthest (on screen) from every other point: a click there can only hit the path
+LONELY_PATH_POINT = """el => {
+    const groups = Array.from(el.querySelectorAll('.scatterlayer .trace'));
+    const centre = p => { const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
+    const k = el._fullData.findIndex(t => t.meta && t.meta.kind === 'trajectory');
+    const mine = Array.from(groups[k].querySelectorAll('path.point')).map(centre);
+    const others = groups.filter((g, i) => i !== k).flatMap(g => Array.from(g.querySelectorAll('path.point')).map(centre));
+    let best = null, bestD = -1;
+    mine.forEach((a, i) => {
+        const near = Math.min(...others.map(b => Math.hypot(a[0] - b[0], a[1] - b[1])),
+                              ...mine.filter((b, j) => j !== i).map(b => Math.hypot(a[0] - b[0], a[1] - b[1])));
+        if (near > bestD) { bestD = near; best = [a[0], a[1], i, near]; }
+    });
+    return best; }"""
+ZOOM_ON_PATH_POINT = """(el, i) => {
+    const t = el._fullData.find(t => t.meta && t.meta.kind === 'trajectory');
+    const [x, y] = [t.x[i], t.y[i]], xr = el._fullLayout.xaxis.range, yr = el._fullLayout.yaxis.range;
+    const dx = (xr[1] - xr[0]) / 8, dy = (yr[1] - yr[0]) / 8;
+    return Plotly.relayout(el, {'xaxis.range': [x - dx, x + dx], 'yaxis.range': [y - dy, y + dy]}); }"""
+SONG_PLAYER_TIME = """() => { const a = Array.from(document.querySelectorAll('audio'))
+    .find(a => Math.abs(a.duration - 45) < 1.5); return a ? a.currentTime : -1; }"""
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
                                 reason=f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
@@ -91,7 +120,9 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
     from pipeline.bundle import load_bundle
 
     n_tracks = len(load_bundle(DEFAULT_BUNDLE).tracks)
-    song = write_audio(tmp_path / "class song.wav", genre_clip(1, 20.0, 22050, np.random.default_rng(7)), 22050)
+    rng = np.random.default_rng(7)  # 45 s that change style halfway: a path with somewhere to go
+    medley = np.concatenate([genre_clip(0, 20.0, 22050, rng), genre_clip(2, 25.0, 22050, rng)])
+    song = write_audio(tmp_path / "class song.wav", medley, 22050)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as p:
@@ -106,7 +137,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.screenshot(path=str(shots / "1-start.png"))
 
             before = chart.evaluate(FIRST_X)
-            page.get_by_text("Last layer (shallow)").click()
+            page.locator(SIDEBAR).get_by_text("Last layer (shallow)").click()
             page.wait_for_function(f"""before => {{
                 const el = document.querySelector('{MAP}');
                 return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=30_000)
@@ -147,6 +178,67 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             assert page.get_by_text("sounds like", exact=False).first.is_visible()
             assert page.locator('[data-testid="stException"]').count() == 0
             page.screenshot(path=str(shots / "4-upload.png"))
+
+            # the song's path through time: 8 windows of 10 s (every 5 s), and a timeline to play from
+            (length,) = page.locator(MAP).evaluate(PATH_LENGTH)
+            assert length == 8
+            timeline = page.locator(TIMELINE)
+            timeline.scroll_into_view_if_needed()
+            bars = timeline.evaluate(BARS)
+            assert len(bars) == 8
+            page.mouse.click(*bars[4])  # 0:20–0:30
+            page.wait_for_selector("text=0:20–0:30", timeout=60_000)
+            wait_idle(page)
+            page.wait_for_function(f"() => ({SONG_PLAYER_TIME})() >= 19.5", timeout=30_000)
+            page.screenshot(path=str(shots / "5-timeline-jump.png"))
+            # …and a click on the path itself does the same (zoomed in until no other dot is near that point)
+            page.locator(MAP).scroll_into_view_if_needed()
+            for _ in range(4):
+                x, y, index, gap = page.locator(MAP).evaluate(LONELY_PATH_POINT)
+                if gap > 12:
+                    break
+                page.locator(MAP).evaluate(ZOOM_ON_PATH_POINT, index)
+                page.wait_for_timeout(800)
+            assert gap > 12, f"path point {index} is always covered by another dot ({gap:.1f} px)"
+            page.mouse.click(x, y)
+            page.wait_for_selector(f"text={index * 5 // 60}:{index * 5 % 60:02d}–", timeout=60_000)
+            wait_idle(page)
+            page.wait_for_function(f"() => ({SONG_PLAYER_TIME})() >= {index * 5 - 0.5}", timeout=30_000)
+
+            # side by side: a dot clicked on the shallow cell is highlighted on every cell
+            cell = page.locator(".st-key-grid_shallow .js-plotly-plot")
+            cell.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            cbox = cell.bounding_box()
+            dots = [(x, y) for x, y in cell.evaluate(DOTS)
+                    if cbox["x"] + 30 < x < cbox["x"] + cbox["width"] - 30 and cbox["y"] + 60 < y < cbox["y"] + cbox["height"] - 20
+                    and 0 < y < page.viewport_size["height"]]
+            assert dots
+            page.mouse.click(*dots[len(dots) // 2])
+            page.wait_for_function(f"() => ({SELECTED})(document.querySelector('.st-key-grid_shallow .js-plotly-plot')).length === 1",
+                                   timeout=30_000)
+            (picked,) = cell.evaluate(SELECTED)
+            for other in ("grid_none", "grid_immediate", "grid_deep"):
+                page.wait_for_function(f"() => ({SELECTED})(document.querySelector('.st-key-{other} .js-plotly-plot'))"
+                                       f".includes('{picked}')", timeout=60_000)
+            wait_idle(page)
+            assert page.locator(MAP).evaluate(SELECTED) == [picked]
+            assert f"track={picked}" in page.url  # the address follows the selection
+            page.screenshot(path=str(shots / "6-grid.png"))
+            assert page.locator('[data-testid="stException"]').count() == 0
+
+            # a shared link opens on that layer with that clip selected
+            shared = browser.new_page(viewport={"width": 1600, "height": 1200})
+            shared.goto(f"{server}/?embedding=shallow&track=blues.00003")
+            shared.wait_for_selector(MAP, timeout=60_000)
+            wait_idle(shared)
+            assert shared.locator("h3").filter(has_text="(shallow)").count() == 1
+            assert shared.locator('[data-testid="stSidebar"] input[type="radio"]:checked').first.evaluate(
+                "el => el.closest('label').innerText").startswith("Last layer (shallow)")
+            assert shared.locator(MAP).evaluate(SELECTED) == ["blues.00003"]
+            assert "embedding=shallow" in shared.url and "track=blues.00003" in shared.url
+            assert shared.locator('[data-testid="stException"]').count() == 0
+            shared.screenshot(path=str(shots / "7-shared-link.png"))
         finally:
             browser.close()
     print(f"\nscreenshots: {shots}")
