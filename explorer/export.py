@@ -23,7 +23,7 @@ PNG_MIME, HTML_MIME, CSV_MIME = "image/png", "text/html", "text/csv"
 
 def file_stem(*parts) -> str:
     """'genre-map_gtzan_deep_genre': safe for any file system."""
-    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(p)).strip("-") for p in ("genre-map",) + parts if p)
+    return "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-") for p in ("genre-map",) + parts if p)
 
 
 def map_png(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), paths=(), selected=(),
