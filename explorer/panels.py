@@ -77,6 +77,8 @@ def show_song(result, labels, audio: dict | None = None) -> None:
     st.subheader(f"★ {result.name}")
     st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
                 f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
+    if getattr(result, "note", None):
+        st.caption(f"Note: {result.note}.")
     windows = p.trajectory or []
     start = 0.0
     if len(windows) >= 2:

@@ -30,6 +30,7 @@ class UploadResult:
     placement: object | None = None  # pipeline.place.Placement
     error: str | None = None
     seconds: float = 0.0  # time to decode and place
+    note: str | None = None  # something the page should say about a placed song (e.g. why it has no path)
 
     @property
     def ok(self) -> bool:
@@ -41,18 +42,35 @@ def _one_line(e: Exception) -> str:
     return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
 
 
+NO_PATH = ("its path through time could not be drawn: one of its 10-second windows could not be placed "
+           "(a window of pure digital silence has no direction on the maps)")
+
+
 def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadResult:
-    """Place one file's bytes, every window too (its path); bad audio becomes ``error`` (never an exception)."""
+    """Place one file's bytes, every window too (its path); bad audio becomes ``error`` (never an exception).
+
+    If the windows cannot all be placed (the pipeline cannot put a window of pure
+    digital silence on a cosine map), the song is placed whole, without its path,
+    and ``note`` says so: a path must never cost the song its place.
+    """
     t0 = time.perf_counter()
+    note = None
     try:
-        placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
+        try:
+            placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
+        except AudioError:
+            raise
+        except Exception as e:
+            log.warning("placing the windows of %s failed (%s); placing the song without its path", name, _one_line(e))
+            placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
+            note = NO_PATH
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # the app must keep working whatever one file does
         log.exception("placing %s failed", name)
         return UploadResult(key, name, error=f"could not be placed ({_one_line(e)})",
                             seconds=time.perf_counter() - t0)
-    return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0)
+    return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0, note=note)
 
 
 def unique_name(name: str, taken) -> str:

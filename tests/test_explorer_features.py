@@ -9,11 +9,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from explorer import export, map_view, palette, share, sounds_like, state, trajectory_view, upload
 from explorer.plotting import trace_kind
 from explorer.state import DEFAULT_BUNDLE
 from pipeline.bundle import load_bundle
+from tests.synth import genre_clip
 from tests.test_explorer_views import kinds, validated
 
 
@@ -281,3 +283,30 @@ def test_bundles_found_in_assets(tmp_path):
     assert "cannot be opened" in state.describe_bundle(tmp_path / "broken")
     meta = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())
     assert state.describe_bundle(DEFAULT_BUNDLE).endswith(f"{meta['dataset']['n_tracks']} clips")
+
+
+# ---------------------------------------------------------------- a path never costs a song its place
+def test_a_song_whose_windows_cannot_all_be_placed_is_placed_without_its_path():
+    class NoPathPlacer:
+        calls = []
+
+        def place_file(self, data, filename=None, max_bytes=None, trajectory=False):
+            self.calls.append(trajectory)
+            if trajectory:
+                raise ValueError("Input X contains NaN.\nmore")
+            return fake_placement(3)
+
+    r = upload.place_upload(NoPathPlacer(), "k", "gap.wav", b"RIFF")
+    assert r.ok and r.note == upload.NO_PATH and NoPathPlacer.calls == [True, False]
+
+
+def test_a_real_song_with_ten_silent_seconds_is_placed(placer):
+    y = np.concatenate([np.zeros(12 * 22050, np.float32), genre_clip(1, 12.0, 22050, np.random.default_rng(0))])
+    buf = io.BytesIO()
+    sf.write(buf, y, 22050, format="WAV")
+    r = upload.place_upload(placer, "k", "gap.wav", buf.getvalue())
+    assert r.ok, r.error
+    if r.placement.trajectory is None:  # the pipeline cannot place a silent window: no path, but a place
+        assert r.note == upload.NO_PATH
+    else:
+        assert r.note is None and len(r.placement.trajectory) >= 2
