@@ -118,11 +118,17 @@ def main(argv=None) -> int:
     ap.add_argument("--build", action="store_true", help="also time a full build of --data with a fresh cache")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cv-repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = ap.parse_args(argv)
+
+    import os
 
     import torch
 
-    print(f"torch threads {torch.get_num_threads()}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average {load:.1f} at start")
     print(f"{'operation':34} {'median s':>8} {'min':>7} {'max':>7} {'n':>3}  note")
     print("-" * 100)
     for line in bench_place(args.bundle, args.data, args.repeats, args.long_repeats):

@@ -295,8 +295,10 @@ def test_cli_reports_a_missing_bundle_in_one_line(tmp_path, songs, capsys):
 @pytest.fixture(scope="module")
 def imagenet(tiny, shared_weights):
     out = tiny.base / "bundle_imagenet"
-    meta = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out), "weights": str(shared_weights)}),
-                 progress=False, log=lambda *a: None)
+    # its own cache dir: the shared tiny cache must keep exactly the tiny build's features
+    cfg = BuildConfig(**{**vars(tiny.cfg), "out": str(out), "weights": str(shared_weights),
+                         "cache": str(tiny.base / "cache_imagenet")})
+    meta = build(cfg, progress=False, log=lambda *a: None)
     return SimpleNamespace(meta=meta, placer=Placer.from_path(out))
 
 
