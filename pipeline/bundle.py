@@ -65,10 +65,15 @@ class Bundle:
         return self.arrays[f"similarity_{embedding}"]
 
     def state_dict(self) -> dict:
-        """Model weights as torch tensors (safetensors: no code is run)."""
+        """Model weights as torch tensors (safetensors: no code is run); raises BundleError if unreadable."""
         from safetensors.torch import load_file
 
-        return load_file(self.path / "model.safetensors")
+        try:
+            return load_file(self.path / "model.safetensors")
+        except Exception as e:  # not a safetensors file (e.g. a pickle renamed), truncated, unreadable
+            first = (str(e).splitlines() or [""])[0]
+            raise BundleError(f"bundle {self.path}: model.safetensors cannot be read ({type(e).__name__}: {first}); "
+                              "rebuild it") from None
 
 
 def sha256_file(path: Path) -> str:
@@ -150,7 +155,28 @@ def read_meta(path: str | Path) -> dict:
         raise BundleError(f"bundle format {version} is newer than this code reads ({FORMAT_VERSION}); update the code")
     if version < FORMAT_VERSION:
         raise BundleError(f"bundle format {version} is out of date (now {FORMAT_VERSION}); rebuild it; {hint}")
+    wrong = _meta_type_problems(meta)
+    if wrong:
+        raise BundleError(f"{path}/bundle.json is damaged ({'; '.join(wrong)}); rebuild the bundle")
     return meta
+
+
+def _meta_type_problems(meta: dict) -> list[str]:
+    """What in bundle.json has the wrong type (a hand edit), so it fails here and not deep in the app."""
+    wrong = []
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels)
+            and len(set(labels)) == len(labels)):
+        wrong.append("labels must be a list of distinct genre names")
+    embeddings = meta.get("embeddings")
+    if not (isinstance(embeddings, dict) and embeddings and all(
+            isinstance(v, dict) and type(v.get("dim")) is int and v["dim"] > 0 for v in embeddings.values())):
+        wrong.append("embeddings must map each name to {dim: positive integer}")
+    files = meta.get("files")
+    if not (isinstance(files, dict) and all(isinstance(files.get(name), str) for name in FILES)):
+        wrong.append(f"files must hold the sha256 of {', '.join(FILES)}")
+    wrong += [f"{key} must be an object" for key in ("config", "metrics", "dataset") if not isinstance(meta.get(key), dict)]
+    return wrong
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
@@ -187,5 +213,18 @@ def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) ->
         expect[f"map_{e}"] = (n, 2)
         expect[f"similarity_{e}"] = (g, g)
     wrong = [k for k, s in expect.items() if k not in arrays or arrays[k].shape != s]
+    # every embedding in the arrays is described in bundle.json (none was dropped from it)
+    wrong += [k for k in arrays if k.startswith("track_") and k[len("track_"):] not in meta["embeddings"]]
     if missing_cols or wrong or n == 0:
         raise BundleError(f"bundle {path} is inconsistent ({', '.join(missing_cols + wrong) or 'no tracks'}); rebuild it")
+    # bundle.json is not hashed: its labels must agree with the hashed tracks and probabilities, or a
+    # reordered or renamed label list would silently put every song under another genre's name
+    labels = list(meta["labels"])
+    probs = arrays["probabilities"]
+    unknown = sorted(set(tracks["genre"].astype(str)) - set(labels))
+    predicted = tracks["predicted"].astype(str).map({g: i for i, g in enumerate(labels)})
+    disagree = predicted.isna().any() or bool(np.any(
+        probs[np.arange(n), predicted.fillna(0).astype(int).to_numpy()] < probs.max(axis=1) - 1e-6))
+    if unknown or disagree:
+        why = f"genres {unknown} are not in its labels" if unknown else "its labels disagree with its predictions"
+        raise BundleError(f"bundle {path} is inconsistent: bundle.json was edited ({why}); rebuild it")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .audio import AudioError, load_audio
-from .bundle import Bundle, load_bundle
+from .bundle import Bundle, BundleError, load_bundle
 from .embed import backbone_features, head_taps, none_vectors, segment_images, track_means
 from .maps import MapProjector, nearest_tracks, unit_rows
 from .model import EMBEDDINGS, GenreNet
@@ -51,13 +51,20 @@ class Placer:
     def __init__(self, bundle: Bundle):
         self.bundle = bundle
         self.labels = bundle.labels
-        self.spec = SpectrogramConfig.from_dict(bundle.meta["config"]["spectrogram"])
-        head_cfg = bundle.meta["config"]["train"]
-        self.model = GenreNet(len(self.labels), self.spec.image_size, head_cfg["deep"], head_cfg["shallow"])
-        self.model.load_state_dict(bundle.state_dict(), strict=True)
+        weights = bundle.state_dict()  # BundleError if unreadable
+        try:  # bundle.json is not hashed: an edited config or map setting must fail here, in one clear line
+            self.spec = SpectrogramConfig.from_dict(bundle.meta["config"]["spectrogram"])
+            head_cfg = bundle.meta["config"]["train"]
+            self.model = GenreNet(len(self.labels), self.spec.image_size, head_cfg["deep"], head_cfg["shallow"])
+            self.model.load_state_dict(weights, strict=True)
+            self.projectors = {e: MapProjector(**bundle.meta["maps"]["params"]).set_state(bundle.vectors(e),
+                                                                                        bundle.coords(e))
+                               for e in bundle.embeddings}
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            first = (str(e).splitlines() or [""])[0]
+            raise BundleError(f"bundle {bundle.path} cannot place songs ({type(e).__name__}: {first}); "
+                              "rebuild it") from None
         self.model.eval()
-        self.projectors = {e: MapProjector(**bundle.meta["maps"]["params"]).set_state(bundle.vectors(e), bundle.coords(e))
-                           for e in bundle.embeddings}
         self._unit = {e: unit_rows(bundle.vectors(e)) for e in bundle.embeddings}
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))

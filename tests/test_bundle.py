@@ -27,6 +27,7 @@ def make_parts(n=6, marker="v1", seed=0):
     })
     arrays = {"probabilities": rng.random((n, len(LABELS))).astype(np.float32),
               "thumbnails": rng.integers(0, 255, (n, 8, 16), dtype=np.uint8)}
+    tracks["predicted"] = [LABELS[i] for i in arrays["probabilities"].argmax(1)]  # as a build writes it
     for e, d in DIMS.items():
         arrays[f"track_{e}"] = rng.random((n, d)).astype(np.float32)
         arrays[f"segment_{e}"] = rng.random((n * 5, d)).astype(np.float16)
@@ -308,3 +309,37 @@ def test_damaged_safetensors_is_caught(written):
     (path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     with pytest.raises(BundleError, match="model.safetensors does not match its recorded hash"):
         load_bundle(path)
+
+
+# --- a hand-edited bundle.json (it is not hashed) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(labels="blues jazz rock"), "labels must be a list of distinct genre names"),
+    (lambda m: m.update(labels=["blues", "blues", "rock"]), "labels must be a list of distinct genre names"),
+    (lambda m: m.update(files=[]), "files must hold the sha256"),
+    (lambda m: m.update(embeddings=["deep"]), "embeddings must map each name to"),
+    (lambda m: m["embeddings"]["deep"].pop("dim"), "embeddings must map each name to"),
+    (lambda m: m["embeddings"]["deep"].update(dim="6"), "embeddings must map each name to"),
+    (lambda m: m.update(config=None), "config must be an object"),
+    (lambda m: m["embeddings"].pop("none"), r"inconsistent \(track_none\)"),
+    (lambda m: m.update(labels=LABELS[::-1]), "bundle.json was edited .its labels disagree with its predictions"),
+    (lambda m: m.update(labels=["a", "b", "c"]), r"bundle.json was edited .genres \['blues', 'jazz', 'rock'\] are not"),
+])
+def test_edited_json_is_a_clear_error_not_a_crash_or_a_wrong_map(written, edit, message):
+    path, _ = written
+    _edit_meta(path, edit)
+    with pytest.raises(BundleError, match=message) as info:
+        load_bundle(path)
+    assert "\n" not in str(info.value) and "rebuild" in str(info.value)
+
+
+def test_pickled_weights_are_refused_without_unpickling(written, tmp_path):
+    path, _ = written
+    sentinel = tmp_path / "code_ran"
+    torch.save({"w": torch.zeros(2), "evil": _RunsCodeWhenUnpickled(sentinel)}, path / "model.safetensors")
+    _rehash(path, "model.safetensors")  # a hand-made bundle with consistent hashes
+    b = load_bundle(path)
+    with pytest.raises(BundleError, match=r"model.safetensors cannot be read \(SafetensorError"):
+        b.state_dict()
+    assert not sentinel.exists(), "loading a bundle's weights ran code from a pickle"
