@@ -463,3 +463,49 @@ def test_app_path_like_upload_names_are_only_names(app, inputs, tmp_path, monkey
     touched = [(ev, args) for ev, args in events if any(s in str(args) for s in ("passwd", "b\\c", "a/b"))]
     assert touched == [], f"an upload name reached the filesystem: {touched}"
     assert list(tmp_path.iterdir()) == []
+
+
+# --- a hand-edited bundle.json reaches the placement: a clear error, never a crash --------------------
+
+
+def _edited_copy(tiny, tmp_path, edit) -> Path:
+    import shutil
+
+    out = tmp_path / "edited"
+    shutil.copytree(tiny.bundle, out)
+    meta = json.loads((out / "bundle.json").read_text())
+    edit(meta)
+    (out / "bundle.json").write_text(json.dumps(meta))
+    return out
+
+
+@pytest.mark.parametrize("what, edit", [
+    ("no spectrogram config", lambda m: m["config"].pop("spectrogram")),
+    ("another head size", lambda m: m["config"]["train"].update(deep=128)),
+    ("no map settings", lambda m: m.pop("maps")),
+    ("unknown map setting", lambda m: m["maps"]["params"].update(learning_rate=5)),
+])
+def test_edited_bundle_is_one_clear_error_for_cli_and_upload(tiny, inputs, tmp_path, capfd, what, edit):
+    from pipeline.bundle import BundleError
+
+    bundle = _edited_copy(tiny, tmp_path, edit)
+    with pytest.raises(BundleError, match="cannot place songs .*rebuild it"):
+        Placer.from_path(bundle)
+    assert cli_main(["place", str(inputs["pcm16.wav"]), "--bundle", str(bundle), "--json"]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: bundle ") and "Traceback" not in err
+    results, _ = upload.sync_uploads([FakeUpload("k", "song.wav", inputs["pcm16.wav"].read_bytes())], {},
+                                     lambda: Placer.from_path(bundle), max_bytes=MAX_BYTES)
+    check_message(results[0].error, "the model could not be loaded (BundleError: bundle", what)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bundle.json is not hashed and nothing ties the spectrogram settings to the weights: an edited hop_length "
+    "passes every check and silently moves every placed song. Needs write_bundle to record a hash over "
+    "config/labels/embeddings/maps that read_meta checks (pipeline owner)."))
+def test_edited_spectrogram_setting_is_refused(tiny, tmp_path):
+    from pipeline.bundle import BundleError
+
+    bundle = _edited_copy(tiny, tmp_path, lambda m: m["config"]["spectrogram"].update(hop_length=256))
+    with pytest.raises(BundleError):
+        Placer.from_path(bundle)
