@@ -1,0 +1,373 @@
+"""Soak test: N concurrent headless Chromium sessions drive ``streamlit run app.py`` for a bounded time.
+
+    python benchmarks/soak.py                          # 4 sessions for 60 s on the shipped map
+    python benchmarks/soak.py --sessions 8 --seconds 120 [--bundle DIR]
+
+Starts the app on a free localhost port, opens ``--sessions`` browser sessions (separate contexts of one
+headless Chromium, /usr/bin/chromium) and has each one, until the time is up, switch the embedding and
+upload a synthetic song, again and again (every fourth upload is a broken file, which must get its
+one-line message; every eighth round clears the session's songs). Then it reports:
+
+- sessions held (still connected and answering at the end), placements and placements per second,
+  upload-to-star latency, embedding switches;
+- server memory (VmRSS of the streamlit process from /proc) before, during (peak) and after the run;
+- how many times the server loaded the bundle and built a Placer (counted by wrapping
+  ``pipeline.bundle.load_bundle`` and ``pipeline.place.Placer.__init__`` in the server process: the app
+  must share one of each across sessions);
+- every exception block (``[data-testid="stException"]``), page error and console error seen.
+
+Exits 1 if any error was seen, a session was lost, a song was not placed or the model was loaded more
+than once; 0 otherwise. Traffic stays on 127.0.0.1; the run stops by itself.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+MAX_SESSIONS, MAX_SECONDS = 16, 600
+MAP = ".st-key-map_chart .js-plotly-plot"
+STARS = f"""() => {{ const el = document.querySelector('{MAP}');
+    return el && el._fullData ? el._fullData.filter(t => t.meta && t.meta.kind === 'upload').length : -1; }}"""
+FIRST_X = f"""() => {{ const el = document.querySelector('{MAP}');
+    if (!el || !el._fullData) return null;
+    const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
+    return t ? Array.from(t.x).slice(0, 5).join(',') : null; }}"""
+EMBEDDINGS = ("shallow", "none", "immediate", "deep")
+DEFAULT_EMBEDDING = "deep"  # what the page shows first
+
+# Run inside the server process before Streamlit starts: count bundle loads and Placer constructions.
+# pipeline.place (torch) is wrapped only when the app itself imports it, so start-up memory is the app's own.
+SERVER = """
+import importlib.abc, importlib.util, sys
+import pipeline.bundle
+_load = pipeline.bundle.load_bundle
+def load_bundle(*a, **k):
+    print("SOAK-PROBE load_bundle", flush=True)
+    return _load(*a, **k)
+pipeline.bundle.load_bundle = load_bundle
+
+class CountPlacers(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "pipeline.place":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        exec_module = spec.loader.exec_module
+        def exec_and_wrap(module):
+            exec_module(module)
+            init = module.Placer.__init__
+            def placer_init(self, *a, **k):
+                print("SOAK-PROBE placer", flush=True)
+                return init(self, *a, **k)
+            module.Placer.__init__ = placer_init
+        spec.loader.exec_module = exec_and_wrap
+        return spec
+sys.meta_path.insert(0, CountPlacers())
+from streamlit.web import cli
+sys.argv = ["streamlit", "run", sys.argv[1], "--server.port", sys.argv[2], "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"] + sys.argv[3:]
+sys.exit(cli.main())
+"""
+
+
+@dataclass
+class Session:
+    index: int
+    held: bool = False
+    placed: int = 0
+    answered_bad: int = 0
+    switches: int = 0
+    load_seconds: float = 0.0
+    latencies: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # (kind, text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB, from /proc (no psutil)."""
+    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(match.group(1)) / 1024
+
+
+def write_songs(folder: Path, n: int, seconds: float) -> tuple[list[Path], list[Path]]:
+    """``n`` synthetic songs of different genres and a few broken files."""
+    import numpy as np
+
+    from tests.synth import genre_clip, write_audio
+
+    rng = np.random.default_rng(0)
+    songs = [write_audio(folder / f"soak song {i} ü.wav", genre_clip(i % 3, seconds, 22050, rng), 22050)
+             for i in range(n)]
+    bad = [folder / "broken text.wav", folder / "noise bytes.mp3", folder / "too short.wav"]
+    bad[0].write_text("not audio\n" * 100)
+    bad[1].write_bytes(rng.bytes(4096))
+    write_audio(bad[2], genre_clip(0, 0.2, 22050, rng), 22050)
+    return songs, bad
+
+
+async def wait_idle(page, timeout_ms: int = 120_000) -> None:
+    await page.wait_for_timeout(50)  # let a rerun triggered just now start
+    await page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+async def switch(page, embedding: str) -> str:
+    """Click another embedding in the sidebar and wait until the map shows it."""
+    before = await page.evaluate(FIRST_X)
+    await page.locator(".st-key-embedding label").filter(has_text=f"({embedding})").first.click()
+    await page.wait_for_function(f"b => ({FIRST_X})() !== b", arg=before, timeout=120_000)
+    await wait_idle(page)
+    return embedding
+
+
+async def check_exceptions(page, s: Session) -> None:
+    blocks = page.locator('[data-testid="stException"]')
+    for i in range(await blocks.count()):
+        text = (await blocks.nth(i).inner_text())[:300]
+        if ("exception", text) not in s.problems:
+            s.problems.append(("exception", text))
+
+
+async def run_session(s: Session, browser, url: str, start_at: float, ready, seconds: float, songs, bad,
+                      log) -> None:
+    context = await browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = await context.new_page()
+    page.on("pageerror", lambda e: s.problems.append(("page error", str(e)[:300])))
+    page.on("console", lambda m: m.type == "error" and s.problems.append(("console error", m.text[:300])))
+    try:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        t_load = time.monotonic()
+        await page.goto(url, timeout=120_000)
+        await page.wait_for_function(f"() => ({FIRST_X})() !== null", timeout=180_000)
+        await wait_idle(page)
+        s.load_seconds = time.monotonic() - t_load
+        deadline = await ready(s)  # every session has the page: the timed run starts together
+        k = 0
+        shown = DEFAULT_EMBEDDING
+        cycle = list(EMBEDDINGS[s.index % 4:] + EMBEDDINGS[:s.index % 4])  # sessions start on different maps
+        while time.monotonic() < deadline:
+            # switch to another embedding and wait for the new map
+            shown = await switch(page, next(e for e in cycle[k % 4:] + cycle[:k % 4] if e != shown))
+            s.switches += 1
+            if time.monotonic() >= deadline:
+                break
+            # upload: a song (or every fourth time a broken file) and wait for its star or its message
+            uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
+            if k % 4 == 3:
+                template = bad[(k // 4 + s.index) % len(bad)]
+                path = template.with_name(f"s{s.index}-{k} {template.name}")  # its own name: its own message
+                shutil.copyfile(template, path)
+                await uploader.set_input_files(str(path))
+                await page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(
+                    has_text=path.name).filter(has_text="could not be placed").first.wait_for(timeout=120_000)
+                s.answered_bad += 1
+            else:
+                stars = await page.evaluate(STARS)
+                t0 = time.monotonic()
+                await uploader.set_input_files(str(songs[(k + s.index) % len(songs)]))
+                await page.wait_for_function(f"n => ({STARS})() > n", arg=stars, timeout=120_000)
+                s.latencies.append(time.monotonic() - t0)
+                s.placed += 1
+            await wait_idle(page)
+            await check_exceptions(page, s)
+            k += 1
+            if k % 8 == 0:  # keep each session's song list bounded, as a visitor would clear it
+                await page.locator(".st-key-remove_songs button").click()
+                await page.wait_for_function(f"() => ({STARS})() === 0", timeout=120_000)
+                await wait_idle(page)
+        # still connected and answering: one more switch must redraw the map
+        await switch(page, next(e for e in EMBEDDINGS if e != shown))
+        await check_exceptions(page, s)
+        s.held = True
+    except Exception as exc:  # a timeout or a lost page: report it, keep the other sessions going
+        await ready(s, failed=True)
+        s.problems.append(("session failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"))
+        try:
+            await check_exceptions(page, s)
+            shot = Path(tempfile.gettempdir()) / f"soak-session-{s.index}.png"
+            await page.screenshot(path=str(shot))
+            log(f"session {s.index}: failed, screenshot {shot}")
+        except Exception:
+            pass
+    finally:
+        await context.close()
+
+
+async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str, log) -> tuple[list[Session], float, float]:
+    """Run the sessions; returns them and the (monotonic) start and end of the timed run."""
+    from playwright.async_api import async_playwright
+
+    sessions = [Session(i) for i in range(n)]
+    arrived: set = set()
+    all_in = asyncio.Event()
+    window: dict = {}
+
+    async def ready(s: Session, failed: bool = False) -> float:
+        """Barrier: returns the common deadline once every session has loaded the page (or failed)."""
+        if s.index not in arrived:
+            arrived.add(s.index)
+            if len(arrived) == n:
+                window["start"] = time.monotonic()
+                window["deadline"] = window["start"] + seconds
+                log(f"all pages loaded ({max(x.load_seconds for x in sessions):.1f} s for the slowest); "
+                    f"timed run starts")
+                all_in.set()
+        if failed:
+            return 0.0
+        await asyncio.wait_for(all_in.wait(), timeout=300)
+        return window["deadline"]
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            now = time.monotonic()
+            # sessions open the page 0.5 s apart (a class opening the link), then run together
+            await asyncio.gather(*(run_session(s, browser, url, now + 0.5 * s.index, ready, seconds, songs, bad, log)
+                                   for s in sessions))
+        finally:
+            await browser.close()
+    window.setdefault("start", time.monotonic())
+    return sessions, window["start"], min(time.monotonic(), window.get("deadline", time.monotonic()))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=4, help=f"concurrent browser sessions (1-{MAX_SESSIONS})")
+    ap.add_argument("--seconds", type=float, default=60.0, help=f"how long the sessions run (at most {MAX_SECONDS})")
+    ap.add_argument("--bundle", help="bundle directory (default: the app's own choice, assets/gtzan)")
+    ap.add_argument("--song-seconds", type=float, default=20.0, help="length of the synthetic songs uploaded")
+    ap.add_argument("--chromium", default=CHROMIUM)
+    args = ap.parse_args()
+    n = max(1, min(args.sessions, MAX_SESSIONS))
+    seconds = max(5.0, min(args.seconds, MAX_SECONDS))
+    if not Path(args.chromium).exists():
+        print(f"Chromium not found at {args.chromium} (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="soak-"))
+    songs, bad = write_songs(tmp, 6, args.song_seconds)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
+    if args.bundle:
+        env["GENRE_MAP_BUNDLE"] = str(Path(args.bundle).resolve())
+    server_log = tmp / "streamlit.log"
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "app.py"), str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def pump():
+        with open(server_log, "w") as f:
+            for line in proc.stdout:
+                lines.append(line)
+                f.write(line)
+                f.flush()
+
+    threading.Thread(target=pump, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                print("".join(lines), file=sys.stderr)
+                print(f"streamlit exited with {proc.returncode}", file=sys.stderr)
+                return 2
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                print("streamlit did not become healthy within 120 s", file=sys.stderr)
+                return 2
+            time.sleep(0.2)
+        rss_start = rss_mb(proc.pid)
+        log(f"server pid {proc.pid} on {url}: healthy, RSS {rss_start:.0f} MB (no session yet); "
+            f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+
+        def sample():
+            while not stop.is_set() and proc.poll() is None:
+                samples.append((time.monotonic(), rss_mb(proc.pid)))
+                stop.wait(1.0)
+
+        threading.Thread(target=sample, daemon=True).start()
+        log(f"{n} session(s) for {seconds:.0f} s, each switching embeddings and uploading {args.song_seconds:.0f} s "
+            "songs (every 4th upload a broken file) ...")
+        sessions, run_start, run_end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
+        elapsed = max(run_end - run_start, 1e-9)
+        rss_end = rss_mb(proc.pid)
+        time.sleep(5)
+        rss_after = rss_mb(proc.pid)
+        stop.set()
+    finally:
+        stop.set()
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    placed = sum(s.placed for s in sessions)
+    latencies = [x for s in sessions for x in s.latencies]
+    held = sum(s.held for s in sessions)
+    loads = {kind: sum(f"SOAK-PROBE {kind}" in line for line in lines) for kind in ("load_bundle", "placer")}
+    problems = [(s.index, kind, text) for s in sessions for kind, text in s.problems]
+    values = [v for _, v in samples]
+    timed = [v for t, v in samples if run_start <= t <= run_end] or values[-1:]
+    third = max(1, len(timed) // 3)
+    print()
+    print(f"sessions held            {held} / {n} (page load {min(s.load_seconds for s in sessions):.1f}-"
+          f"{max(s.load_seconds for s in sessions):.1f} s before the timed run)")
+    print(f"placements               {placed} in {elapsed:.0f} s = {placed / elapsed:.2f} per second "
+          f"(+ {sum(s.answered_bad for s in sessions)} broken files answered with a message)")
+    if latencies:
+        q = statistics.quantiles(latencies, n=20, method="inclusive") if len(latencies) >= 2 else latencies * 19
+        print(f"upload to star           median {statistics.median(latencies):.1f} s, p95 {q[-1]:.1f} s, "
+              f"max {max(latencies):.1f} s ({args.song_seconds:.0f} s songs)")
+    print(f"embedding switches       {sum(s.switches for s in sessions)}")
+    print(f"server RSS               {rss_start:.0f} MB before any session, {timed[0]:.0f} MB when the timed run "
+          f"started (pages loaded, model warm), peak {max(values, default=rss_end):.0f} MB, {rss_end:.0f} MB at the "
+          f"end, {rss_after:.0f} MB 5 s later")
+    print(f"server RSS in the run    first third mean {statistics.mean(timed[:third]):.0f} MB, last third mean "
+          f"{statistics.mean(timed[-third:]):.0f} MB ({len(timed)} samples, 1 per second)")
+    print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
+          f"(shared: st.cache_resource in explorer/state.py)")
+    print(f"errors seen              {len(problems)}")
+    for index, kind, text in problems:
+        print(f"  session {index}: {kind}: {text}")
+    print(f"server log               {server_log}")
+    failed = problems or held < n or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
