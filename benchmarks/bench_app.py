@@ -4,8 +4,10 @@
     python benchmarks/bench_app.py --no-browser # script timings only
 
 Targets (issue 4, 2 CPU cores): cold start to an interactive map ≤ 3 s after imports,
-switching embedding ≤ 0.2 s, a 30 s upload placed and drawn ≤ 1 s. Other processes
-on the machine inflate every number: the load average is printed with them.
+switching embedding ≤ 0.2 s, a 30 s upload placed and drawn ≤ 1 s. Issue 7: a 5-minute
+song's trajectory ready ≤ 3 s; export timings (PNG, HTML, CSV). Other processes on the
+machine inflate every number: the load average is printed with them, and CPU time
+(process time, all threads) next to wall time for the long song.
 """
 from __future__ import annotations
 
@@ -30,15 +32,96 @@ def line(name: str, seconds: float, target: float | None = None) -> None:
     print(f"{name:58s} {seconds:7.3f} s{verdict}", flush=True)
 
 
-def wav_30s() -> bytes:
+def wav_bytes(seconds: float = 30.0) -> bytes:
     import numpy as np
     import soundfile as sf
 
     from tests.synth import genre_clip
 
     buf = io.BytesIO()
-    sf.write(buf, genre_clip(1, 30.0, 22050, np.random.default_rng(0)), 22050, format="WAV")
+    sf.write(buf, genre_clip(1, seconds, 22050, np.random.default_rng(0)), 22050, format="WAV")
     return buf.getvalue()
+
+
+def wav_30s() -> bytes:
+    return wav_bytes(30.0)
+
+
+def timed(f):
+    """(result, wall s, CPU s of this process: all threads)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = f()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def bench_trajectory(placer, repeats: int) -> None:
+    """A 5-minute song placed window by window, as the app does (target ≤ 3 s), with its stages."""
+    import torch
+
+    from explorer import trajectory_view, upload
+    from pipeline.audio import load_audio
+    from pipeline.embed import backbone_features, segment_images
+
+    data = wav_bytes(300.0)
+    threads = torch.get_num_threads()
+    for n in sorted({threads, 2}):
+        torch.set_num_threads(n)
+        runs = [timed(lambda: upload.place_upload(placer, "long", "five minutes.wav", data)) for _ in range(repeats)]
+        result = runs[-1][0]
+        assert result.ok and len(result.placement.trajectory) >= 50, result.error
+        app = " (the app's setting)" if n == threads else ""
+        line(f"5-min song: decode + place + trajectory, {n} torch thread(s){app}, median of {repeats}",
+             statistics.median(r[1] for r in runs), 3.0)
+        line("  … CPU time of that (all threads)", statistics.median(r[2] for r in runs))
+    torch.set_num_threads(threads)
+    plain = [timed(lambda: placer.place_file(data, filename="five minutes.wav")) for _ in range(repeats)]
+    line(f"5-min song: decode + place without the trajectory (median of {repeats})", statistics.median(r[1] for r in plain))
+    y, t_decode, _ = timed(lambda: load_audio(data, sr=placer.spec.sample_rate, filename="x.wav"))
+    (images, _), t_mel, c_mel = timed(lambda: segment_images(y, placer.spec))
+    _, t_cnn, c_cnn = timed(lambda: backbone_features(placer.model.backbone, images))
+    seg, _ = placer.segment_vectors(y)
+    t_tsne = sum(timed(lambda e=e: placer.projectors[e].transform(seg[e]))[1] for e in placer.bundle.embeddings)
+    line("  stage: decode 5 min of WAV", t_decode)
+    line(f"  stage: log-mel images of {len(images)} windows (wall; CPU {c_mel:.2f} s)", t_mel)
+    line(f"  stage: MobileNetV2 on {len(images)} windows (wall; CPU {c_cnn:.2f} s)", t_cnn)
+    line(f"  stage: t-SNE transform of {len(images)} windows, 4 maps (the trajectory's own cost)", t_tsne)
+    from explorer import map_view
+    from explorer.state import DEFAULT_BUNDLE
+    from pipeline.bundle import load_bundle
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    frame = map_view.map_frame(bundle, "deep")
+    path = trajectory_view.song_path("upload:long", result.name, result.placement, "deep")
+    _, t_fig, _ = timed(lambda: map_view.map_figure(frame, bundle.labels, markers=upload.markers([result], "deep"),
+                                                    paths=[path]).to_json())
+    line("5-min song: map figure with its path + JSON", t_fig)
+
+
+def bench_exports(repeats: int) -> None:
+    """The downloads, generated when clicked (PNG, HTML) or with the page (CSV)."""
+    from explorer import export, map_view
+    from explorer.state import DEFAULT_BUNDLE
+    from pipeline.bundle import load_bundle
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    frame = map_view.map_frame(bundle, "deep")
+    fig = map_view.map_figure(frame, bundle.labels, selected=["blues.00001"])
+    jobs = {
+        "PNG (matplotlib, 150 dpi)": lambda: export.map_png(frame, bundle.labels, "genre", selected=["blues.00001"],
+                                                            title="deep"),
+        "interactive HTML (plotly.js inlined)": lambda: export.map_html(fig),
+        "coordinates CSV (every layer)": lambda: export.csv_bytes(export.coordinates_frame(bundle)),
+        "similarity CSV (every layer, long)": lambda: export.csv_bytes(export.similarity_long_frame(
+            {e: bundle.similarity(e) for e in bundle.embeddings}, bundle.labels)),
+    }
+    for name, job in jobs.items():
+        times, size = [], 0
+        for _ in range(repeats):
+            out, t, _ = timed(job)
+            times.append(t)
+            size = len(out)
+        line(f"export: {name}, {size / 1e6:.2f} MB (median of {repeats}; first {times[0]:.2f} s)",
+             statistics.median(times))
 
 
 def bench_script(repeats: int) -> None:
@@ -100,6 +183,9 @@ def bench_script(repeats: int) -> None:
         assert not at.exception and not at.error, (at.exception, at.error)
     line(f"30 s upload: full page rerun incl. placement (median of {repeats})", statistics.median(times), 1.0)
 
+    bench_trajectory(placer, max(1, min(repeats, 3)))
+    bench_exports(repeats)
+
 
 def bench_browser(chromium: str) -> None:
     from playwright.sync_api import sync_playwright
@@ -136,13 +222,15 @@ def bench_browser(chromium: str) -> None:
             page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
             line("browser: first page load to script finished", time.perf_counter() - t0)
             page.wait_for_timeout(3000)  # let the background placer finish before timing an upload
-            first_x = ("() => Array.from(document.querySelector('" + mapsel + "')._fullData"
-                       ".find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 3).join(',')")
+            first_x = ("() => { const e = document.querySelector('" + mapsel + "'); return e && e._fullData ? "
+                       "Array.from(e._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 3).join(',')"
+                       " : null; }")
             for label in ("Last layer (shallow)", "Deep layer (deep)"):
                 before = page.evaluate(first_x)
                 t0 = time.perf_counter()
-                page.get_by_text(label).click()
-                page.wait_for_function(f"b => ({first_x})() !== b", arg=before, timeout=30_000)
+                page.locator('[data-testid="stSidebar"]').get_by_text(label).click()
+                page.wait_for_function(f"b => {{ const x = ({first_x})(); return x !== null && x !== b; }}", arg=before,
+                                       timeout=30_000)
                 line(f"browser: click '{label}' to new map drawn", time.perf_counter() - t0, 0.2)
                 page.wait_for_selector('[data-test-script-state="notRunning"]')
             tmp = Path(os.environ.get("TMPDIR", "/tmp"))
@@ -151,8 +239,8 @@ def bench_browser(chromium: str) -> None:
                 song.write_bytes(wav_30s())
                 t0 = time.perf_counter()
                 page.locator('input[type="file"]').set_input_files(str(song))
-                page.wait_for_function(f"n => document.querySelector('{mapsel}')._fullData"
-                                       ".filter(t => t.meta && t.meta.kind === 'upload').length === n",
+                page.wait_for_function(f"n => {{ const e = document.querySelector('{mapsel}'); return e && e._fullData "
+                                       "&& e._fullData.filter(t => t.meta && t.meta.kind === 'upload').length === n; }}",
                                        arg=i + 1, timeout=120_000)
                 note = " (may wait for the model to load)" if i == 0 else ""
                 line(f"browser: {label} 30 s upload to star drawn{note}", time.perf_counter() - t0,

@@ -60,7 +60,7 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
         except AudioError:
             raise
-        except Exception as e:
+        except ValueError as e:  # what sklearn/openTSNE raise for a window they cannot place (NaN)
             log.warning("placing the windows of %s failed (%s); placing the song without its path", name, _one_line(e))
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
             note = NO_PATH
