@@ -72,14 +72,22 @@ def why_figure(frame: pd.DataFrame, labels, height: int = 330):
     bar_colours = [colours.get(g, "#888888") for g in genres]
     traces = [
         dict(type="bar", orientation="h", name="the model hears", y=genres, x=model, marker=dict(color=bar_colours),
-             hovertemplate="%{y}: the model gives %{x:.0%}<extra></extra>", meta=dict(kind="why_model")),
+             hovertemplate="%{y}: the model gives %{x:.0%}<extra></extra>", meta=dict(kind="why_model"),
+             showlegend=False, offsetgroup="model"),
         dict(type="bar", orientation="h", name="its nearest clips", y=genres, x=near,
              marker=dict(color="white", line=dict(color=bar_colours, width=2),
                          pattern=dict(shape="/", fgcolor=bar_colours, solidity=0.4)),
              customdata=[[c, k] for c in counts],
              hovertemplate="%{y}: %{customdata[0]} of the %{customdata[1]} nearest clips<extra></extra>",
-             meta=dict(kind="why_neighbours")),
+             meta=dict(kind="why_neighbours"), showlegend=False, offsetgroup="neighbours"),
     ]
+    # legend-only twins in grey: the real bars take each genre's colour
+    traces += [dict(type="bar", orientation="h", name="the model hears", x=[None], y=[None],
+                    marker=dict(color="#666666"), meta=dict(kind="legend"), offsetgroup="model"),
+               dict(type="bar", orientation="h", name="its nearest clips", x=[None], y=[None],
+                    marker=dict(color="white", line=dict(color="#666666", width=2),
+                                pattern=dict(shape="/", fgcolor="#666666", solidity=0.4)), meta=dict(kind="legend"),
+                    offsetgroup="neighbours")]
     layout = base_layout(height=height, barmode="group", title=dict(text="The model vs. the neighbours"),
                          xaxis=dict(range=[0, 1.05], tickformat=".0%", showgrid=True),
                          yaxis=dict(showgrid=False, automargin=True),

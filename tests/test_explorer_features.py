@@ -143,7 +143,8 @@ def test_ranked_frame_and_the_why(bundle):
     assert why["genre"].tolist()[0] == "blues" and why["nearest clips"].sum() == pytest.approx(1.0)
     assert set(why["genre"]) == {"blues", "jazz", "rock"} and why["clips"].sum() == 5
     fig = validated(sounds_like.why_figure(why, bundle.labels))
-    assert [t.meta["kind"] for t in fig.data] == ["why_model", "why_neighbours"] and fig.data[0].y[-1] == "blues"
+    assert [t.meta["kind"] for t in fig.data] == ["why_model", "why_neighbours", "legend", "legend"]
+    assert fig.data[0].y[-1] == "blues" and not fig.data[0].showlegend and fig.data[2].marker.color == "#666666"
     agree = sounds_like.why_sentence(probs, ns, "deep", real_genre="blues")
     assert "3 of the 5" in agree and "agrees" in agree and "real genre is **blues**" in agree
     jazzy = [{**n, "genre": "jazz"} for n in ns[:3]] + ns[3:]
