@@ -301,6 +301,7 @@ def test_a_song_whose_windows_cannot_all_be_placed_is_placed_without_its_path():
     assert r.ok and r.note == upload.NO_PATH and NoPathPlacer.calls == [True, False]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # the silent window
 def test_a_real_song_with_ten_silent_seconds_is_placed(placer):
     y = np.concatenate([np.zeros(12 * 22050, np.float32), genre_clip(1, 12.0, 22050, np.random.default_rng(0))])
     buf = io.BytesIO()
