@@ -105,7 +105,9 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -
                 log.exception("the placer could not be loaded")
                 new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({_one_line(e)})"))
                 continue
-            cache[f.file_id] = place_upload(placer, f.file_id, name, f.getvalue(), max_bytes)
+            # decode by the file's own name (its extension); show the unique one ("song.wav (2)")
+            cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes)
+            cache[f.file_id].name = name
             new.append(cache[f.file_id])
     by_key = {r.key: r for r in new}
     return [cache.get(f.file_id) or by_key[f.file_id] for f in files], new

@@ -264,6 +264,17 @@ def test_upload_rerun_does_not_place_again_and_removal_forgets(uploaded, inputs,
     assert new == [] and len(calls) == 1, "a rerun placed an already placed song again"
 
 
+def test_same_name_uploaded_twice_is_placed_twice(inputs, placer):
+    # the second "song.wav" is shown as "song.wav (2)", but is still decoded as a .wav (found by the soak run)
+    data = inputs["pcm16.wav"].read_bytes()
+    cache = {}
+    upload.sync_uploads([FakeUpload("a", "song.wav", data)], cache, lambda: placer, max_bytes=MAX_BYTES)
+    results, new = upload.sync_uploads([FakeUpload("a", "song.wav", data), FakeUpload("b", "song.wav", data),
+                                        FakeUpload("c", "song.wav", data)], cache, lambda: placer, max_bytes=MAX_BYTES)
+    assert [r.name for r in results] == ["song.wav", "song.wav (2)", "song.wav (3)"]
+    assert all(r.ok for r in results), [r.error for r in results]
+
+
 def test_upload_names_that_look_like_paths_never_reach_the_filesystem(inputs, placer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative "../../etc/passwd.wav" would resolve from here
     data = inputs["pcm16.wav"].read_bytes()
