@@ -2,23 +2,22 @@
 
 Run:  streamlit run app.py            (the shipped map in assets/gtzan)
       streamlit run app.py -- --bundle DIR    or    GENRE_MAP_BUNDLE=DIR streamlit run app.py
-A view can be opened from its address: ?embedding=shallow&colour=genre&track=blues.00012
+A view can be opened from its address: ?embedding=shallow&colour=genre&track=blues.00003
 """
-from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
 st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide")
 
-from explorer import cache, export, panels, share, sounds_like, sounds_panel, state, text, track_view, upload  # noqa: E402
+from explorer import (cache, export, panels, sections, share, sounds_like, sounds_panel, state, text,  # noqa: E402
+                      track_view, upload)
 from explorer.map_view import COLOUR_MODES, UPLOAD_PREFIX, add_overlays, selection_keys  # noqa: E402
 from explorer.plotting import CONFIG as PLOTLY_CONFIG  # noqa: E402
 from explorer.similarity_view import SCALES  # noqa: E402
 from pipeline.bundle import BundleError  # noqa: E402
 
 ss = st.session_state
-SELECT_MODES = ("points", "lasso", "box")
 
 # ---------------------------------------------------------------- which collection (selector, or ?bundle= in the URL)
 startup = state.bundle_path()
@@ -155,31 +154,12 @@ with map_col:
     ss[state.MAP_DRAWN] = (signature, drawn)
     fig = add_overlays(cache.map_base(*ref, embedding, colour_by), frame, labels, markers=markers, selected=drawn,
                        paths=paths)
-    st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=SELECT_MODES,
+    st.plotly_chart(fig, key=state.MAP_CHART, on_select=on_map_select, selection_mode=sections.SELECT_MODES,
                     config=PLOTLY_CONFIG, theme=None)
     st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))
-    with st.expander("Share or download this map"):
-        st.caption(text.SHARE_HELP)
-        try:
-            base_url = st.context.url
-        except Exception:  # no browser (tests): the query string alone
-            base_url = None
-        st.code(share.link(base_url, params), language=None)
-        stem = export.file_stem(path.name, embedding, colour_by)
-        title = f"{text.embedding_title(embedding)} ({embedding}), coloured by {COLOUR_MODES[colour_by]}"
-        png_col, html_col, csv_col = st.columns(3)
-        png_col.download_button(  # drawn only when clicked
-            "Map as PNG", partial(export.map_png, frame, labels, colour_by, markers, paths, selection, title),
-            file_name=f"{stem}.png", mime=export.PNG_MIME, key="export_png", on_click="ignore",
-            icon=":material/image:")
-        html_col.download_button(
-            "Interactive map (HTML)", partial(export.map_html, fig, f"{text.TITLE}: {title}"), file_name=f"{stem}.html",
-            mime=export.HTML_MIME, key="export_html", on_click="ignore", icon=":material/public:")
-        csv_col.download_button(
-            "Coordinates (CSV)", lambda: export.csv_bytes(export.coordinates_frame(bundle, results)),
-            file_name=export.file_stem(path.name, "coordinates") + ".csv", mime=export.CSV_MIME,
-            key="export_coordinates", on_click="ignore", icon=":material/table:")
-        st.caption(text.EXPORT_HELP)
+    sections.share_and_download(bundle=bundle, bundle_name=path.name, embedding=embedding, colour_by=colour_by,
+                                params=params, fig=fig, frame=frame, markers=markers, paths=paths,
+                                selection=selection, results=results)
 
 names = dict(zip(ids, frame["name"]))
 focus = None
@@ -228,21 +208,7 @@ else:
                       get_placer=lambda: state.get_placer(path), on_show=lambda t: select([t]), file_stem=stem)
 
 # ---------------------------------------------------------------- all four layers side by side
-st.header("The same clips on every layer's map")
-st.markdown(text.SIDE_BY_SIDE_HELP)
-grid = st.columns(2, gap="medium")
-for n, e in enumerate(embeddings):
-    chart = f"grid_{e}"
-    grid_markers = upload.markers(results, e)
-    sig = (e, colour_by, tuple((m["key"], m["name"]) for m in grid_markers))
-    grid_drawn = state.selection_to_draw(selection, ss.get(state.SELECTION_ORIGIN), sig, ss.get(chart + "_drawn"),
-                                         chart=chart)
-    ss[chart + "_drawn"] = (sig, grid_drawn)
-    with grid[n % 2]:
-        st.plotly_chart(add_overlays(cache.map_small(*ref, e, colour_by), cache.map_frame(*ref, e), labels,
-                                     markers=grid_markers, selected=grid_drawn),
-                        key=chart, on_select=partial(on_grid_select, chart), selection_mode=SELECT_MODES,
-                        config=PLOTLY_CONFIG, theme=None)
+sections.side_by_side(ref, embeddings, labels, colour_by, results, selection, on_grid_select)
 
 # ---------------------------------------------------------------- similarity heatmaps
 st.header("How similar are the genres?")

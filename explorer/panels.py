@@ -95,7 +95,7 @@ def show_song(result, labels, audio: dict | None = None) -> None:
                         config=CONFIG, theme=None, key=TIMELINE_CHART, on_select=partial(on_window_click, TIMELINE_CHART),
                         selection_mode="points")
         st.caption(text.TRAJECTORY_HELP)
-    if p.thumbnail is not None:
+    if getattr(p, "thumbnail", None) is not None:
         st.plotly_chart(track_view.spectrogram_figure(p.thumbnail, p.duration_s,
                                                       title="What the network sees: the spectrogram"),
                         config=CONFIG, theme=None, key="detail_spectrogram")
