@@ -8,6 +8,8 @@ writes an experiment's summary atomically.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,6 +121,8 @@ class Runner:
         self.folds = xcv.FoldCache(self.root)
         self._corpus = None
         self.t0 = time.perf_counter()
+        self.load_start = _load_average()
+        self.features_computed = 0
 
     @property
     def corpus(self) -> Corpus:
@@ -161,6 +165,7 @@ class Runner:
         def compute():
             self.log(f"  extracting {backbone} features, {spec.segment_seconds:g} s windows"
                      f"{' + augmented copies' if augmented else ''}")
+            self.features_computed += 1
             bb, _ = load_backbone(backbone, path, spec.image_size)
             return extract_features(bb, self.corpus.audios, spec, self.cfg.feature_seed, augmented, self.progress)
 
@@ -234,8 +239,11 @@ class Runner:
         key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "data": c.fingerprint,
                               "spectrogram": spec.to_dict(), "downsample": sc.downsample,
                               "max_seconds": self.cfg.max_track_seconds})
-        stack = cached_features(f"scratch-{key}", self.root / "features",
-                                lambda: segment_image_stack(c.audios, spec, sc.downsample, self.progress))
+        def images():
+            self.features_computed += 1
+            return segment_image_stack(c.audios, spec, sc.downsample, self.progress)
+
+        stack = cached_features(f"scratch-{key}", self.root / "features", images)
         images, track, folds = stack["images"], stack["track"], self.cfg.folds
         seeds = self.seeds[: self.cfg.scratch_seeds]
         jobs = [j for j in xcv.cv_jobs(c.genres, c.ids, folds, seeds)
@@ -281,5 +289,19 @@ class Runner:
                      **xcv.git_state(Path(__file__).resolve().parents[1])},
             "seconds": round(time.perf_counter() - self.t0, 1),
         }
+        # Every run, cached or not, is logged: the report shows what a cold run costs on this machine.
+        summary["run"] = {"experiment": experiment, "created": summary["created"], "seconds": summary["seconds"],
+                          "folds_computed": self.folds.misses, "folds_cached": self.folds.hits,
+                          "feature_sets_computed": self.features_computed, "threads": cfg.threads,
+                          "load_average": [self.load_start, _load_average()], "commit": summary["code"]["commit"]}
         xcv.write_json(self.root / f"{experiment}.json", summary)
+        with open(self.root / "history.jsonl", "a") as f:
+            f.write(json.dumps(summary["run"]) + "\n")
         return summary
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None

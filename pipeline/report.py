@@ -151,10 +151,31 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
                                          f"torch {s['versions']['torch']}._", ""]
         else:
             lines += _missing(e) + [""]
+    lines += _timings(results)
     lines += _bundle_section(out, bundle, summaries)
     readme = out / "README.md"
     readme.write_text("\n".join(lines) + "\n")
     return readme
+
+
+def _timings(results: Path, last: int = 12) -> list[str]:
+    """Wall time of the experiment runs logged in ``history.jsonl`` (cold runs compute every fold)."""
+    path = results / "history.jsonl"
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not runs:
+        return []
+    out = ["## Timings", "",
+           "Every experiment run on these results, most recent last. A run that computes all its folds and features "
+           "is the cold cost; cached parts cost nothing. The machine's 2 cores were shared with other work (load "
+           "average at start and end of each run).", "",
+           "| experiment | finished (UTC) | wall time | folds computed / cached | feature sets computed | torch threads "
+           "| load average | commit |", "|---|---|---|---|---|---|---|---|"]
+    for r in runs[-last:]:
+        load = "–".join("?" if x is None else f"{x:.1f}" for x in r.get("load_average", []))
+        out.append(f"| {r['experiment']} | {r['created'].replace('T', ' ').rstrip('Z')} | {r['seconds'] / 60:.1f} min | "
+                   f"{r['folds_computed']} / {r['folds_cached']} | {r['feature_sets_computed']} | {r['threads']} | "
+                   f"{load} | {r.get('commit') or '?'} |")
+    return out + [""]
 
 
 def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:

@@ -107,6 +107,8 @@ def test_backbones_table(backbones, cache):
     scratch = rows["MobileNetV2 from scratch"]
     assert scratch["folds_run"] == [0, 1] and scratch["training"]["image_shape"] == [64, 215]
     assert all(f["epochs_run"] <= 2 for f in scratch["fold_results"])
+    assert backbones["run"]["folds_computed"] == 2 * 2 * 3 + 2 and backbones["run"]["folds_cached"] == 0
+    assert backbones["run"]["feature_sets_computed"] == 4  # MobileNetV2, EfficientNet, ResNet-18, scratch images
     on_disk = json.loads((cache / "backbones.json").read_text())
     assert on_disk["data"]["n_tracks"] == 18 and on_disk["protocol"]["folds"] == 2
 
@@ -206,7 +208,8 @@ def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, bac
     out = tmp_path / "reports"
     assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
     text = (out / "README.md").read_text()
-    for heading in ("Table 1", "Table 2", "Leakage", "Figure 4", "Embedding quality", "Confusion", "Appendix"):
+    for heading in ("Table 1", "Table 2", "Leakage", "Timings", "Figure 4", "Embedding quality", "Confusion",
+                    "Appendix"):
         assert f"## {heading}" in text, heading
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(linked) == sorted(FIGURES)
