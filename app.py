@@ -34,6 +34,7 @@ with st.sidebar:
 try:
     bundle = state.get_bundle(path)
 except BundleError as e:
+    ss[state.URL_WRITTEN] = query  # read once: the collection selector must be able to move away from here
     st.title(text.TITLE)
     how = "" if "pipeline build" in str(e) else f"\n\nBuild one:\n```\n{state.build_command(path)}\n```"
     st.error(f"**There is no genre map to show yet.** {e}{how}\n\nThen reload this page. To open a map built "

@@ -199,4 +199,7 @@ def test_bundle_selector_lists_the_collections(monkeypatch, tmp_path):
     # a collection that cannot be opened: a clear error, and the selector is still there to go back
     (mine / "bundle.json").write_text(json.dumps({"format": "nope"}))
     broken = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert not broken.exception and len(broken.error) == 1 and broken.sidebar.selectbox(key="bundle")
+    assert not broken.exception and len(broken.error) == 1
+    broken.sidebar.selectbox(key="bundle").set_value(str(DEFAULT_BUNDLE.resolve())).run()
+    no_problems(broken)
+    assert broken.query_params["bundle"] == "gtzan" and map_spec(broken)
