@@ -51,6 +51,8 @@ FIRST_X = f"""() => {{ const el = document.querySelector('{MAP}');
     if (!el || !el._fullData) return null;
     const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
     return t ? Array.from(t.x).slice(0, 5).join(',') : null; }}"""
+SIDEBAR_ALERT = '[data-testid="stSidebar"] [data-testid="stAlert"]'
+ALERTS = f"() => document.querySelectorAll('{SIDEBAR_ALERT}').length"
 EMBEDDINGS = ("shallow", "none", "immediate", "deep")
 DEFAULT_EMBEDDING = "deep"  # what the page shows first
 
@@ -181,16 +183,22 @@ async def run_session(s: Session, browser, url: str, start_at: float, ready, sec
                 path = template.with_name(f"s{s.index}-{k} {template.name}")  # its own name: its own message
                 shutil.copyfile(template, path)
                 await uploader.set_input_files(str(path))
-                await page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(
+                await page.locator(SIDEBAR_ALERT).filter(
                     has_text=path.name).filter(has_text="could not be placed").first.wait_for(timeout=120_000)
                 s.answered_bad += 1
             else:
-                stars = await page.evaluate(STARS)
+                before = [await page.evaluate(STARS), await page.evaluate(ALERTS)]
                 t0 = time.monotonic()
                 await uploader.set_input_files(str(songs[(k + s.index) % len(songs)]))
-                await page.wait_for_function(f"n => ({STARS})() > n", arg=stars, timeout=120_000)
-                s.latencies.append(time.monotonic() - t0)
-                s.placed += 1
+                # its star, or a message saying why not (a good song must not get one)
+                await page.wait_for_function(f"b => ({STARS})() > b[0] || ({ALERTS})() > b[1]", arg=before,
+                                             timeout=120_000)
+                if await page.evaluate(STARS) > before[0]:
+                    s.latencies.append(time.monotonic() - t0)
+                    s.placed += 1
+                else:
+                    alert = page.locator(SIDEBAR_ALERT).nth(before[1])
+                    s.problems.append(("song not placed", (await alert.inner_text())[:300]))
             await wait_idle(page)
             await check_exceptions(page, s)
             k += 1
