@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 FORMAT = "gtzan-genre-map"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bundle.json carries a hash of its own content
 FILES = ("model.safetensors", "tracks.csv", "arrays.npz")
 TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
 REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
@@ -84,6 +84,12 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def meta_hash(meta: dict) -> str:
+    """Hash of bundle.json's content (all but this hash): an edited setting is refused, not obeyed."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -96,12 +102,13 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     """Write a bundle atomically: a crash at any point leaves the previous one intact.
 
     Everything goes to a hidden sibling directory first; only a complete,
-    synced bundle replaces ``out`` (two renames, microseconds apart).
+    synced bundle replaces ``out``, by one atomic exchange (see ``_swap_in``).
     """
     from safetensors.torch import save_file
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    recover_bundle(out)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -111,32 +118,69 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
         np.savez_compressed(tmp / "arrays.npz", **arrays)
         meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
                 "files": {name: sha256_file(tmp / name) for name in FILES}}
+        meta["meta_sha256"] = meta_hash(meta)
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=False, allow_nan=False))
         for name in FILES + ("bundle.json",):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            out.rename(old)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            if old.exists() and not out.exists():
-                old.rename(out)  # put the previous bundle back
-            raise
+        _swap_in(tmp, out)
         _fsync_dir(out.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the new bundle on failure, the previous one on success
     return out
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the finished bundle ``tmp`` at ``out``; afterwards ``tmp`` holds what was there before.
+
+    One atomic exchange where the OS has it, so there is never a moment with
+    no bundle at ``out``. Elsewhere: two renames, and ``recover_bundle`` puts
+    the previous bundle back if a crash falls between them.
+    """
+    if not out.exists():
+        tmp.rename(out)
+        return
+    if _exchange(tmp, out):
+        return
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        old.rename(out)  # put the previous bundle back
+        raise
+    old.rename(tmp)
+
+
+def recover_bundle(out: Path) -> None:
+    """If a crash left ``out`` missing between two renames, restore the previous bundle."""
+    if out.exists():
+        return
+    olds = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        if (old / "bundle.json").is_file():
+            old.rename(out)
+            return
 
 
 def read_meta(path: str | Path) -> dict:
     """bundle.json, checked for format and version; raises BundleError."""
     path = Path(path)
     hint = "build one with: python -m pipeline build --data DIR --weights FILE --out " + str(path)
+    recover_bundle(path)
     if not path.is_dir():
         raise BundleError(f"no bundle at {path}; {hint}")
     try:
@@ -158,6 +202,9 @@ def read_meta(path: str | Path) -> dict:
     wrong = _meta_type_problems(meta)
     if wrong:
         raise BundleError(f"{path}/bundle.json is damaged ({'; '.join(wrong)}); rebuild the bundle")
+    if meta.get("meta_sha256") != meta_hash(meta):
+        raise BundleError(f"{path}/bundle.json was edited after the build (its content hash does not match); "
+                          "rebuild the bundle")
     return meta
 
 

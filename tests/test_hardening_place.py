@@ -479,13 +479,19 @@ def test_app_path_like_upload_names_are_only_names(app, inputs, tmp_path, monkey
 # --- a hand-edited bundle.json reaches the placement: a clear error, never a crash --------------------
 
 
-def _edited_copy(tiny, tmp_path, edit) -> Path:
+def _edited_copy(tiny, tmp_path, edit, resign: bool = True) -> Path:
+    """A copy of the tiny bundle with bundle.json edited; ``resign`` also updates its content hash,
+    as a determined editor could, so the checks behind the hash are exercised too."""
     import shutil
+
+    from pipeline.bundle import meta_hash
 
     out = tmp_path / "edited"
     shutil.copytree(tiny.bundle, out)
     meta = json.loads((out / "bundle.json").read_text())
     edit(meta)
+    if resign:
+        meta["meta_sha256"] = meta_hash(meta)
     (out / "bundle.json").write_text(json.dumps(meta))
     return out
 
@@ -510,13 +516,9 @@ def test_edited_bundle_is_one_clear_error_for_cli_and_upload(tiny, inputs, tmp_p
     check_message(results[0].error, "the model could not be loaded (BundleError: bundle", what)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bundle.json is not hashed and nothing ties the spectrogram settings to the weights: an edited hop_length "
-    "passes every check and silently moves every placed song. Needs write_bundle to record a hash over "
-    "config/labels/embeddings/maps that read_meta checks (pipeline owner)."))
 def test_edited_spectrogram_setting_is_refused(tiny, tmp_path):
     from pipeline.bundle import BundleError
 
-    bundle = _edited_copy(tiny, tmp_path, lambda m: m["config"]["spectrogram"].update(hop_length=256))
-    with pytest.raises(BundleError):
+    bundle = _edited_copy(tiny, tmp_path, lambda m: m["config"]["spectrogram"].update(hop_length=256), resign=False)
+    with pytest.raises(BundleError, match="bundle.json was edited after the build"):
         Placer.from_path(bundle)
