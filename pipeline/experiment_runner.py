@@ -281,6 +281,7 @@ class Runner:
             "experiment": experiment, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "data": c.describe(), "labels": c.labels,
             "protocol": {"folds": cfg.folds, "seeds": self.seeds, "feature_seed": cfg.feature_seed,
+                         "max_track_seconds": cfg.max_track_seconds,
                          "cv": "stratified by genre, grouped by the split unit; validation for early stopping "
                                "carved out of each fold's training units",
                          "train": cfg.train.to_dict(), "spectrogram": cfg.spectrogram.to_dict(), **protocol},

@@ -38,9 +38,10 @@ def protocol(row: dict) -> str:
     seeds = row["seeds"]
     s = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     run = row.get("folds_run")
+    n = f"{row['n_results']} fold{'s' if row['n_results'] != 1 else ''}"
     if run is not None and len(run) < row["folds"]:
-        return f"folds {', '.join(str(k + 1) for k in run)} of {row['folds']}, {s} ({row['n_results']} folds)"
-    return f"{row['folds']}-fold × {s} ({row['n_results']} folds)"
+        return f"folds {', '.join(str(k + 1) for k in run)} of {row['folds']}, {s} ({n})"
+    return f"{row['folds']}-fold × {s} ({n})"
 
 
 def _data_line(s: dict) -> str:
@@ -80,8 +81,9 @@ def table_backbones(s: dict) -> list[str]:
                 f"{t['image_shape'][0]} × {t['image_shape'][1]} and at most {t['max_epochs']} epochs (patience "
                 f"{t['patience']}, lr {t['learning_rate']}, batch {t['batch_size']}; best-validation epoch kept, no "
                 f"refit) to fit 2 CPU cores: epochs run per fold {epochs}"
-                + (f", ~{sum(secs) / len(secs) / 60:.1f} min per fold" if secs else "") + ". "
-                f"{protocol(scratch)} — fewer than the frozen backbones, so its ± is wider and less certain."]
+                + (f", ~{sum(secs) / len(secs) / 60:.1f} min per fold" if secs else "") + f". Run on {protocol(scratch)}"
+                + (" — fewer folds than the frozen backbones (CPU time), so its ± is less certain." if
+                   scratch["n_results"] < max(r.get("n_results", 0) for r in s["rows"]) else ".")]
     return out
 
 
@@ -91,11 +93,13 @@ def table_augmentation(s: dict) -> list[str]:
            "Mean ± std over all folds of all seeds.", "",
            "| windows | augmentation | accuracy per track (ours) | per window (ours) | track loss | folds × seeds "
            "| paper MobileNetV2 | paper Xception |", "|---|---|---|---|---|---|---|---|"]
+    whole = s["protocol"].get("max_track_seconds", 30.0)
     for r in s["rows"]:
         sec, aug = r["windows"]["seconds"], r["augment"]
         paper = PAPER_TABLE2.get((float(sec), aug), ("—", "—"))
         m = r["metrics"]
-        out.append(f"| {sec:g} s (hop {r['windows']['hop_seconds']:g} s) | {'paper scheme' if aug else 'none'} | "
+        win = f"{sec:g} s (whole clip)" if sec >= whole else f"{sec:g} s (hop {r['windows']['hop_seconds']:g} s)"
+        out.append(f"| {win} | {'paper scheme' if aug else 'none'} | "
                    f"{pct(m.get('track_accuracy'))} | {pct(m.get('segment_accuracy'))} | {num(m.get('track_loss'))} | "
                    f"{protocol(r)} | {paper[0]} | {paper[1]} |")
     out += ["", "Per track = mean of the track's window probabilities; per window = each window on its own. Our "
@@ -119,8 +123,18 @@ def table_leakage(s: dict) -> list[str]:
                 "track": f"{r['n_units']} tracks; no track in two folds",
                 "artist": f"{r.get('n_groups')} groups; by track for "
                           f"{', '.join(r.get('genres_grouped_by_track', [])) or 'no genre'} (too few artists)"}[r["split"]]
-        out.append(f"| {r['name']} | {r['split']} | {pct(m.get('segment_accuracy'))} | {per_track} | {protocol(r)} | {note} |")
+        unit = {"segment": "window", "track": "track", "artist": "artist"}[r["split"]]
+        out.append(f"| {r['name']} | {unit} | {pct(m.get('segment_accuracy'))} | {per_track} | {protocol(r)} | {note} |")
     return out
+
+
+def _size_note(summaries: dict) -> str:
+    sizes = {(s["data"]["name"], s["data"]["n_tracks"]) for s in summaries.values()}
+    if len(sizes) != 1:
+        return ""
+    name, n = sizes.pop()
+    share = f", {100 * n / 1000:.1f} % of GTZAN's 1 000" if "gtzan" in name.lower() and n < 1000 else ""
+    return f" (`{name}`: {n} tracks{share})"
 
 
 def _missing(name: str) -> list[str]:
@@ -131,14 +145,14 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
     """Write ``out/README.md`` and its figures; returns the README path."""
     out, results = Path(out), Path(results)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = {e: json.loads((results / f"{e}.json").read_text()) for e in EXPERIMENTS if (results / f"{e}.json").is_file()}
+    summaries = {e: json.loads((results / f"{e}.json").read_text())
+                 for e in EXPERIMENTS if (results / f"{e}.json").is_file()}
     lines = ["# GTZAN genre map — experiments report", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m pipeline report`. "
              "Paper = Matei, Nebreda Bernal & Jethoe, \"Classifying Music Genres: A Deep Dive into Sound Analysis\" "
              "(999 GTZAN tracks, held-out test numbers). Ours = repeated, stratified K-fold cross-validation on the "
-             "data named under each table — for the shared copy 94 tracks, about 9 % of GTZAN, so every ± is wide "
-             "and a difference of a few points between rows is within noise. Each number says its data, split, folds "
-             "and seeds.", ""]
+             f"data named under each table{_size_note(summaries)}, so every ± is wide and a difference of a few points "
+             "between rows is within noise. Each number says its data, split, folds and seeds.", ""]
     titles = {"backbones": "Table 1 — backbones", "augmentation": "Table 2 — window length and augmentation",
               "leakage": "Leakage — what the split does to the number"}
     makers = {"backbones": table_backbones, "augmentation": table_augmentation, "leakage": table_leakage}
