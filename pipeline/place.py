@@ -36,7 +36,7 @@ class Placement:
     n_segments: int
     vectors: dict = field(repr=False, default_factory=dict)  # embedding → mean vector
     thumbnail: np.ndarray | None = field(repr=False, default=None)  # (64, 320) uint8 log-mel of the whole clip
-    trajectory: list | None = None  # per window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
+    trajectory: list | None = None  # per sounding window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("file", "genre", "probabilities", "maps", "duration_s", "n_segments")}
@@ -108,11 +108,13 @@ class Placer:
             # every window's log-mel image is empty: cosine maps have no direction to place it in
             raise AudioError("silent: the clip has no sound to place")
         probs = mean["probabilities"] / mean["probabilities"].sum()
+        # Windows of digital silence have no direction in a cosine map: they stay off the path.
+        sounding = np.flatnonzero(np.all([np.any(seg[e], axis=1) for e in self.bundle.embeddings], axis=0))
         maps = {}
         points = {}
         for e in self.bundle.embeddings:
-            # the song's point and (if asked) every window's, in one transform call
-            query = np.vstack([mean[e][None], seg[e]]) if trajectory else mean[e][None]
+            # the song's point and (if asked) every sounding window's, in one transform call
+            query = np.vstack([mean[e][None], seg[e][sounding]]) if trajectory else mean[e][None]
             points[e] = self.projectors[e].transform(query)
             x, yy = points[e][0]
             maps[e] = {"x": float(x), "y": float(yy), "neighbours": self.neighbours(e, mean[e])}
@@ -128,8 +130,9 @@ class Placer:
                 {"start_s": round(float(s), 3), "end_s": round(float(min(s + seg_len, place.duration_s)), 3),
                  "genre": self.labels[int(np.argmax(seg["probabilities"][i]))],
                  "confidence": float(np.max(seg["probabilities"][i])),
-                 "maps": {e: {"x": float(points[e][i + 1, 0]), "y": float(points[e][i + 1, 1])} for e in self.bundle.embeddings}}
-                for i, s in enumerate(starts)
+                 "maps": {e: {"x": float(points[e][j + 1, 0]), "y": float(points[e][j + 1, 1])}
+                          for e in self.bundle.embeddings}}
+                for j, (i, s) in enumerate(zip(sounding, starts[sounding]))
             ]
         return place
 

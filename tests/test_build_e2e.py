@@ -196,6 +196,18 @@ def test_placer_finds_a_bundle_track_itself(tiny):
     assert "trajectory" not in p.to_json() and p.trajectory is None
 
 
+def test_silent_windows_stay_off_the_trajectory(tiny):
+    # A song with a gap of digital silence: the silent window has no direction in the cosine maps,
+    # so it is left off the path (it used to make openTSNE's transform fail with NaN).
+    placer = Placer.from_path(tiny.bundle)
+    y = tone(12.0, SR, 440.0)
+    song = np.concatenate([y, np.zeros(int(15 * SR), np.float32), y])
+    p = placer.place_audio(song, "gap.wav", trajectory=True)
+    starts = [w["start_s"] for w in p.trajectory]
+    assert 15.0 not in starts and len(starts) == p.n_segments - 1, starts
+    assert all(np.isfinite([w["maps"][e]["x"], w["maps"][e]["y"]]).all() for w in p.trajectory for e in EMBEDDINGS)
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
