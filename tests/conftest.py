@@ -1,9 +1,10 @@
-import contextlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from pipeline.runtime import torch_threads  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GTZAN = REPO.parent / "shared" / "data" / "gtzan"
@@ -55,18 +56,13 @@ def make_corpus(root: Path) -> Path:
     return root
 
 
-@contextlib.contextmanager
-def torch_threads(n: int = 1):
-    """Run torch on ``n`` threads inside the block (on a shared, loaded 2-core machine torch's default
-    spinning worker threads make a MobileNetV2 forward pass 10-50x slower than one thread)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module (opt in with ``pytestmark = pytest.mark.usefixtures(...)``):
+    one- or few-image forward passes gain little from a second thread, and on a shared, loaded 2-core
+    machine torch's spinning worker threads make them several times slower (measured 8 s vs 48 s)."""
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -31,14 +31,7 @@ SR = 22050
 DIMS = {"none": 32 * 64, "immediate": 1280, "deep": 256, "shallow": 64}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Single-image backbone calls gain little from a second thread, and on a busy machine
-    torch's spinning threads cost several times the CPU (measured 8 s vs 48 s for this corpus)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,7 @@ from tests.conftest import GENRES, REPO, torch_threads
 from tests.synth import tone, write_audio, write_tone_corpus
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fast_config(tiny, data, out, cache, **changes) -> BuildConfig:

@@ -101,10 +101,7 @@ def placer(tiny):
     return p
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def check_placement(rec: dict, seconds: float | None = None) -> None:

@@ -8,14 +8,7 @@ from torch import nn
 from pipeline.model import BACKBONE_DIM, Backbone, GenreNet, WeightsError, load_imagenet_backbone
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One torch thread: these are one- or two-image forward passes, and on a busy 2-core machine
-    torch's spinning worker threads cost several times the CPU of a single thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bn_layers(module):
