@@ -367,6 +367,8 @@ def main() -> int:
           f"end, {rss_after:.0f} MB 5 s later")
     print(f"server RSS in the run    first third mean {statistics.mean(timed[:third]):.0f} MB, last third mean "
           f"{statistics.mean(timed[-third:]):.0f} MB ({len(timed)} samples, 1 per second)")
+    marks = [(t - run_start, v) for t, v in samples if run_start <= t <= run_end][::30]
+    print("server RSS every 30 s   " + ", ".join(f"{t:.0f}s {v:.0f}" for t, v in marks) + " (MB)")
     print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
           f"(shared: st.cache_resource in explorer/state.py)")
     print(f"errors seen              {len(problems)}")
