@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,22 +300,14 @@ def main() -> int:
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
     try:
-        deadline = time.monotonic() + 120
-        while True:
+        from tests.server import wait_until_healthy
+
+        problem = wait_until_healthy(url, proc, 120)
+        if problem:
             if proc.poll() is not None:
                 print("".join(lines), file=sys.stderr)
-                print(f"streamlit exited with {proc.returncode}", file=sys.stderr)
-                return 2
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                print("streamlit did not become healthy within 120 s", file=sys.stderr)
-                return 2
-            time.sleep(0.2)
+            print(problem, file=sys.stderr)
+            return 2
         rss_start = rss_mb(proc.pid)
         log(f"server pid {proc.pid} on {url}: healthy, RSS {rss_start:.0f} MB (no session yet); "
             f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")

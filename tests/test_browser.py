@@ -14,13 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.server import wait_until_healthy
 from tests.synth import genre_clip, write_audio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,19 +84,9 @@ def server(tmp_path):
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{(tmp_path / 'streamlit.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not become healthy within 60 s")
-            time.sleep(0.2)
+        problem = wait_until_healthy(url, proc, 60)
+        if problem:
+            pytest.fail(f"{problem}:\n{(tmp_path / 'streamlit.log').read_text()}")
         yield url
     finally:
         proc.terminate()
