@@ -26,6 +26,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -83,9 +84,30 @@ class CountPlacers(importlib.abc.MetaPathFinder):
         spec.loader.exec_module = exec_and_wrap
         return spec
 sys.meta_path.insert(0, CountPlacers())
+import os
+if os.environ.get("SOAK_TRACE"):  # --trace: where the Python heap grows, every SOAK_TRACE seconds
+    import threading, tracemalloc
+    tracemalloc.start(8)
+    def trace(every=float(os.environ["SOAK_TRACE"])):
+        import time
+        first = tracemalloc.take_snapshot()
+        while True:
+            time.sleep(every)
+            now = tracemalloc.take_snapshot()
+            for stat in now.compare_to(first, "traceback")[:6]:
+                print("SOAK-TRACE", stat, "|", " <- ".join(str(f) for f in stat.traceback[::-1][:5]), flush=True)
+            print("SOAK-TRACE ----", flush=True)
+    threading.Thread(target=trace, daemon=True).start()
+import ctypes, gc, signal
+def trim(*_):  # SIGUSR1: how much of the RSS is live objects and how much is memory malloc kept after free
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    print("SOAK-PROBE trimmed", flush=True)
+signal.signal(signal.SIGUSR1, trim)
 from streamlit.web import cli
 sys.argv = ["streamlit", "run", sys.argv[1], "--server.port", sys.argv[2], "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"] + sys.argv[3:]
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.disconnectedSessionTTL", "10"] + sys.argv[3:]  # closed sessions are dropped 10 s later
 sys.exit(cli.main())
 """
 
@@ -112,6 +134,23 @@ def rss_mb(pid: int) -> float:
     """Resident memory of a process in MB, from /proc (no psutil)."""
     match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
     return int(match.group(1)) / 1024
+
+
+def held_bytes(url: str) -> dict[str, float]:
+    """MB that Streamlit reports holding, by store (uploaded files, media files, ...), from /_stcore/metrics."""
+    import urllib.request
+
+    out: dict[str, float] = {}
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/metrics?families=cache_memory_bytes", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return out
+    for m in re.finditer(r'^cache_memory_bytes\{cache_type="([^"]*)",cache="([^"]*)"\} (\S+)$', text, re.M):
+        kind, name, value = m.groups()
+        if not kind.startswith("st_cache_resource"):  # resource caches report entry counts, not bytes
+            out[kind] = out.get(kind, 0.0) + float(value) / 1e6
+    return out
 
 
 def write_songs(folder: Path, n: int, seconds: float) -> tuple[list[Path], list[Path]]:
@@ -267,6 +306,8 @@ def main() -> int:
     ap.add_argument("--bundle", help="bundle directory (default: the app's own choice, assets/gtzan)")
     ap.add_argument("--song-seconds", type=float, default=20.0, help="length of the synthetic songs uploaded")
     ap.add_argument("--chromium", default=CHROMIUM)
+    ap.add_argument("--trace", type=float, default=0, metavar="S",
+                    help="trace the server's Python heap (tracemalloc, slow) and log its growth every S seconds")
     args = ap.parse_args()
     n = max(1, min(args.sessions, MAX_SESSIONS))
     seconds = max(5.0, min(args.seconds, MAX_SECONDS))
@@ -280,7 +321,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     songs, bad = write_songs(tmp, 6, args.song_seconds)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GENRE_MAP_BUNDLE", "SOAK_TRACE")}
+    if args.trace:
+        env["SOAK_TRACE"] = str(args.trace)
     if args.bundle:
         env["GENRE_MAP_BUNDLE"] = str(Path(args.bundle).resolve())
     server_log = tmp / "streamlit.log"
@@ -298,6 +341,7 @@ def main() -> int:
     threading.Thread(target=pump, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     samples: list[tuple[float, float]] = []
+    stores: list[tuple[float, dict]] = []  # what Streamlit itself holds, every 30 s
     stop = threading.Event()
     try:
         from tests.server import wait_until_healthy
@@ -313,8 +357,12 @@ def main() -> int:
             f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
 
         def sample():
+            i = 0
             while not stop.is_set() and proc.poll() is None:
                 samples.append((time.monotonic(), rss_mb(proc.pid)))
+                if i % 30 == 0:
+                    stores.append((time.monotonic(), held_bytes(url)))
+                i += 1
                 stop.wait(1.0)
 
         threading.Thread(target=sample, daemon=True).start()
@@ -323,8 +371,13 @@ def main() -> int:
         sessions, run_start, run_end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
         elapsed = max(run_end - run_start, 1e-9)
         rss_end = rss_mb(proc.pid)
-        time.sleep(5)
+        time.sleep(20)  # the browser contexts are closed: Streamlit drops their sessions after 10 s
         rss_after = rss_mb(proc.pid)
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while not any("SOAK-PROBE trimmed" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss_trimmed = rss_mb(proc.pid)
         stop.set()
     finally:
         stop.set()
@@ -355,11 +408,18 @@ def main() -> int:
     print(f"embedding switches       {sum(s.switches for s in sessions)}")
     print(f"server RSS               {rss_start:.0f} MB before any session, {timed[0]:.0f} MB when the timed run "
           f"started (pages loaded, model warm), peak {max(values, default=rss_end):.0f} MB, {rss_end:.0f} MB at the "
-          f"end, {rss_after:.0f} MB 5 s later")
+          f"end, {rss_after:.0f} MB 20 s after the sessions closed, {rss_trimmed:.0f} MB after gc + malloc_trim")
     print(f"server RSS in the run    first third mean {statistics.mean(timed[:third]):.0f} MB, last third mean "
           f"{statistics.mean(timed[-third:]):.0f} MB ({len(timed)} samples, 1 per second)")
     marks = [(t - run_start, v) for t, v in samples if run_start <= t <= run_end][::30]
     print("server RSS every 30 s   " + ", ".join(f"{t:.0f}s {v:.0f}" for t, v in marks) + " (MB)")
+    for t, stored in stores:
+        if run_start <= t <= run_end + 30:
+            print(f"streamlit holds at {t - run_start:4.0f}s  " + (", ".join(
+                f"{k} {v:.1f} MB" for k, v in sorted(stored.items())) or "nothing reported"))
+    blocks = "".join(line for line in lines if line.startswith("SOAK-TRACE")).split("SOAK-TRACE ----\n")
+    if len(blocks) > 1:  # the last complete block
+        print("python heap growth since start (tracemalloc):\n" + blocks[-2], end="")
     print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
           f"(shared: st.cache_resource in explorer/state.py)")
     print(f"errors seen              {len(problems)}")

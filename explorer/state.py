@@ -162,6 +162,23 @@ def get_placer(path: Path):
         raise
 
 
+def release_uploads(file_ids) -> None:
+    """Drop these uploads from Streamlit's per-session upload store.
+
+    An uploader that is replaced (its key bumped by "remove all my songs") never
+    tells the browser to delete its files, so the store would keep their bytes
+    until the session ends. A no-op outside a running page.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    remove = getattr(getattr(ctx, "uploaded_file_mgr", None), "remove_file", None)
+    if remove is None:  # another upload store (not in-memory) or no page
+        return
+    for file_id in list(file_ids):
+        remove(ctx.session_id, file_id)
+
+
 def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
     """Which selection to write into the map figure (as plotly ``selectedpoints``).
 
