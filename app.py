@@ -102,7 +102,8 @@ def main() -> None:
 
         st.header("Drop in a song")
         max_mb = int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
-        files = st.file_uploader(f"wav, mp3, flac, ogg or au, up to {max_mb} MB", type=upload.UPLOAD_TYPES,
+        # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
+        files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB",
                                  accept_multiple_files=True, key=f"uploader_{ss[state.UPLOADER_ROUND]}",
                                  help=text.UPLOAD_HELP)
         with st.spinner("Listening to your song…"):

@@ -17,7 +17,8 @@ from .map_view import UPLOAD_PREFIX
 from .trajectory_view import song_path
 
 log = logging.getLogger(__name__)
-UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
+_FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
+FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, au, mp3 or ogg"
 DEFAULT_MAX_MB = 50
 
 
@@ -70,7 +71,18 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         log.exception("placing %s failed", name)
         return UploadResult(key, name, error=f"could not be placed ({_one_line(e)})",
                             seconds=time.perf_counter() - t0)
-    return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0, note=note)
+    notes = [n for n in (note, cut_note(placement)) if n]
+    return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0,
+                        note="; ".join(notes) or None)
+
+
+def cut_note(placement) -> str | None:
+    """What to say when only the start of a long file was placed (``Placement.file_duration_s`` is set)."""
+    full = getattr(placement, "file_duration_s", None)
+    if not full:
+        return None
+    return (f"only its first {placement.duration_s / 60:.0f} minutes were placed: the whole file is "
+            f"{full / 60:.0f} minutes long")
 
 
 def unique_name(name: str, taken) -> str:

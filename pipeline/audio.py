@@ -93,9 +93,11 @@ def _is_mp3(source, filename: str | None) -> bool:
 
 
 def _format_size(n_bytes: int) -> str:
-    if n_bytes < 1_000_000:
-        return f"{n_bytes / 1e3:.0f} kB"
-    return f"{n_bytes / 1e6:.1f} MB" if n_bytes < 10_000_000 else f"{n_bytes / 1e6:.0f} MB"
+    """Sizes in units of 1024 bytes, named kB/MB as Streamlit's upload limit (``maxUploadSize = 50``) is."""
+    kb, mb = n_bytes / 1024, n_bytes / 1024**2
+    if mb < 1:
+        return f"{kb:.0f} kB"
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"
 
 
 def _open_sound_file(source: AudioSource, filename: str | None, max_bytes: int | None) -> sf.SoundFile:

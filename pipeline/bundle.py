@@ -109,7 +109,8 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     recover_bundle(out)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    remove_stale_temps(out)
+    tmp = out.parent / _temp_name(out, "tmp")
     tmp.mkdir()
     try:
         save_file({k: v.detach().contiguous().float() for k, v in state_dict.items()}, tmp / "model.safetensors")
@@ -155,7 +156,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
         return
     if _exchange(tmp, out):
         return
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    old = out.parent / _temp_name(out, "old")
     out.rename(old)
     try:
         tmp.rename(out)
@@ -163,6 +164,41 @@ def _swap_in(tmp: Path, out: Path) -> None:
         old.rename(out)  # put the previous bundle back
         raise
     old.rename(tmp)
+
+
+def _temp_name(out: Path, kind: str) -> str:
+    """``.<name>.<kind>-<pid>-<random>``: hidden, beside ``out``, and naming the process that owns it."""
+    return f".{out.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(temp: Path) -> bool:
+    """Whether the process named in a temporary folder's name still runs (True when the name has no pid)."""
+    try:
+        pid = int(temp.name.rsplit("-", 2)[-2])
+    except (ValueError, IndexError):
+        return True  # not ours to judge: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(out: Path) -> list[Path]:
+    """Delete what killed writes left beside ``out`` (their process is gone); returns what was removed.
+
+    Only called when ``out`` holds a bundle (after ``recover_bundle``), so an
+    ``.old-*`` folder is never the only copy of a bundle.
+    """
+    out = Path(out)
+    kinds = ("tmp", "old") if (out / "bundle.json").is_file() else ("tmp",)
+    stale = [p for kind in kinds for p in out.parent.glob(f".{out.name}.{kind}-*")
+             if p.is_dir() and not _owner_alive(p)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def recover_bundle(out: Path) -> None:

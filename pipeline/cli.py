@@ -19,7 +19,7 @@ def summary_lines(meta: dict) -> list[str]:
     t = m["test"]
     lines = [
         f"dataset      {d['name']}: {d['n_tracks']} tracks, {len(meta['labels'])} genres ({', '.join(meta['labels'])})",
-        f"skipped      {len(d['skipped'])} file(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
+        f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
         f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
         f"test         accuracy {t['accuracy']:.3f}, loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",

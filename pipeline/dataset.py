@@ -70,7 +70,8 @@ def discover_tracks(root: str | Path) -> tuple[list[Track], list[tuple[str, str]
     tracks : list of Track
         Sorted by (genre, track_id); ids are unique and deterministic.
     skipped : list of (str, str)
-        (path relative to ``root``, reason) for files that are not usable.
+        (path relative to ``root``, reason) for files that are not usable, and
+        (``"<genre>/"``, reason) for genre folders without any audio file.
 
     Raises
     ------
@@ -89,6 +90,7 @@ def discover_tracks(root: str | Path) -> tuple[list[Track], list[tuple[str, str]
     candidates: list[tuple[str, str, Path]] = []
     skipped: list[tuple[str, str]] = []
     for genre_dir in genre_dirs:
+        found = len(candidates)
         # Sorting by name keeps ids (and any -2 suffixes) stable across machines.
         for path in sorted(genre_dir.iterdir(), key=lambda p: p.name):
             if _is_hidden(path) or not path.is_file():
@@ -101,6 +103,8 @@ def discover_tracks(root: str | Path) -> tuple[list[Track], list[tuple[str, str]
                 skipped.append((relative, "empty file"))
             else:
                 candidates.append((genre_dir.name, path.stem, path))
+        if len(candidates) == found:  # say why a folder the user made is not among the genres
+            skipped.append((f"{genre_dir.name}/", "no audio files in this genre folder"))
 
     ids = _unique_ids(candidates)
     tracks = [Track(track_id, genre, path) for track_id, (genre, _, path) in zip(ids, candidates)]

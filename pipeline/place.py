@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioError, load_audio
+from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
 from .embed import backbone_features, head_taps, none_vectors, segment_images, track_means
 from .maps import MapProjector, nearest_tracks, unit_rows
@@ -37,11 +37,13 @@ class Placement:
     vectors: dict = field(repr=False, default_factory=dict)  # embedding → mean vector
     thumbnail: np.ndarray | None = field(repr=False, default=None)  # (64, 320) uint8 log-mel of the whole clip
     trajectory: list | None = None  # per sounding window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
+    file_duration_s: float | None = None  # set when the file is longer than MAX_SECONDS: only its start was placed
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("file", "genre", "probabilities", "maps", "duration_s", "n_segments")}
-        if self.trajectory is not None:
-            out["trajectory"] = self.trajectory
+        for k in ("file_duration_s", "trajectory"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
         return out
 
 
@@ -142,7 +144,10 @@ class Placer:
         name = filename or Path(source).name
         y = load_audio(source, sr=self.spec.sample_rate, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS,
                        filename=filename, max_bytes=max_bytes)
-        return self.place_audio(y, name, trajectory=trajectory)
+        placement = self.place_audio(y, name, trajectory=trajectory)
+        if len(y) >= int(MAX_SECONDS * self.spec.sample_rate):  # cut: say how long the whole file is
+            placement.file_duration_s = round(audio_duration(source, filename), 2)
+        return placement
 
 
 __all__ = ["AudioError", "Placement", "Placer", "EMBEDDINGS", "MAX_SECONDS"]

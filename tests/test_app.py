@@ -157,7 +157,8 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
 
 
 @pytest.mark.parametrize("name, expected", [("empty.wav", "empty file"), ("random.mp3", "not a decodable"),
-                                            ("all_nan.wav", "no finite samples"), ("short.wav", "too short")])
+                                            ("all_nan.wav", "no finite samples"), ("short.wav", "too short"),
+                                            ("song.m4a", "unsupported format '.m4a'; supported: wav, flac, au, mp3")])
 def test_bad_files_give_clear_errors(app, tmp_path, name, expected):
     data = write_bad_files(tmp_path)[name].read_bytes()
     app.file_uploader[0].set_value((name, data, "application/octet-stream")).run()

@@ -103,6 +103,26 @@ def test_rewrite_replaces_the_bundle_without_leftovers(written):
     assert leftovers(path.parent) == []
 
 
+def test_leftovers_of_killed_writes_are_cleared_by_the_next_write_and_live_ones_kept(written):
+    import subprocess
+    import sys
+
+    path, _ = written
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    made = {name: path.parent / name for name in
+            (f".bundle.tmp-{dead_pid}-0badc0de", f".bundle.old-{dead_pid}-0badc0de",  # a killed write's
+             f".bundle.tmp-{bundle_mod.os.getpid()}-00c0ffee",  # a write still running (this process)
+             ".bundle.tmp-0badc0de")}  # no pid in the name (an older version's): not ours to judge
+    for folder in made.values():
+        folder.mkdir()
+        (folder / "arrays.npz").write_bytes(b"half written")
+    write_bundle(path, *make_parts(n=9, marker="v2", seed=1))
+    assert load_bundle(path).meta["metrics"]["marker"] == "v2"
+    assert leftovers(path.parent) == sorted([f".bundle.tmp-{bundle_mod.os.getpid()}-00c0ffee", ".bundle.tmp-0badc0de"])
+
+
 # --- atomic write ----------------------------------------------------------------------------
 
 

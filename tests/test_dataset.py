@@ -35,6 +35,7 @@ def test_discover_tracks_finds_audio_and_reports_junk(corpus_with_junk):
     assert tracks[0].path == corpus_with_junk / "alpha" / "alpha.00000.wav"
     assert sorted(skipped) == [
         ("beta/notes.txt", "not a supported audio format (.txt)"),
+        ("delta/", "no audio files in this genre folder"),
         ("gamma/gamma.00099.wav", "empty file"),
     ]
 

@@ -277,9 +277,10 @@ def test_sync_uploads_survives_a_model_that_cannot_load():
     assert results[0].ok
 
 
-def test_upload_types_match_the_pipeline():
+def test_uploader_label_names_every_format_the_pipeline_reads():
     from pipeline.audio import SUPPORTED_EXTENSIONS
-    assert sorted("." + t for t in upload.UPLOAD_TYPES) == sorted(SUPPORTED_EXTENSIONS)
+    named = upload.FORMATS_LABEL.replace(" or ", ", ").split(", ")
+    assert sorted("." + t for t in named) == sorted(SUPPORTED_EXTENSIONS)
 
 
 # ---------------------------------------------------------------- bundle path

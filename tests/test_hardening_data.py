@@ -101,6 +101,7 @@ def test_junk_files_are_skipped_and_reported(tiny, tmp_path):
         "gamma/blip.wav": "too short",
         "epsilon/broken.mp3": "not a decodable audio file",  # a genre with nothing usable in it
         "epsilon/also broken.flac": "not a decodable audio file",
+        "delta/": "no audio files in this genre folder",
     }
     (root / "alpha" / "corrupt.wav").write_text("a text file with a .wav name\n" * 30)
     (root / "alpha" / "header only.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
@@ -285,8 +286,9 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
             proc.wait()
         proc.stdout.close()
     assert_untouched(out, before)
-    # the half-written new bundle is only ever in a hidden temporary folder beside it
-    assert [p.name for p in out.parent.iterdir() if p.name != "bundle"][0].startswith(".bundle.tmp-")
+    # the half-written new bundle is only ever in a hidden temporary folder beside it, named by its process
+    (left,) = [p for p in out.parent.iterdir() if p.name != "bundle"]
+    assert left.name.startswith(f".bundle.tmp-{proc.pid}-")
 
     (features,) = cache.glob("features-*.npz")
     saved = (features.stat().st_mtime_ns, fingerprint(cache))
@@ -297,6 +299,8 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
     b = load_bundle(out)
     assert fingerprint(out) != before and b.meta["config"]["train"]["max_epochs"] == 3  # the new bundle is in place
     assert len(b.tracks) == 18 and len(b.arrays["segment_track"]) == 18
+    assert not left.exists(), "the next build clears what the killed one left"
+    assert [p.name for p in out.parent.iterdir()] == ["bundle"]
 
 
 def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(tiny, corpus, tmp_path, monkeypatch):

@@ -148,6 +148,9 @@ def test_cli_places_or_names_the_problem_of_every_file(cli_run, inputs):
     assert sorted(placed) == sorted(inputs[n].name for n in [*PLACED, HOUR16]), "placed files differ"
     for name, seconds in {**PLACED, HOUR16: MAX_SECONDS}.items():
         check_placement(placed[inputs[name].name], seconds)
+    # the record says the hour was cut (its whole length); files under the cap say nothing of the kind
+    assert placed[inputs[HOUR16].name]["file_duration_s"] == pytest.approx(3600, abs=0.1)
+    assert not any("file_duration_s" in placed[inputs[name].name] for name in PLACED)
 
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     expected = {**FAILS, **CLI_ONLY_FAILS}
@@ -204,7 +207,7 @@ class FakeUpload:
         return self._data
 
 
-UPLOAD_FAILS = {**FAILS, HOUR16: "file too large: 58 MB, limit 52 MB"}
+UPLOAD_FAILS = {**FAILS, HOUR16: "file too large: 55 MB, limit 50 MB"}  # as the uploader says: 50 MB
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +350,7 @@ def test_hour_long_upload_decodes_only_what_it_needs(inputs, placer, monkeypatch
     assert r.ok, r.error
     check_placement(r.placement.to_json(), MAX_SECONDS)
     assert r.placement.n_segments == 119  # 10 s windows every 5 s over 600 s
+    assert r.note == "only its first 10 minutes were placed: the whole file is 60 minutes long"
     assert sum(frames_read) <= MAX_SECONDS * HOUR_SR
     assert seconds < 120, f"placing an hour-long upload took {seconds:.0f} s"
     # typically +390-460 MB (the 119 windows and the network's batch activations), whatever the file's length
