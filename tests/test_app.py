@@ -156,6 +156,31 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
     assert traces(map_spec(app), "upload") == [] and app.session_state["uploads"] == {}
 
 
+def live_uploaded_files() -> list:
+    """Streamlit UploadedFile objects still alive in this process (each holds an upload's bytes)."""
+    import gc
+
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    gc.collect()
+    return [o for o in gc.get_objects() if type(o) is UploadedFile]
+
+
+def test_songs_removed_are_not_kept_alive_by_earlier_runs(app):
+    # Streamlit keeps widget callbacks after a run; had they been defined in the script's globals, every
+    # run's uploads would stay in memory (a server grew ~6 MB per upload under the soak until app.py moved
+    # its page into main()).
+    assert live_uploaded_files() == []
+    for i in range(3):
+        app.file_uploader[0].set_value((f"song {i}.wav", wav_bytes(seconds=4.0, seed=i), "audio/wav")).run()
+        no_problems(app)
+        assert len(traces(map_spec(app), "upload")) == 1
+        app.sidebar.radio[0].set_value(["shallow", "none", "immediate"][i]).run()  # more runs with the song
+        app.button(key="remove_songs").click().run()
+        assert traces(map_spec(app), "upload") == []
+    assert live_uploaded_files() == [], "uploads outlive their removal"
+
+
 @pytest.mark.parametrize("name, expected", [("empty.wav", "empty file"), ("random.mp3", "not a decodable"),
                                             ("all_nan.wav", "no finite samples"), ("short.wav", "too short"),
                                             ("song.m4a", "unsupported format '.m4a'; supported: wav, flac, au, mp3")])
