@@ -81,8 +81,11 @@ def cut_note(placement) -> str | None:
     full = getattr(placement, "file_duration_s", None)
     if not full:
         return None
-    return (f"only its first {placement.duration_s / 60:.0f} minutes were placed: the whole file is "
-            f"{full / 60:.0f} minutes long")
+    def minutes(seconds: float) -> str:
+        return f"{seconds / 60:.1f}".removesuffix(".0")
+
+    return (f"only its first {minutes(placement.duration_s)} minutes were placed: the whole file is "
+            f"{minutes(full)} minutes long")
 
 
 def unique_name(name: str, taken) -> str:

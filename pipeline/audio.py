@@ -97,7 +97,7 @@ def _format_size(n_bytes: int) -> str:
     kb, mb = n_bytes / 1024, n_bytes / 1024**2
     if mb < 1:
         return f"{kb:.0f} kB"
-    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"
+    return (f"{mb:.1f}".removesuffix(".0") if mb < 10 else f"{mb:.0f}") + " MB"  # "1 MB", "2.7 MB", "55 MB"
 
 
 def _open_sound_file(source: AudioSource, filename: str | None, max_bytes: int | None) -> sf.SoundFile:

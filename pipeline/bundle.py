@@ -178,19 +178,19 @@ def _owner_alive(temp: Path) -> bool:
     except (ValueError, IndexError):
         return True  # not ours to judge: leave it
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except OSError:  # e.g. another user's process
-        return True
+    except OSError:  # it exists but is another user's
+        pass
     return True
 
 
 def remove_stale_temps(out: Path) -> list[Path]:
     """Delete what killed writes left beside ``out`` (their process is gone); returns what was removed.
 
-    Only called when ``out`` holds a bundle (after ``recover_bundle``), so an
-    ``.old-*`` folder is never the only copy of a bundle.
+    ``.old-*`` folders (a previous bundle moved aside) are only removed while
+    ``out`` holds a bundle, so they are never the only copy of one.
     """
     out = Path(out)
     kinds = ("tmp", "old") if (out / "bundle.json").is_file() else ("tmp",)

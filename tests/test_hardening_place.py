@@ -168,6 +168,18 @@ def test_cli_hour_long_file_is_cut_to_the_cap_in_bounded_time(cli_run):
     assert cli_run.seconds < 240, f"place took {cli_run.seconds:.0f} s"
 
 
+def test_cli_text_output_says_when_a_file_was_cut(capsys):
+    from pipeline.cli import _print_placement
+    from pipeline.place import Placement
+
+    maps = {"deep": {"x": 0.0, "y": 0.0, "neighbours": []}}
+    for full, said in ((3600.0, "600.0 s (the first 600 s of 3600 s), 119 windows"), (None, "30.0 s, 5 windows")):
+        n = 119 if full else 5
+        _print_placement(Placement("song.wav", "rock", {"rock": 1.0}, maps, 600.0 if full else 30.0, n,
+                                   file_duration_s=full))
+        assert said in capsys.readouterr().out.splitlines()[0]
+
+
 def test_cli_exit_code_is_zero_iff_every_file_is_placed(tiny, inputs, capfd):
     good = [str(inputs["pcm16.wav"]), str(inputs["spaces ünïcode name.wav"])]
     assert cli_main(["place", *good, "--bundle", str(tiny.bundle), "--json"]) == 0
@@ -448,7 +460,7 @@ def test_app_upload_over_the_size_limit(app, inputs):
     from streamlit import config
 
     before = config.get_option("server.maxUploadSize")
-    config.set_option("server.maxUploadSize", 1)  # 1 MB, so a 2.6 MB song is over it
+    config.set_option("server.maxUploadSize", 1)  # 1 MB (1024² bytes), so a 2.7 MB song is over it
     try:
         data = inputs["sr96k.wav"].read_bytes() * 5
         app.run()
@@ -456,7 +468,7 @@ def test_app_upload_over_the_size_limit(app, inputs):
         assert not app.exception
         (message,) = errors(app)
         check_message(message, "big song.wav", "big song.wav")
-        check_message(message, "file too large: 2.9 MB, limit 1.0 MB", "big song.wav")
+        check_message(message, "file too large: 2.7 MB, limit 1 MB", "big song.wav")
         assert stars(app) == []
     finally:
         config.set_option("server.maxUploadSize", before)
