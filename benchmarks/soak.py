@@ -197,6 +197,7 @@ async def run_session(s: Session, browser, url: str, start_at: float, ready, sec
     page = await context.new_page()
     page.on("pageerror", lambda e: s.problems.append(("page error", str(e)[:300])))
     page.on("console", lambda m: m.type == "error" and s.problems.append(("console error", m.text[:300])))
+    page.on("response", lambda r: r.status >= 400 and s.problems.append(("HTTP error", f"{r.status} {r.url[:200]}")))
     try:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         t_load = time.monotonic()
