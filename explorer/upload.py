@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
+from pipeline.errors import one_line
 
 from .map_view import UPLOAD_PREFIX
 from .trajectory_view import song_path
@@ -38,11 +39,6 @@ class UploadResult:
         return self.placement is not None
 
 
-def _one_line(e: Exception) -> str:
-    """``Type: first line of the message``: library errors can run to several lines (sklearn's do)."""
-    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
-
-
 NO_PATH = ("its path through time could not be drawn: one of its 10-second windows could not be placed "
            "(a window of pure digital silence has no direction on the maps)")
 
@@ -62,14 +58,14 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         except AudioError:
             raise
         except ValueError as e:  # what sklearn/openTSNE raise for a window they cannot place (NaN)
-            log.warning("placing the windows of %s failed (%s); placing the song without its path", name, _one_line(e))
+            log.warning("placing the windows of %s failed (%s); placing the song without its path", name, one_line(e))
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
             note = NO_PATH
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # the app must keep working whatever one file does
         log.exception("placing %s failed", name)
-        return UploadResult(key, name, error=f"could not be placed ({_one_line(e)})",
+        return UploadResult(key, name, error=f"could not be placed ({one_line(e)})",
                             seconds=time.perf_counter() - t0)
     notes = [n for n in (note, cut_note(placement)) if n]
     return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0,
@@ -118,7 +114,7 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -
                 placer = get_placer()
             except Exception as e:  # no model: say so for this file, keep the page alive, retry next time
                 log.exception("the placer could not be loaded")
-                new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({_one_line(e)})"))
+                new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({one_line(e)})"))
                 continue
             # decode by the file's own name (its extension); show the unique one ("song.wav (2)")
             cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes)

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import one_line
+
 FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 2  # 2: bundle.json carries a hash of its own content
 FILES = ("model.safetensors", "tracks.csv", "arrays.npz")
@@ -71,8 +73,7 @@ class Bundle:
         try:
             return load_file(self.path / "model.safetensors")
         except Exception as e:  # not a safetensors file (e.g. a pickle renamed), truncated, unreadable
-            first = (str(e).splitlines() or [""])[0]
-            raise BundleError(f"bundle {self.path}: model.safetensors cannot be read ({type(e).__name__}: {first}); "
+            raise BundleError(f"bundle {self.path}: model.safetensors cannot be read ({one_line(e)}); "
                               "rebuild it") from None
 
 

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import one_line
+
 DEFAULT_BUNDLE = str(Path(__file__).resolve().parents[1] / "assets" / "gtzan")
 
 
@@ -94,8 +96,7 @@ def cmd_place(args) -> int:
             failed += 1
             continue
         except Exception as e:  # one file must not stop the others, nor print a traceback
-            first_line = (str(e).splitlines() or [""])[0]
-            print(f"error: {f}: could not be placed ({type(e).__name__}: {first_line})", file=sys.stderr)
+            print(f"error: {f}: could not be placed ({one_line(e)})", file=sys.stderr)
             failed += 1
             continue
         if args.json:

@@ -15,6 +15,7 @@ import torch
 from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
 from .embed import backbone_features, head_taps, none_vectors, segment_images, track_means
+from .errors import one_line
 from .maps import MapProjector, nearest_tracks, unit_rows
 from .model import EMBEDDINGS, GenreNet
 from .spectrogram import SpectrogramConfig, thumbnail_image
@@ -63,9 +64,7 @@ class Placer:
                                                                                         bundle.coords(e))
                                for e in bundle.embeddings}
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            first = (str(e).splitlines() or [""])[0]
-            raise BundleError(f"bundle {bundle.path} cannot place songs ({type(e).__name__}: {first}); "
-                              "rebuild it") from None
+            raise BundleError(f"bundle {bundle.path} cannot place songs ({one_line(e)}); rebuild it") from None
         self.model.eval()
         self._unit = {e: unit_rows(bundle.vectors(e)) for e in bundle.embeddings}
         t = bundle.tracks
