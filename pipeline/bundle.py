@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import one_line
+from .networks import DEFAULT_NETWORK
 
 FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 2  # 2: bundle.json carries a hash of its own content
@@ -61,6 +62,19 @@ class Bundle:
     def coords(self, embedding: str) -> np.ndarray:
         """2-D map positions of every track in one embedding, (n_tracks, 2)."""
         return self.arrays[f"map_{embedding}"]
+
+    @property
+    def networks(self) -> dict[str, list[str]]:
+        """Network name → its embedding keys, in order; a bundle from before MusiCNN holds MobileNetV2 only."""
+        nets = self.meta.get("networks")
+        if isinstance(nets, dict) and nets:
+            return {n: list(v["layers"]) for n, v in nets.items()}
+        return {DEFAULT_NETWORK: self.embeddings}
+
+    @property
+    def predictor(self) -> str:
+        """The network whose probabilities are the bundle's (and a placed song's) prediction."""
+        return self.meta.get("predictor", DEFAULT_NETWORK)
 
     def similarity(self, embedding: str) -> np.ndarray:
         """Genre × genre mean cosine similarity, (n_genres, n_genres)."""

@@ -1,0 +1,33 @@
+"""The networks a bundle can hold and the layer names they share.
+
+One home for these names: the pipeline writes them into bundles and the
+explorer reads them from here (it never defines its own).
+
+A bundle holds one or more networks. Each is read out at the same four
+places (``LAYERS``); MobileNetV2's keys are the bare layer names (as in every
+bundle so far), other networks' keys carry their name: ``musicnn.deep``.
+"""
+from __future__ import annotations
+
+LAYERS = ("none", "immediate", "deep", "shallow")
+DEFAULT_NETWORK = "mobilenet_v2"
+
+NETWORKS = {
+    "mobilenet_v2": {"title": "Trained on photos (ImageNet MobileNetV2, the paper)", "short": "MobileNetV2 (photos)"},
+    "musicnn": {"title": "Trained on music (MusiCNN)", "short": "MusiCNN (music)"},
+}
+
+
+def embedding_key(network: str, layer: str) -> str:
+    """The key of ``layer`` of ``network`` in a bundle: ``deep`` or ``musicnn.deep``."""
+    return layer if network == DEFAULT_NETWORK else f"{network}.{layer}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``"musicnn.deep"`` → ``("musicnn", "deep")``; a bare layer name belongs to MobileNetV2."""
+    network, _, layer = key.rpartition(".")
+    return (network or DEFAULT_NETWORK), layer
+
+
+def network_title(network: str) -> str:
+    return NETWORKS.get(network, {}).get("title", network)
