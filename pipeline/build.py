@@ -24,7 +24,7 @@ from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
-from .spectrogram import SpectrogramConfig, thumbnail_image
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, split_groups, split_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 
@@ -89,6 +89,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str) -> str:
         st = t.path.stat()
         h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment]).encode())
+    h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
