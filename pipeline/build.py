@@ -22,6 +22,7 @@ from .bundle import write_bundle
 from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
 from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
+from .export import export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
@@ -218,6 +219,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         }
         stage.seconds["total"] = round(time.perf_counter() - t0, 2)
         meta["timings_s"] = stage.seconds
-        write_bundle(cfg.out, meta, table, arrays, model.state_dict())
+        # the last step: the network for onnxruntime (serving needs no torch), checked against torch
+        graphs, meta["onnx"] = export_networks(model, audios, cfg.spectrogram)
+        write_bundle(cfg.out, meta, table, arrays, model.state_dict(), graphs=graphs)
     meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
     return meta

@@ -22,15 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from .errors import WeightsError  # noqa: F401  (defined there so the CLI can catch it without torch)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TAPS = ("immediate", "deep", "shallow")
 EMBEDDINGS = ("none",) + TAPS
 BACKBONE_DIM = 1280
-
-
-class WeightsError(ValueError):
-    """ImageNet weights are missing or do not fit the backbone."""
 
 
 class Backbone(nn.Module):
