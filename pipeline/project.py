@@ -98,7 +98,7 @@ class RepulsionField:
     gather reads every map's points.
     """
 
-    def __init__(self, maps: dict[str, np.ndarray], max_spacing: float = 0.1, max_cells: int = 384,
+    def __init__(self, maps: dict[str, np.ndarray], max_spacing: float = 0.1, max_cells: int = 768,
                  margin: float = 0.25):
         self.keys = list(maps)
         self.points = [np.asarray(maps[k], dtype=np.float64) for k in self.keys]
@@ -106,7 +106,7 @@ class RepulsionField:
         self.origin = np.array([f[0] for f in frames])  # (n_maps, 2)
         self.spacing = np.array([f[1] for f in frames])  # (n_maps,)
         self.cells = max(f[2] for f in frames)  # one size for all, so the grids stack
-        self.grid = np.stack([_fields(p, o, h, self.cells) for p, (o, h, _) in zip(self.points, frames)])
+        self.grid = np.stack([_fields(p, o, h, self.cells) for p, (o, h, _) in zip(self.points, frames)]).astype(np.float32)
 
     def __call__(self, y: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Z, V) at points ``y`` (m, 2) of maps ``owner`` (m,) (indices into ``keys``): shapes (m,), (m, 2)."""
