@@ -25,6 +25,7 @@ from .evaluate import cross_validate
 from .export import export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
+from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, split_groups, split_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
@@ -48,6 +49,7 @@ class BuildConfig:
     min_artists: int = 3  # genres with fewer known artists are split by track only
     cv_folds: int = 5
     cv_repeats: int = 3
+    preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -177,6 +179,11 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         probs = track_means(taps["probabilities"], seg.track, n).astype(np.float64)
         probs /= probs.sum(1, keepdims=True)
         thumbnails = np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios])
+        if cfg.preview_seconds > 0:
+            sr = cfg.spectrogram.sample_rate
+            previews = pack_previews([encode_preview(a, sr, cfg.preview_seconds) for a in audios])
+        else:
+            previews = {}
 
     with stage("maps"):
         map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}
@@ -184,14 +191,13 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         for e in EMBEDDINGS:
             proj = MapProjector(**map_params).fit(per_track[e])
             arrays[f"track_{e}"] = per_track[e].astype(np.float32)
-            arrays[f"segment_{e}"] = per_segment[e].astype(np.float16)
             arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
             arrays[f"similarity_{e}"] = genre_similarity(per_track[e], genres, labels)
             quality[e] = embedding_quality(per_track[e], proj.coords_, genres)
 
     with stage("write"):
         arrays.update(probabilities=probs.astype(np.float32), segment_track=seg.track.astype(np.int32),
-                      segment_start_s=feats["start_s"].astype(np.float32), thumbnails=thumbnails)
+                      segment_start_s=feats["start_s"].astype(np.float32), thumbnails=thumbnails, **previews)
         table = pd.DataFrame({
             "track_id": ids, "genre": genres, "split": split, "artist": artists,
             "title": [info.get(i, {}).get("title") for i in ids],

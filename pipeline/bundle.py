@@ -7,8 +7,8 @@ Layout of a bundle directory::
     model.onnx         the network's graph for onnxruntime (placing songs needs no torch); its
                        weights are not copied: they point into model.safetensors (ONNX external data)
     tracks.csv         one row per track: id, genre, split, artist, title, path, prediction
-    arrays.npz         embeddings (per track and per segment), maps, similarity matrices,
-                       probabilities, spectrogram thumbnails
+    arrays.npz         embeddings (per track), maps, similarity matrices, probabilities,
+                       spectrogram thumbnails, short audio previews (Ogg Vorbis bytes)
 
 Only arrays, text and protobuf: ``np.load(..., allow_pickle=False)``, safetensors
 and ONNX, so a bundle from anyone can be opened without running their code.
@@ -29,6 +29,7 @@ import pandas as pd
 
 from .errors import one_line
 from .networks import DEFAULT_NETWORK
+from .previews import unpack_preview
 
 FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
@@ -66,6 +67,12 @@ class Bundle:
     def coords(self, embedding: str) -> np.ndarray:
         """2-D map positions of every track in one embedding, (n_tracks, 2)."""
         return self.arrays[f"map_{embedding}"]
+
+    def preview(self, index: int) -> bytes | None:
+        """Track ``index``'s short Ogg Vorbis preview, or None when the bundle was built without previews."""
+        if "preview_bytes" not in self.arrays:
+            return None
+        return unpack_preview(self.arrays["preview_bytes"], self.arrays["preview_offsets"], index)
 
     @property
     def networks(self) -> dict[str, list[str]]:
@@ -381,6 +388,8 @@ def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) ->
         expect[f"track_{e}"] = (n, info["dim"])
         expect[f"map_{e}"] = (n, 2)
         expect[f"similarity_{e}"] = (g, g)
+    if "preview_bytes" in arrays:  # previews are optional, but whole: one offset per track plus the end
+        expect["preview_offsets"] = (n + 1,)
     wrong = [k for k, s in expect.items() if k not in arrays or arrays[k].shape != s]
     # every embedding in the arrays is described in bundle.json (none was dropped from it)
     wrong += [k for k in arrays if k.startswith("track_") and k[len("track_"):] not in meta["embeddings"]]

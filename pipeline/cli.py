@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import one_line
+from .previews import PREVIEW_SECONDS
 
 DEFAULT_BUNDLE = str(Path(__file__).resolve().parents[1] / "assets" / "gtzan")
 
@@ -46,7 +47,7 @@ def cmd_build(args) -> int:
 
     cfg = BuildConfig(
         data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
-        cv_folds=args.folds, cv_repeats=args.repeats,
+        cv_folds=args.folds, cv_repeats=args.repeats, preview_seconds=args.previews,
         spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2,
                                       image_size=args.image_size),
         train=TrainConfig(augment=args.augment),
@@ -155,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")
+    b.add_argument("--previews", type=float, default=PREVIEW_SECONDS, metavar="SECONDS",
+                   help="seconds of audio per track kept in the bundle as an Ogg preview, so the map can be heard "
+                        "without the dataset (default %(default)g; 0 = none)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
     i = sub.add_parser("info", help="what a bundle holds")

@@ -352,7 +352,7 @@ def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(
     build(fast_config(tiny, corpus, tmp_path / "b5", cache, spectrogram=five), progress=False, log=quiet)
     b = load_bundle(tmp_path / "b5")
     assert b.meta["config"]["spectrogram"]["segment_seconds"] == 5.0
-    assert len(b.arrays["segment_track"]) == len(b.arrays["segment_deep"]) == 4 * 18
+    assert len(b.arrays["segment_track"]) == len(b.arrays["segment_start_s"]) == 4 * 18
 
 
 KILL_BETWEEN_RENAMES = textwrap.dedent("""
