@@ -30,7 +30,7 @@ from .embed import none_vectors, track_means
 from .errors import one_line
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
-from .project import RepulsionField, affinities, nearest, place_points, unit_rows32
+from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .serve import OUTPUTS, OnnxNetwork
 from .spectrogram import SpectrogramConfig, clip_windows, thumbnail_from_power
 
@@ -133,7 +133,8 @@ class Placer:
         except Exception as e:  # a graph onnxruntime cannot read, a missing setting, an edited one
             raise BundleError(f"bundle {bundle.path} cannot place songs ({one_line(e)}); rebuild it") from None
         self.predictor = next((n for n in self.networks if n.name == bundle.predictor), self.networks[0])
-        self._unit = {e: unit_rows32(bundle.vectors(e)) for e in bundle.embeddings}
+        # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
+        self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in bundle.embeddings}
         self.field = RepulsionField({e: bundle.coords(e) for e in bundle.embeddings})
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))
@@ -156,8 +157,11 @@ class Placer:
 
     def neighbours(self, embedding: str, vector: np.ndarray, k: int = N_NEIGHBOURS, exclude: str | None = None) -> list:
         """The k bundle tracks most similar (cosine) to ``vector`` in one embedding."""
-        idx, sims = nearest(self._unit[embedding], np.atleast_2d(vector), k + (exclude is not None))
+        idx, sims = self._nearest(embedding, np.atleast_2d(vector), k + (exclude is not None))
         return self._neighbour_records(idx[0], sims[0], k, exclude)
+
+    def _nearest(self, embedding: str, queries: np.ndarray, k: int):
+        return nearest(self.bundle.vectors(embedding), queries, k, self._inverse_norms[embedding])
 
     def _neighbour_records(self, idx, sims, k: int, exclude: str | None = None) -> list:
         out = []
@@ -219,7 +223,7 @@ class Placer:
         One similarity search per embedding serves both the map's affinities
         (its 15 nearest tracks) and the song's "nearest tracks" list.
         """
-        found = {e: nearest(self._unit[e], q, max(MAP_NEIGHBOURS, N_NEIGHBOURS)) for e, q in queries.items()}
+        found = {e: self._nearest(e, q, max(MAP_NEIGHBOURS, N_NEIGHBOURS)) for e, q in queries.items()}
         points = place_points(self.field, {e: (idx[:, :MAP_NEIGHBOURS], affinities(1.0 - sims[:, :MAP_NEIGHBOURS]))
                                            for e, (idx, sims) in found.items()})
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}

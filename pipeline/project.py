@@ -39,12 +39,22 @@ def unit_rows32(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms > 0, norms, 1.0)
 
 
-def nearest(reference_unit: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def inverse_norms(X: np.ndarray) -> np.ndarray:
+    """1 / each row's L2 norm (0 for an all-zero row), float32: cosine similarity without a normalised copy."""
+    norms = np.linalg.norm(np.asarray(X, dtype=np.float32), axis=1)
+    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+
+
+def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
+            reference_inverse_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of each query's k most similar reference rows, best first.
 
-    One matrix product for all queries; ties go to the lower index (as a stable sort).
+    One matrix product for all queries; ties go to the lower index (as a stable
+    sort). ``reference_inverse_norms`` (``inverse_norms(reference)``) lets a
+    caller keep one copy of a large reference instead of a normalised second one.
     """
-    sims = unit_rows32(queries) @ reference_unit.T
+    inv = inverse_norms(reference) if reference_inverse_norms is None else reference_inverse_norms
+    sims = (unit_rows32(queries) @ np.asarray(reference, dtype=np.float32).T) * inv
     k = min(k, sims.shape[1])
     part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(k), (len(sims), 1))
     part.sort(axis=1)  # index order first, so equal similarities keep it through the stable sort below

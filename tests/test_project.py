@@ -12,7 +12,6 @@ from pipeline.project import (
     exact_fields,
     nearest,
     place_points,
-    unit_rows32,
 )
 from tests.test_maps import clusters
 
@@ -31,7 +30,7 @@ def queries_near(X, n=30, seed=1):
 
 
 def place(proj, Q):
-    idx, sims = nearest(unit_rows32(proj.reference_), Q, N_NEIGHBOURS)
+    idx, sims = nearest(proj.reference_, Q, N_NEIGHBOURS)
     field = RepulsionField({"m": proj.coords_})
     return place_points(field, {"m": (idx, affinities(1 - sims))})["m"]
 
@@ -42,7 +41,7 @@ def test_nearest_is_the_cosine_ranking_with_ties_to_the_lower_index():
     R[7] = R[3] * 2.0  # same direction as row 3: a tie in cosine
     Q = np.abs(rng.normal(size=(4, 8)))
     Q[0] = R[3]
-    idx, sims = nearest(unit_rows32(R), Q, 6)
+    idx, sims = nearest(R, Q, 6)
     full = unit_rows(Q) @ unit_rows(R).T
     for i in range(len(Q)):
         np.testing.assert_allclose(sims[i], np.sort(full[i])[::-1][:6], atol=1e-6)
@@ -54,7 +53,7 @@ def test_affinities_are_opentsnes(fitted):
     Q, _ = queries_near(X)
     theirs = openTSNE.affinity.PerplexityBasedNN(X, perplexity=30, method="exact", metric="cosine", random_state=0)
     P_ref, nb_ref, _ = theirs.to_new(Q, perplexity=PERPLEXITY, return_distances=True)
-    idx, sims = nearest(unit_rows32(X), Q, N_NEIGHBOURS)
+    idx, sims = nearest(X, Q, N_NEIGHBOURS)
     P = affinities(1 - sims)
     np.testing.assert_array_equal(np.sort(idx, 1), np.sort(nb_ref, 1))
     for row in range(len(Q)):
@@ -106,7 +105,7 @@ def test_a_reference_vector_lands_on_its_own_point():
 def test_maps_placed_together_are_placed_as_alone(fitted):
     X, _, proj = fitted
     Q, _ = queries_near(X, n=5)
-    idx, sims = nearest(unit_rows32(X), Q, N_NEIGHBOURS)
+    idx, sims = nearest(X, Q, N_NEIGHBOURS)
     P = affinities(1 - sims)
     other = proj.coords_[::-1] * 2.0
     both = RepulsionField({"a": proj.coords_, "b": other})
