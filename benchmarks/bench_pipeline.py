@@ -50,21 +50,20 @@ def median_time(fn, repeats: int) -> float:
 
 
 def one_thread() -> None:
-    try:  # the previous code runs the network in torch: one thread, as the explorer sets it
+    """torch on one thread, as the explorer sets it, if the code under test runs its network in torch."""
+    if "torch" in sys.modules:
         import torch
 
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 def worker_warm(args) -> dict:
     """Start a placer (timed from a fresh process) and time warm placements."""
     t0 = time.perf_counter()
-    one_thread()
     from pipeline.audio import load_audio
     from pipeline.place import Placer
 
+    one_thread()
     t_import = time.perf_counter() - t0
     placer = Placer.from_path(args.bundle)
     t_load = time.perf_counter() - t0 - t_import
