@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 import pipeline.weights as weights
+from explorer.state import find_bundles
 from pipeline.build import BuildConfig, _cache_key
 from pipeline.cli import main as cli_main
 from pipeline.dataset import discover_tracks
@@ -218,6 +219,9 @@ def test_fresh_clone_builds_and_places_without_shared_or_torch_cache(tmp_path):
     assert "wrote assets/my_music" in out and "3 genres" in out
     meta = json.loads((project / "assets" / "my_music" / "bundle.json").read_text())
     assert meta["config"]["weights"] == SHIPPED["mobilenet_v2"].path.name
+    # the app's collection selector lists every bundle in assets/ (and only bundles: not assets/weights)
+    listed = [p.name for p in find_bundles(project / "assets")]
+    assert "my_music" in listed and "weights" not in listed
     placed = json.loads(run("place", song, "--bundle", "assets/my_music", "--json").splitlines()[0])
     assert placed["genre"] in ("ambient", "folk", "techno")
     assert not any(torch_home.rglob("*")), "the build must not use or fill the torch cache"
