@@ -143,8 +143,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train the classifier and write a bundle")
-    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
-    b.add_argument("--weights", help="torchvision MobileNetV2 ImageNet state dict (default: torchvision's cache)")
+    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. my_music)")
+    b.add_argument("--weights", metavar="FILE|torchvision",
+                   help="ImageNet MobileNetV2 weights: a torchvision state dict (.pth) or safetensors FILE, or "
+                        "'torchvision' for torchvision's weights API (downloads once if not cached) "
+                        "(default: the weights shipped in assets/weights)")
     b.add_argument("--out", default="assets/gtzan", help="bundle directory to write (default: assets/gtzan)")
     b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
     b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
