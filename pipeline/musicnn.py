@@ -281,6 +281,48 @@ def load_musicnn(path: str | Path) -> MusiCNN:
     return model.eval()
 
 
+# --- ONNX --------------------------------------------------------------------------------------
+
+ONNX_OUTPUTS = ("max_pool", "mean_pool", "pooled", "penultimate", "logits")
+
+
+class _TupleOutputs(nn.Module):
+    """The network with its dict of outputs as a tuple in ``ONNX_OUTPUTS`` order (ONNX graphs have no dicts)."""
+
+    def __init__(self, model: MusiCNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(patches)
+        return tuple(out[name] for name in ONNX_OUTPUTS)
+
+
+def export_onnx(model: MusiCNN, f, cfg: MusiCNNConfig = MusiCNNConfig()) -> None:
+    """Write MusiCNN as an ONNX graph (opset 17) with input ``patches`` (batch, frames, n_mels).
+
+    Batch and frame counts are dynamic; the outputs are named as in ``ONNX_OUTPUTS``.
+
+    Parameters
+    ----------
+    model : MusiCNN
+    f : str, Path or binary file object
+    cfg : MusiCNNConfig
+        Gives the example input's shape.
+    """
+    import warnings
+
+    # eval() on the wrapper too: export restores the wrapper's mode afterwards, recursively, and a
+    # wrapper left in training mode would switch every batch norm to batch statistics.
+    wrapper = _TupleOutputs(model).eval()
+    example = torch.zeros(2, cfg.patch_frames, cfg.n_mels)
+    axes = {"patches": {0: "batch", 1: "frames"}, **{name: {0: "batch"} for name in ONNX_OUTPUTS}}
+    with warnings.catch_warnings():  # the legacy exporter's deprecation and constant-folding notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, example, f, opset_version=17, dynamo=False, input_names=["patches"],
+                          output_names=list(ONNX_OUTPUTS), dynamic_axes=axes)
+
+
 # --- features for a corpus -------------------------------------------------------------------
 
 FEATURE_OUTPUTS = ("mean_pool", "max_pool", "penultimate", "logits")
