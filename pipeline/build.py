@@ -22,10 +22,11 @@ from .bundle import write_bundle
 from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
 from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
+from .export import export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
-from .spectrogram import SpectrogramConfig, thumbnail_image
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, split_groups, split_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 
@@ -91,6 +92,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str) -> str:
         st = t.path.stat()
         h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment]).encode())
+    h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
@@ -223,6 +225,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         }
         stage.seconds["total"] = round(time.perf_counter() - t0, 2)
         meta["timings_s"] = stage.seconds
-        write_bundle(cfg.out, meta, table, arrays, model.state_dict())
+        # the last step: the network for onnxruntime (serving needs no torch), checked against torch
+        graphs, meta["onnx"] = export_networks(model, audios, cfg.spectrogram)
+        write_bundle(cfg.out, meta, table, arrays, model.state_dict(), graphs=graphs)
     meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
     return meta

@@ -201,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .bundle import BundleError
     from .dataset import DatasetError
-    from .model import WeightsError
+    from .errors import WeightsError
 
     args = parser().parse_args(argv)
     try:
