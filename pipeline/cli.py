@@ -15,6 +15,14 @@ def _fmt_cv(cv: dict) -> str:
     return f"{cv['mean']:.3f} ± {cv['std']:.3f}"
 
 
+def _fmt_scores(m: dict) -> str:
+    """balanced accuracy first (the classes are imbalanced), then accuracy and macro-F1; older bundles: accuracy."""
+    if "balanced_accuracy" not in m:
+        return f"accuracy {_fmt_cv(m)}"
+    return (f"balanced acc {_fmt_cv(m['balanced_accuracy'])}, acc {_fmt_cv(m['accuracy'])}, "
+            f"macro-F1 {_fmt_cv(m['macro_f1'])}")
+
+
 def summary_lines(meta: dict) -> list[str]:
     """What a bundle holds, in a few human lines (``info`` and the end of ``build``)."""
     d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
@@ -24,11 +32,14 @@ def summary_lines(meta: dict) -> list[str]:
         f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
         f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
-        f"test         accuracy {t['accuracy']:.3f}, loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
+        f"test         " + (f"balanced accuracy {t['balanced_accuracy']:.3f}, " if "balanced_accuracy" in t else "")
+        + f"accuracy {t['accuracy']:.3f}" + (f", macro-F1 {t['macro_f1']:.3f}" if "macro_f1" in t else "")
+        + f", loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
     ]
-    for kind, cv in m["cross_validation"].items():
-        lines.append(f"CV by {kind:6} head {_fmt_cv(cv['head'])} vs logistic baseline {_fmt_cv(cv['logistic_baseline'])} "
-                     f"({cv['folds']}-fold x{cv['repeats']}, seed {cv['seed']})")
+    for kind, cv in m["cross_validation"].items():  # artist (the headline) first, track beside it
+        seeds = f"seeds {cv['seed']}-{cv['seed'] + cv['repeats'] - 1}" if cv["repeats"] > 1 else f"seed {cv['seed']}"
+        lines.append(f"CV by {kind:6} head {_fmt_scores(cv['head'])}; logistic probe {_fmt_scores(cv['logistic_baseline'])} "
+                     f"({cv['folds']}-fold x{cv['repeats']}, {seeds})")
     for e, q in m["embedding_quality"].items():
         lines.append(f"embedding    {e:9} dim {meta['embeddings'][e]['dim']:5}  kNN acc {q['knn_accuracy']:.3f}  "
                      f"silhouette {q['silhouette']:+.3f}  trustworthiness {q['trustworthiness']:.3f}")
