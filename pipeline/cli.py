@@ -129,11 +129,13 @@ def cmd_experiment(args) -> int:
         return 2
     scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
     cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
-                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads)
+                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads,
+                           split=args.split)
     cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
                             "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
                            + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
-                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else []))
+                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
+                           + ([f"--split {args.split}"] if args.split != "artist" else []))
     print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
     summary = run_experiment(args.name, cfg, progress=not args.quiet)
     print("\n".join(summary_lines(summary)))
@@ -178,8 +180,9 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
     pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
     pl.set_defaults(func=cmd_place)
-    ex = sub.add_parser("experiment", help="re-check the paper's tables: backbones, augmentation, leakage")
-    ex.add_argument("name", choices=("backbones", "augmentation", "leakage"))
+    ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
+                                           "what generalizes to unheard artists (generalization)")
+    ex.add_argument("name", choices=("backbones", "augmentation", "leakage", "generalization"))
     ex.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
     ex.add_argument("--seeds", type=int, default=3, help="CV repeats with seeds 0..N-1 (default 3)")
     ex.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
@@ -191,6 +194,8 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
                                                       "folds of seed 0 (default: all folds)")
     ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
+    ex.add_argument("--split", choices=("artist", "track"), default="artist",
+                    help="backbones/augmentation: cross-validate by artist (default, the headline) or by track")
     ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)

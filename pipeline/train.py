@@ -34,7 +34,12 @@ class TrainConfig:
     refit: bool = True  # after early stopping, retrain on train + val for the chosen epoch count
     # "paper": each training window also gets a copy with one of none/gain/pitch/noise.
     # Off by default: as in the paper, it did not help (track CV 0.837 with vs 0.879 without).
+    # "specaugment": copies with time/frequency masks (experiments only). Augmented copies are
+    # training data only; validation and test windows are always clean.
     augment: str = "none"
+    # Mixup on the head's input (the frozen backbone's features): each batch is blended with a
+    # shuffled copy of itself, weight ~ Beta(a, a); 0 = off.
+    mixup_alpha: float = 0.0
     # "balanced": each genre's windows weigh n / (n_genres * n_genre) in the loss (and in the
     # early-stopping loss), so classical and pop (60 tracks each) do not drown the 14-track genres.
     class_weight: str = "balanced"
@@ -47,16 +52,19 @@ class TrainConfig:
 class SegmentFeatures:
     """Backbone features of every segment, and which track each belongs to."""
 
-    clean: np.ndarray  # (n_segments, 1280)
+    clean: np.ndarray  # (n_segments, dim)
     track: np.ndarray  # (n_segments,) track index
-    augmented: np.ndarray | None = None  # (n_segments, 1280), same order, or None
+    augmented: np.ndarray | None = None  # (n_augmented, dim): augmented copies of windows, or None
+    augmented_track: np.ndarray | None = None  # track of each augmented row; None: same order as ``clean``
 
     def select(self, tracks: np.ndarray, with_augmented: bool):
-        """Features and track index of the segments of ``tracks``."""
+        """Features and track index of the segments of ``tracks`` (clean first, then their augmented copies)."""
         mask = np.isin(self.track, tracks)
         X, t = self.clean[mask], self.track[mask]
         if with_augmented and self.augmented is not None:
-            X, t = np.concatenate([X, self.augmented[mask]]), np.concatenate([t, t])
+            at = self.track if self.augmented_track is None else self.augmented_track
+            amask = np.isin(at, tracks)
+            X, t = np.concatenate([X, self.augmented[amask]]), np.concatenate([t, at[amask]])
         return X, t
 
 
@@ -95,6 +103,16 @@ def _class_weights(y: torch.Tensor, n_classes: int, cfg: TrainConfig) -> torch.T
     return torch.as_tensor(balanced_weights(y.numpy(), n_classes), dtype=torch.float32)
 
 
+def _mixup_loss(head, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
+                weight: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of a batch blended with a shuffled copy of itself (mixup, Zhang et al. 2018)."""
+    lam = float(torch.distributions.Beta(cfg.mixup_alpha, cfg.mixup_alpha).sample())
+    other = torch.randperm(len(x), generator=gen)
+    logits = head(lam * x + (1 - lam) * x[other])["logits"]
+    ce = lambda target: F.cross_entropy(logits, target, weight=weight, label_smoothing=cfg.label_smoothing)  # noqa: E731
+    return lam * ce(y) + (1 - lam) * ce(y[other])
+
+
 def _train_epoch(head, opt, X: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
                  weight: torch.Tensor | None = None) -> float:
     head.train()
@@ -102,7 +120,10 @@ def _train_epoch(head, opt, X: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     total = 0.0
     for i in range(0, len(X), cfg.batch_size):
         idx = perm[i : i + cfg.batch_size]
-        loss = F.cross_entropy(head(X[idx])["logits"], y[idx], weight=weight, label_smoothing=cfg.label_smoothing)
+        if cfg.mixup_alpha > 0:
+            loss = _mixup_loss(head, X[idx], y[idx], cfg, gen, weight)
+        else:
+            loss = F.cross_entropy(head(X[idx])["logits"], y[idx], weight=weight, label_smoothing=cfg.label_smoothing)
         opt.zero_grad()
         loss.backward()
         opt.step()
