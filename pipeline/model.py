@@ -2,8 +2,10 @@
 
 Taps (what ``GenreNet.embed`` returns):
 
-- ``immediate``: the pooled output of the pretrained CNN (1280-d). The backbone
-  stays frozen, so this is exactly the ImageNet representation of a spectrogram.
+- ``immediate``: the pooled output of the pretrained CNN (1280-d; with
+  ``pool_blocks`` the global-average pools of several blocks, concatenated).
+  The backbone stays frozen, so this is exactly the ImageNet representation of
+  a spectrogram.
 - ``deep``: the first dense layer of the new head (256-d, after ReLU). Wide
   enough to keep nuance between songs, small enough that 10 genres must be
   organised in it — the paper's "best balance" layer.
@@ -29,19 +31,34 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 TAPS = ("immediate", "deep", "shallow")
 EMBEDDINGS = ("none",) + TAPS
 BACKBONE_DIM = 1280
+# Output channels of MobileNetV2's ``features[i]`` (block 18 is the final 1x1 conv to 1280).
+BLOCK_CHANNELS = (32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320, 1280)
+LAST_BLOCK = len(BLOCK_CHANNELS) - 1
+
+
+def pooled_dim(pool_blocks) -> int:
+    """Width of the concatenated global-average pools of ``pool_blocks``."""
+    return sum(BLOCK_CHANNELS[b] for b in pool_blocks)
 
 
 class Backbone(nn.Module):
-    """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, 1280).
+    """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, dim).
 
     The grey image is copied to three channels and normalised with ImageNet
     statistics, as the pretrained CNN expects; with ``image_size`` it is first
     resized to a square (the paper's 224 x 224), otherwise used at its own size.
+    The output is the global-average pool of each block in ``pool_blocks``
+    (indices into ``features``; the default, the last block, is 1280-d),
+    concatenated: earlier blocks keep more of the spectrogram's texture.
     """
 
-    def __init__(self, image_size: int | None = None):
+    def __init__(self, image_size: int | None = None, pool_blocks=(LAST_BLOCK,)):
         super().__init__()
         self.image_size = image_size
+        self.pool_blocks = tuple(sorted(int(b) for b in pool_blocks))
+        if not self.pool_blocks or not 0 <= self.pool_blocks[0] <= self.pool_blocks[-1] <= LAST_BLOCK:
+            raise ValueError(f"pool_blocks must be indices 0..{LAST_BLOCK}, not {pool_blocks!r}")
+        self.dim = pooled_dim(self.pool_blocks)
         self.features = mobilenet_v2().features
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -53,13 +70,20 @@ class Backbone(nn.Module):
         # statistics would wreck them, so the backbone never leaves eval mode.
         return super().train(False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) grey images in [0, 1] → the (N, 3, H', W') input the ImageNet weights expect."""
         x = images.unsqueeze(1)
         if self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
-        x = self.features(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x, pooled = self.normalise(images), []
+        for i, block in enumerate(self.features[: self.pool_blocks[-1] + 1]):
+            x = block(x)
+            if i in self.pool_blocks:
+                pooled.append(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return torch.cat(pooled, 1) if len(pooled) > 1 else pooled[0]
 
 
 class GenreHead(nn.Module):
@@ -86,10 +110,18 @@ class GenreHead(nn.Module):
 class GenreNet(nn.Module):
     """Backbone + head; ``embed`` returns every tap and the logits."""
 
-    def __init__(self, n_classes: int, image_size: int | None = None, deep: int = 256, shallow: int = 64):
+    def __init__(self, n_classes: int, image_size: int | None = None, deep: int = 256, shallow: int = 64,
+                 pool_blocks=(LAST_BLOCK,)):
         super().__init__()
-        self.backbone = Backbone(image_size)
-        self.head = GenreHead(n_classes, deep, shallow)
+        self.backbone = Backbone(image_size, pool_blocks)
+        self.head = GenreHead(n_classes, deep, shallow, in_dim=self.backbone.dim)
+
+    @classmethod
+    def from_config(cls, n_classes: int, config: dict) -> "GenreNet":
+        """The network a bundle's ``config`` describes (older bundles: the last block only)."""
+        spec, train = config["spectrogram"], config["train"]
+        return cls(n_classes, spec.get("image_size"), train["deep"], train["shallow"],
+                   config.get("pool_blocks", (LAST_BLOCK,)))
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor, batch_size: int = 16) -> dict[str, torch.Tensor]:

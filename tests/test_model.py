@@ -196,3 +196,59 @@ def test_folded_bn_never_uses_batch_statistics(shared_weights, images):
     with torch.no_grad():
         batch_stats = b(images)
     assert not torch.allclose(reference, batch_stats, atol=1e-3)
+
+
+# --- metrics and class weighting (issue 12) ------------------------------------------------------
+
+
+def test_balanced_accuracy_and_macro_f1_on_a_hand_made_example():
+    import numpy as np
+
+    from pipeline.train import classification_metrics, scores
+
+    y = [0, 0, 0, 0, 1, 1, 2, 2]
+    pred = [0, 0, 0, 1, 1, 0, 2, 1]
+    # recalls 3/4, 1/2, 1/2; F1: class 0 P 3/4 R 3/4 -> .75, class 1 P 1/3 R 1/2 -> .4, class 2 P 1 R 1/2 -> 2/3
+    s = scores(y, pred)
+    assert s["accuracy"] == pytest.approx(5 / 8)
+    assert s["balanced_accuracy"] == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
+    assert s["macro_f1"] == pytest.approx((0.75 + 0.4 + 2 / 3) / 3)
+    # a genre absent from the fold but predicted: not in balanced accuracy, an F1 of 0 in macro-F1
+    s = scores([0, 0, 1, 1], [0, 2, 1, 1])
+    assert s["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    probs = np.eye(4)[pred][:, :3] * 0.9 + 0.1 / 3  # rows sum to 1 over 3 classes
+    m = classification_metrics(np.array(y), probs[:, :3] / probs[:, :3].sum(1, keepdims=True), ["a", "b", "c"])
+    assert m["balanced_accuracy"] == pytest.approx(0.5833333) and m["macro_f1"] == pytest.approx(0.6055556)
+    assert m["per_genre_accuracy"] == pytest.approx({"a": 0.75, "b": 0.5, "c": 0.5})
+    assert m["per_genre_f1"] == pytest.approx({"a": 0.75, "b": 0.4, "c": 2 / 3})
+
+
+def test_balanced_class_weights():
+    import numpy as np
+
+    from pipeline.train import balanced_weights
+
+    w = balanced_weights(np.array([0] * 6 + [1] * 2 + [2] * 4), 4)
+    assert w[3] == 0 and w[:3] == pytest.approx([12 / 18, 12 / 6, 12 / 12])
+    assert (w[[0] * 6 + [1] * 2 + [2] * 4]).sum() == pytest.approx(12)  # the loss keeps its scale
+
+
+def test_class_weighted_head_recalls_the_small_genre_better():
+    import numpy as np
+
+    from pipeline.train import SegmentFeatures, TrainConfig, fit_head, track_probabilities
+
+    rng = np.random.default_rng(0)
+    # train: a big genre (60 tracks) and a small one (6) that overlap; val 10 + 3; test 30 + 30
+    y = np.array([0] * 60 + [1] * 6 + [0] * 10 + [1] * 3 + [0] * 30 + [1] * 30)
+    X = (rng.normal(size=(len(y), 8)) + 0.8 * y[:, None]).astype(np.float32)
+    seg = SegmentFeatures(X, np.arange(len(y)))
+    train, val, test = np.arange(66), np.arange(66, 79), np.arange(79, len(y))
+    recall = {}
+    for cw in ("none", "balanced"):
+        cfg = TrainConfig(deep=16, shallow=8, max_epochs=60, patience=60, class_weight=cw, refit=False)
+        head, _ = fit_head(seg, y, train, val, 2, cfg, seed=0)
+        p = track_probabilities(head, X[test], test, test).argmax(1)
+        recall[cw] = float(np.mean(p[y[test] == 1] == 1))
+    assert recall["balanced"] > recall["none"] + 0.2, recall
