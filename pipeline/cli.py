@@ -16,6 +16,14 @@ def _fmt_cv(cv: dict) -> str:
     return f"{cv['mean']:.3f} ± {cv['std']:.3f}"
 
 
+def _fmt_scores(m: dict) -> str:
+    """balanced accuracy first (the classes are imbalanced), then accuracy and macro-F1; older bundles: accuracy."""
+    if "balanced_accuracy" not in m:
+        return f"accuracy {_fmt_cv(m)}"
+    return (f"balanced acc {_fmt_cv(m['balanced_accuracy'])}, acc {_fmt_cv(m['accuracy'])}, "
+            f"macro-F1 {_fmt_cv(m['macro_f1'])}")
+
+
 def summary_lines(meta: dict) -> list[str]:
     """What a bundle holds, in a few human lines (``info`` and the end of ``build``)."""
     d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
@@ -25,11 +33,14 @@ def summary_lines(meta: dict) -> list[str]:
         f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
         f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
-        f"test         accuracy {t['accuracy']:.3f}, loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
+        f"test         " + (f"balanced accuracy {t['balanced_accuracy']:.3f}, " if "balanced_accuracy" in t else "")
+        + f"accuracy {t['accuracy']:.3f}" + (f", macro-F1 {t['macro_f1']:.3f}" if "macro_f1" in t else "")
+        + f", loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
     ]
-    for kind, cv in m["cross_validation"].items():
-        lines.append(f"CV by {kind:6} head {_fmt_cv(cv['head'])} vs logistic baseline {_fmt_cv(cv['logistic_baseline'])} "
-                     f"({cv['folds']}-fold x{cv['repeats']}, seed {cv['seed']})")
+    for kind, cv in m["cross_validation"].items():  # artist (the headline) first, track beside it
+        seeds = f"seeds {cv['seed']}-{cv['seed'] + cv['repeats'] - 1}" if cv["repeats"] > 1 else f"seed {cv['seed']}"
+        lines.append(f"CV by {kind:6} head {_fmt_scores(cv['head'])}; logistic probe {_fmt_scores(cv['logistic_baseline'])} "
+                     f"({cv['folds']}-fold x{cv['repeats']}, {seeds})")
     for e, q in m["embedding_quality"].items():
         lines.append(f"embedding    {e:9} dim {meta['embeddings'][e]['dim']:5}  kNN acc {q['knn_accuracy']:.3f}  "
                      f"silhouette {q['silhouette']:+.3f}  trustworthiness {q['trustworthiness']:.3f}")
@@ -122,11 +133,13 @@ def cmd_experiment(args) -> int:
         return 2
     scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
     cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
-                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads)
+                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads,
+                           split=args.split)
     cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
                             "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
                            + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
-                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else []))
+                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
+                           + ([f"--split {args.split}"] if args.split != "artist" else []))
     print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
     summary = run_experiment(args.name, cfg, progress=not args.quiet)
     print("\n".join(summary_lines(summary)))
@@ -146,8 +159,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train the classifier and write a bundle")
-    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
-    b.add_argument("--weights", help="torchvision MobileNetV2 ImageNet state dict (default: torchvision's cache)")
+    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. my_music)")
+    b.add_argument("--weights", metavar="FILE|torchvision",
+                   help="ImageNet MobileNetV2 weights: a torchvision state dict (.pth) or safetensors FILE, or "
+                        "'torchvision' for torchvision's weights API (downloads once if not cached) "
+                        "(default: the weights shipped in assets/weights)")
     b.add_argument("--out", default="assets/gtzan", help="bundle directory to write (default: assets/gtzan)")
     b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
     b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
@@ -174,8 +190,9 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
     pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
     pl.set_defaults(func=cmd_place)
-    ex = sub.add_parser("experiment", help="re-check the paper's tables: backbones, augmentation, leakage")
-    ex.add_argument("name", choices=("backbones", "augmentation", "leakage"))
+    ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
+                                           "what generalizes to unheard artists (generalization)")
+    ex.add_argument("name", choices=("backbones", "augmentation", "leakage", "generalization"))
     ex.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
     ex.add_argument("--seeds", type=int, default=3, help="CV repeats with seeds 0..N-1 (default 3)")
     ex.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
@@ -187,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
                                                       "folds of seed 0 (default: all folds)")
     ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
+    ex.add_argument("--split", choices=("artist", "track"), default="artist",
+                    help="backbones/augmentation: cross-validate by artist (default, the headline) or by track")
     ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)

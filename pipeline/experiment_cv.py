@@ -16,9 +16,12 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss
 
 from .splits import cv_folds
+from .train import scores
 
-CACHE_VERSION = 1
-METRICS = ("track_accuracy", "track_loss", "segment_accuracy", "segment_loss")
+CACHE_VERSION = 2  # 2: balanced accuracy and macro-F1 per fold; repeated recordings grouped
+METRICS = ("track_balanced_accuracy", "track_accuracy", "track_macro_f1", "track_loss", "segment_accuracy",
+           "segment_loss")
+PROBE_METRICS = ("track_balanced_accuracy", "track_accuracy", "track_macro_f1")
 
 
 def write_json(path: Path, obj) -> None:
@@ -100,16 +103,22 @@ def inner_split(genres, groups, train: np.ndarray, n_folds: int, seed: int) -> t
     return train[inner_tr], train[inner_val]
 
 
+def track_scores(track_probs: np.ndarray, y: np.ndarray) -> dict:
+    """``track_accuracy``, ``track_balanced_accuracy``, ``track_macro_f1`` of per-track probabilities."""
+    return {f"track_{k}": v for k, v in scores(y, track_probs.argmax(1)).items()}
+
+
 def fold_metrics(seg_probs: np.ndarray, seg_track: np.ndarray, tracks: np.ndarray, labels: np.ndarray,
                  n_classes: int) -> dict:
-    """Track (mean of window probabilities) and window accuracy and log loss on the test units."""
+    """Per track (mean of window probabilities): accuracy, balanced accuracy, macro-F1, log loss;
+    per window: accuracy and log loss; on the test units."""
     seg_probs = np.clip(seg_probs, 1e-12, 1)
     track_p = np.stack([seg_probs[seg_track == t].mean(0) for t in tracks])
     track_p /= track_p.sum(1, keepdims=True)
     seg_y, y = labels[seg_track], labels[tracks]
     cls = np.arange(n_classes)
     return {
-        "track_accuracy": float(np.mean(track_p.argmax(1) == y)),
+        **track_scores(track_p, y),
         "track_loss": float(log_loss(y, track_p, labels=cls)),
         "segment_accuracy": float(np.mean(seg_probs.argmax(1) == seg_y)),
         "segment_loss": float(log_loss(seg_y, seg_probs / seg_probs.sum(1, keepdims=True), labels=cls)),

@@ -24,10 +24,11 @@ from .build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
 from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
 from .embed import extract_features, head_taps
 from .evaluate import logistic_probabilities
+from .finetune import FinetuneConfig
 from .model import WeightsError, _cached_torchvision_weights
 from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
 from .spectrogram import SpectrogramConfig
-from .splits import split_groups
+from .splits import grouping_line, split_groups, track_groups
 from .train import SegmentFeatures, TrainConfig, fit_head
 
 # Source hashes taken at import: features, head folds and from-scratch folds are recomputed when their code
@@ -53,9 +54,12 @@ class ExperimentConfig:
     feature_seed: int = 0  # which augmentation each window gets
     max_track_seconds: float = 30.0
     min_artists: int = 2  # a genre is split by artist if it has this many known artists
+    # Tables 1 and 2 are cross-validated by artist (the honest headline; "track" for the optimistic view).
+    split: str = "artist"
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     scratch: ScratchConfig = field(default_factory=ScratchConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # generalization: the fine-tuned rows
     scratch_seeds: int = 1
     scratch_folds: int | None = None  # None: every fold
     augmentation_windows: tuple = AUGMENTATION_ROWS
@@ -72,6 +76,7 @@ class Corpus:
     labels: list
     y: np.ndarray
     artists: list
+    titles: list
     audios: list
     fingerprint: str
     skipped: list
@@ -102,7 +107,8 @@ def load_corpus(cfg: ExperimentConfig, progress: bool = True) -> Corpus:
         h.update(f"{t.track_id}|{t.genre}|{len(a)}\n".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return Corpus(root=data, ids=ids, genres=genres, labels=labels, y=np.array([labels.index(g) for g in genres]),
-                  artists=[info.get(i, {}).get("artist") for i in ids], audios=audios,
+                  artists=[info.get(i, {}).get("artist") for i in ids],
+                  titles=[info.get(i, {}).get("title") for i in ids], audios=audios,
                   fingerprint=h.hexdigest()[:20], skipped=[{"file": f, "reason": r} for f, r in skipped + failed],
                   metadata=str(meta_csv) if meta_csv else None)
 
@@ -181,13 +187,25 @@ class Runner:
             unit = SegmentFeatures(seg.clean[idx], np.arange(len(idx)), aug)
             t = seg.track[idx]
             return unit, c.y[t], c.genres[t], np.arange(len(idx)).astype(str), {"n_units": len(idx)}
+        found = self.groups(split)
+        if found is None:
+            return None
+        groups, notes = found
+        return seg, c.y, c.genres, groups, notes
+
+    def groups(self, split: str):
+        """Track groups for ``split`` ("track" or "artist"; repeated recordings always together) and notes on them;
+        None when an artist split is asked for and no artist is known."""
+        c = self.corpus
         if split == "track":
-            return seg, c.y, c.genres, np.asarray(c.ids), {"n_units": len(c.ids)}
-        groups, fallback = split_groups(c.ids, c.genres, c.artists, self.cfg.min_artists)
+            groups = track_groups(c.ids, c.genres, c.artists, c.titles)
+            return groups, {"n_units": len(c.ids), "n_groups": len(set(groups)),
+                            "grouping": grouping_line("track", [], self.cfg.min_artists)}
+        groups, fallback = split_groups(c.ids, c.genres, c.artists, self.cfg.min_artists, c.titles)
         if not any(g.startswith("artist:") for g in groups):
             return None
-        return seg, c.y, c.genres, groups, {"n_units": len(c.ids), "n_groups": len(set(groups)),
-                                            "genres_grouped_by_track": fallback}
+        return groups, {"n_units": len(c.ids), "n_groups": len(set(groups)), "genres_grouped_by_track": fallback,
+                        "grouping": grouping_line("artist", fallback, self.cfg.min_artists)}
 
     def head_cv(self, name: str, feats: dict, features_id: str, split: str = "track", augment: bool = False,
                 baseline: bool = False, subset=None, **extra) -> dict:
@@ -219,8 +237,7 @@ class Runner:
             head.append({"seed": seed, "fold": k, **self.folds.run(spec, fit)})
             if baseline:
                 def probe(seed=seed, tr=tr, te=te):
-                    p = logistic_probabilities(seg, y, tr, te, n_classes, seed)
-                    return {"track_accuracy": float(np.mean(p.argmax(1) == y[te]))}
+                    return xcv.track_scores(logistic_probabilities(seg, y, tr, te, n_classes, seed), y[te])
 
                 spec = {**spec0, "model": "logistic", "seed": seed, "fold": k, "members": members}
                 logistic.append(self.folds.run(spec, probe))
@@ -229,13 +246,15 @@ class Runner:
                "confusion": xcv.pooled_confusion(head, y, n_classes), "fold_results": head,
                "seconds": round(time.perf_counter() - t0, 1), "cached_folds": self.folds.hits - hits}
         if baseline:
-            row["logistic"] = xcv.summarize(logistic, ("track_accuracy",))
+            row["logistic"] = xcv.summarize(logistic, xcv.PROBE_METRICS)
         return row
 
-    def scratch_cv(self, spec: SpectrogramConfig) -> dict:
+    def scratch_cv(self, spec: SpectrogramConfig, split: str = "track") -> dict:
         """MobileNetV2 trained from random init per fold (fewer folds/seeds if so configured)."""
         t0, hits = time.perf_counter(), self.folds.hits
         c, sc = self.corpus, self.cfg.scratch
+        groups, notes = self.groups(split) or self.groups("track")
+        split = "artist" if "genres_grouped_by_track" in notes else "track"
         key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "data": c.fingerprint,
                               "spectrogram": spec.to_dict(), "downsample": sc.downsample,
                               "max_seconds": self.cfg.max_track_seconds})
@@ -246,11 +265,11 @@ class Runner:
         stack = cached_features(f"scratch-{key}", self.root / "features", images)
         images, track, folds = stack["images"], stack["track"], self.cfg.folds
         seeds = self.seeds[: self.cfg.scratch_seeds]
-        jobs = [j for j in xcv.cv_jobs(c.genres, c.ids, folds, seeds)
+        jobs = [j for j in xcv.cv_jobs(c.genres, groups, folds, seeds)
                 if self.cfg.scratch_folds is None or j[1] < self.cfg.scratch_folds]
         results = []
         for seed, k, tr, te in tqdm(jobs, desc="MobileNetV2 from scratch", unit="fold", disable=not self.progress):
-            train, val = xcv.inner_split(c.genres, c.ids, tr, folds, seed)
+            train, val = xcv.inner_split(c.genres, groups, tr, folds, seed)
 
             def fit(seed=seed, train=train, val=val, te=te):
                 t1 = time.perf_counter()
@@ -262,13 +281,13 @@ class Runner:
                         "seconds": round(time.perf_counter() - t1, 1)}
 
             t = self.cfg.train  # only the head's shape comes from TrainConfig; optimisation is ScratchConfig's
-            spec_ = {"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "model": "scratch", "images": key, "split": "track",
+            spec_ = {"v": xcv.CACHE_VERSION, "code": SCRATCH_CODE, "model": "scratch", "images": key, "split": split,
                      "folds": folds, "seed": seed, "fold": k, "scratch": sc.to_dict(),
                      "members": [xcv.array_key(a) for a in (train, val, te)],
                      "head": [t.deep, t.shallow, t.dropout]}
             results.append({"seed": seed, "fold": k, **self.folds.run(spec_, fit)})
         return {"name": "MobileNetV2 from scratch", "backbone": "mobilenet_v2", "weights": "random init, trained",
-                "status": "ok", "split": "track", "windows": windows(spec), "augment": False,
+                "status": "ok", "split": split, **notes, "windows": windows(spec), "augment": False,
                 "folds": folds, "seeds": seeds, "folds_run": sorted({r["fold"] for r in results}),
                 "n_results": len(results), "metrics": xcv.summarize(results),
                 "confusion": xcv.pooled_confusion(results, c.y, len(c.labels)), "fold_results": results,

@@ -10,6 +10,14 @@
 - **leakage**: the same training with a random split over windows (windows of
   one track in train and test), over non-overlapping windows only, by track,
   and by artist where the metadata names one.
+- **generalization** (issue 12): class weights, SpecAugment masks, mixup,
+  image size, window length, pooled blocks, partial fine-tuning and a seed
+  ensemble, each a row on the same artist-grouped folds
+  (``pipeline.experiment_generalize``).
+
+Tables 1 and 2 are cross-validated by artist (``ExperimentConfig.split``):
+genres with fewer than two known artists fall back to track groups, and
+repeated recordings are always grouped together.
 
 Protocol: K-fold stratified cross-validation grouped by the split's unit
 (``splits.cv_folds``), repeated for seeds 0..S-1 (the seed shuffles the folds
@@ -28,13 +36,14 @@ from dataclasses import replace
 import torch
 
 from . import experiment_cv as xcv
+from . import experiment_generalize
 from .backbones import TORCHVISION
 from .experiment_runner import AUGMENTATION_ROWS, ExperimentConfig, Runner, windows
 from .model import WeightsError
 
 __all__ = ["AUGMENTATION_ROWS", "EXPERIMENTS", "ExperimentConfig", "run_experiment", "summary_lines"]
 
-EXPERIMENTS = ("backbones", "augmentation", "leakage")
+EXPERIMENTS = ("backbones", "augmentation", "leakage", "generalization")
 NAMES = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16",
          "inception_v3": "Inception v3", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "xception": "Xception"}
 
@@ -53,10 +62,10 @@ def run_backbones(cfg: ExperimentConfig, progress: bool = True, log=print) -> di
             log(f"  {NAMES[name]}: not run: {e}")
             rows.append({"name": label, "backbone": name, "status": "not run", "reason": str(e)})
             continue
-        rows.append(r.head_cv(label, feats, clean_id, baseline=True, backbone=name, weights=wfile.name,
+        rows.append(r.head_cv(label, feats, clean_id, cfg.split, baseline=True, backbone=name, weights=wfile.name,
                               windows=windows(spec), dim=int(feats["clean"].shape[1])))
-    rows.append(r.scratch_cv(spec))
-    return r.finish("backbones", rows, split="track")
+    rows.append(r.scratch_cv(spec, cfg.split))
+    return r.finish("backbones", rows, split=cfg.split)
 
 
 def run_augmentation(cfg: ExperimentConfig, progress: bool = True, log=print) -> dict:
@@ -66,9 +75,10 @@ def run_augmentation(cfg: ExperimentConfig, progress: bool = True, log=print) ->
         spec = replace(cfg.spectrogram, segment_seconds=seconds, segment_hop_seconds=seconds / 2)
         feats, clean_id, aug_id = r.features("mobilenet_v2", spec, augmented=seconds in need_aug)
         name = f"{seconds:g} s windows, {'augmented' if aug else 'clean'}"
-        rows.append(r.head_cv(name, feats, aug_id if aug else clean_id, augment=aug, backbone="mobilenet_v2",
-                              weights=r.weights_file("mobilenet_v2").name, windows=windows(spec)))
-    return r.finish("augmentation", rows, split="track",
+        rows.append(r.head_cv(name, feats, aug_id if aug else clean_id, cfg.split, augment=aug,
+                              backbone="mobilenet_v2", weights=r.weights_file("mobilenet_v2").name,
+                              windows=windows(spec)))
+    return r.finish("augmentation", rows, split=cfg.split,
                     augmentation="each training window also gets one copy with none/gain/pitch/noise drawn "
                                  f"uniformly (feature seed {cfg.feature_seed}); test windows are always clean")
 
@@ -88,7 +98,8 @@ def run_leakage(cfg: ExperimentConfig, progress: bool = True, log=print) -> dict
     return r.finish("leakage", rows, split="per row")
 
 
-RUNNERS = {"backbones": run_backbones, "augmentation": run_augmentation, "leakage": run_leakage}
+RUNNERS = {"backbones": run_backbones, "augmentation": run_augmentation, "leakage": run_leakage,
+           "generalization": experiment_generalize.run_generalization}
 
 
 @contextmanager
@@ -119,7 +130,9 @@ def summary_lines(summary: dict) -> list[str]:
             out.append(f"  {row['name']:58} not run: {row['reason']}")
             continue
         m = row["metrics"]
-        out.append(f"  {row['name']:58} track acc {m['track_accuracy']['mean']:.3f} ± {m['track_accuracy']['std']:.3f}"
-                   f"  window acc {m['segment_accuracy']['mean']:.3f}  track loss {m['track_loss']['mean']:.3f}"
-                   f"  ({row['split']}, {row['n_results']} folds, seeds {row['seeds']})")
+        window = f"  window acc {m['segment_accuracy']['mean']:.3f}" if "segment_accuracy" in m else ""
+        out.append(f"  {row['name']:58} balanced acc {m['track_balanced_accuracy']['mean']:.3f} ± "
+                   f"{m['track_balanced_accuracy']['std']:.3f}  acc {m['track_accuracy']['mean']:.3f}  macro-F1 "
+                   f"{m['track_macro_f1']['mean']:.3f}{window}  ({row['split']}, {row['n_results']} folds, "
+                   f"seeds {row['seeds']})")
     return out

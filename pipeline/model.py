@@ -2,8 +2,10 @@
 
 Taps (what ``GenreNet.embed`` returns):
 
-- ``immediate``: the pooled output of the pretrained CNN (1280-d). The backbone
-  stays frozen, so this is exactly the ImageNet representation of a spectrogram.
+- ``immediate``: the pooled output of the pretrained CNN (1280-d; with
+  ``pool_blocks`` the global-average pools of several blocks, concatenated).
+  The backbone stays frozen, so this is exactly the ImageNet representation of
+  a spectrogram.
 - ``deep``: the first dense layer of the new head (256-d, after ReLU). Wide
   enough to keep nuance between songs, small enough that 10 genres must be
   organised in it — the paper's "best balance" layer.
@@ -22,26 +24,41 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
-from .errors import WeightsError  # noqa: F401  (defined there so the CLI can catch it without torch)
+from .weights import WeightsError, backbone_state_dict, shipped_weights_file  # noqa: F401 (WeightsError re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TAPS = ("immediate", "deep", "shallow")
 EMBEDDINGS = ("none",) + TAPS
 BACKBONE_DIM = 1280
+# Output channels of MobileNetV2's ``features[i]`` (block 18 is the final 1x1 conv to 1280).
+BLOCK_CHANNELS = (32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320, 1280)
+LAST_BLOCK = len(BLOCK_CHANNELS) - 1
+
+
+def pooled_dim(pool_blocks) -> int:
+    """Width of the concatenated global-average pools of ``pool_blocks``."""
+    return sum(BLOCK_CHANNELS[b] for b in pool_blocks)
 
 
 class Backbone(nn.Module):
-    """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, 1280).
+    """Frozen ImageNet MobileNetV2 on spectrogram images: (N, H, W) in [0, 1] → (N, dim).
 
     The grey image is copied to three channels and normalised with ImageNet
     statistics, as the pretrained CNN expects; with ``image_size`` it is first
     resized to a square (the paper's 224 x 224), otherwise used at its own size.
+    The output is the global-average pool of each block in ``pool_blocks``
+    (indices into ``features``; the default, the last block, is 1280-d),
+    concatenated: earlier blocks keep more of the spectrogram's texture.
     """
 
-    def __init__(self, image_size: int | None = None):
+    def __init__(self, image_size: int | None = None, pool_blocks=(LAST_BLOCK,)):
         super().__init__()
         self.image_size = image_size
+        self.pool_blocks = tuple(sorted(int(b) for b in pool_blocks))
+        if not self.pool_blocks or not 0 <= self.pool_blocks[0] <= self.pool_blocks[-1] <= LAST_BLOCK:
+            raise ValueError(f"pool_blocks must be indices 0..{LAST_BLOCK}, not {pool_blocks!r}")
+        self.dim = pooled_dim(self.pool_blocks)
         self.features = mobilenet_v2().features
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -53,13 +70,20 @@ class Backbone(nn.Module):
         # statistics would wreck them, so the backbone never leaves eval mode.
         return super().train(False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) grey images in [0, 1] → the (N, 3, H', W') input the ImageNet weights expect."""
         x = images.unsqueeze(1)
         if self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
-        x = self.features(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x, pooled = self.normalise(images), []
+        for i, block in enumerate(self.features[: self.pool_blocks[-1] + 1]):
+            x = block(x)
+            if i in self.pool_blocks:
+                pooled.append(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return torch.cat(pooled, 1) if len(pooled) > 1 else pooled[0]
 
 
 class GenreHead(nn.Module):
@@ -86,10 +110,18 @@ class GenreHead(nn.Module):
 class GenreNet(nn.Module):
     """Backbone + head; ``embed`` returns every tap and the logits."""
 
-    def __init__(self, n_classes: int, image_size: int | None = None, deep: int = 256, shallow: int = 64):
+    def __init__(self, n_classes: int, image_size: int | None = None, deep: int = 256, shallow: int = 64,
+                 pool_blocks=(LAST_BLOCK,)):
         super().__init__()
-        self.backbone = Backbone(image_size)
-        self.head = GenreHead(n_classes, deep, shallow)
+        self.backbone = Backbone(image_size, pool_blocks)
+        self.head = GenreHead(n_classes, deep, shallow, in_dim=self.backbone.dim)
+
+    @classmethod
+    def from_config(cls, n_classes: int, config: dict) -> "GenreNet":
+        """The network a bundle's ``config`` describes (older bundles: the last block only)."""
+        spec, train = config["spectrogram"], config["train"]
+        return cls(n_classes, spec.get("image_size"), train["deep"], train["shallow"],
+                   config.get("pool_blocks", (LAST_BLOCK,)))
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor, batch_size: int = 16) -> dict[str, torch.Tensor]:
@@ -101,27 +133,21 @@ class GenreNet(nn.Module):
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None) -> str:
-    """Fill the backbone with ImageNet MobileNetV2 weights; never downloads.
+def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None) -> str:
+    """Fill the backbone with ImageNet MobileNetV2 weights.
 
     Parameters
     ----------
-    weights : a torchvision MobileNetV2 state-dict file, or None to use
-        torchvision's cache (``$TORCH_HOME/hub/checkpoints``) if it holds one.
+    weights : None for the weights shipped in ``assets/weights`` (sha256-checked),
+        ``"torchvision"`` for torchvision's weights API (the one path that may
+        download), or a file: a torchvision MobileNetV2 state dict (``.pth``) or
+        safetensors. Only ``features.*`` is used. See :mod:`pipeline.weights`.
 
     Returns
     -------
-    str : where the weights came from.
+    str : the file the weights were read from (the build keys its feature cache on it).
     """
-    if weights is None:
-        weights = _cached_torchvision_weights()
-    path = Path(weights)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a corrupt or non-torch file
-        raise WeightsError(f"cannot read weights {path.name}: {e}") from None
+    state, path = backbone_state_dict(weights)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     try:
         backbone.features.load_state_dict(features, strict=True)
@@ -131,14 +157,8 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None) -> st
 
 
 def _cached_torchvision_weights() -> Path:
-    from torch.hub import get_dir
+    """The default MobileNetV2 weights file: the shipped one, sha256-checked.
 
-    for name in ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth"):
-        p = Path(get_dir()) / "checkpoints" / name
-        if p.is_file():
-            return p
-    raise WeightsError(
-        "no ImageNet MobileNetV2 weights: pass --weights FILE (a torchvision mobilenet_v2 state dict, "
-        f"e.g. ../shared/weights/mobilenet_v2_imagenet_float.pth) or place mobilenet_v2-b0353104.pth in "
-        f"{Path(get_dir()) / 'checkpoints'}; nothing is downloaded"
-    )
+    (The name is older than the shipped weights; ``experiment_runner`` calls it.)
+    """
+    return shipped_weights_file("mobilenet_v2")

@@ -226,3 +226,36 @@ def test_report_without_results_says_what_to_run(tmp_path):
     readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
     text = readme.read_text()
     assert text.count("Not run yet") == 3 and "python -m pipeline experiment backbones" in text
+
+
+# --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
+
+def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
+    from pipeline import experiment_generalize as eg
+    from pipeline.finetune import FinetuneConfig
+
+    variants = (
+        eg.Variant("current", train=eg.UNWEIGHTED),
+        eg.Variant("weighted"),
+        eg.Variant("probe", model="logistic"),
+        eg.Variant("masked + mixup", masked=2, train=eg.MIXUP),
+        eg.Variant("5 s, blocks 14+17+18", seconds=5.0, hop=2.5, blocks=eg.TAPS),
+        eg.Variant("ensemble", members=2),
+        eg.Variant("fine-tuned 17-18", blocks=eg.TAPS, model="finetune", finetune_first=17),
+    )
+    cfg = config(corpus, weights, cache, finetune=FinetuneConfig(max_epochs=2))
+    s = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    assert [r["name"] for r in s["rows"]] == [v.name for v in variants]
+    units = [[f["test_units"] for f in r["fold_results"]] for r in s["rows"]]
+    assert all(u == units[0] for u in units), "every row must be scored on the same folds"
+    for r in s["rows"]:
+        assert r["split"] == "artist" and r["n_results"] == 2 and "repeated recordings" in r["grouping"]
+        for k in ("track_balanced_accuracy", "track_accuracy", "track_macro_f1"):
+            assert 0 <= r["metrics"][k]["mean"] <= 1 and len(r["metrics"][k]["values"]) == 2
+    rows = {r["name"]: r for r in s["rows"]}
+    assert rows["5 s, blocks 14+17+18"]["dim"] == 160 + 320 + 1280
+    assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
+    assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
+    assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
+    again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0

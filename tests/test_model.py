@@ -153,20 +153,22 @@ def empty_torch_home(tmp_path, monkeypatch):
     return home
 
 
-def test_no_weights_and_empty_cache_says_how_to_supply_them(empty_torch_home):
-    with pytest.raises(WeightsError) as info:
-        load_imagenet_backbone(Backbone(), None)
-    msg = str(info.value)
-    assert "--weights" in msg and "nothing is downloaded" in msg
-    assert str(empty_torch_home / "hub" / "checkpoints") in msg
+def test_no_weights_uses_the_shipped_file_and_never_the_cache(empty_torch_home):
+    from pipeline.weights import SHIPPED, read_state_dict
+
+    b = Backbone()
+    assert load_imagenet_backbone(b, None) == str(SHIPPED["mobilenet_v2"].path)
+    expected = read_state_dict(SHIPPED["mobilenet_v2"].path)["features.18.0.weight"]
+    assert b.features[18][0].weight.dtype == torch.float32 and torch.equal(b.features[18][0].weight, expected)
+    assert not any(empty_torch_home.rglob("*")), "the shipped weights must not touch the torch cache"
 
 
-def test_no_weights_uses_torchvision_cache(empty_torch_home, random_weights):
+def test_torchvision_weights_come_from_torchvisions_cache(empty_torch_home, random_weights):
     ckpt = empty_torch_home / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     (ckpt / "mobilenet_v2-b0353104.pth").symlink_to(random_weights)
     b = Backbone()
-    assert load_imagenet_backbone(b, None) == str(ckpt / "mobilenet_v2-b0353104.pth")
+    assert load_imagenet_backbone(b, "torchvision") == str(ckpt / "mobilenet_v2-b0353104.pth")
     expected = torch.load(random_weights, weights_only=True)["features.18.0.weight"]
     assert torch.equal(b.features[18][0].weight, expected)
 
@@ -194,3 +196,59 @@ def test_folded_bn_never_uses_batch_statistics(shared_weights, images):
     with torch.no_grad():
         batch_stats = b(images)
     assert not torch.allclose(reference, batch_stats, atol=1e-3)
+
+
+# --- metrics and class weighting (issue 12) ------------------------------------------------------
+
+
+def test_balanced_accuracy_and_macro_f1_on_a_hand_made_example():
+    import numpy as np
+
+    from pipeline.train import classification_metrics, scores
+
+    y = [0, 0, 0, 0, 1, 1, 2, 2]
+    pred = [0, 0, 0, 1, 1, 0, 2, 1]
+    # recalls 3/4, 1/2, 1/2; F1: class 0 P 3/4 R 3/4 -> .75, class 1 P 1/3 R 1/2 -> .4, class 2 P 1 R 1/2 -> 2/3
+    s = scores(y, pred)
+    assert s["accuracy"] == pytest.approx(5 / 8)
+    assert s["balanced_accuracy"] == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
+    assert s["macro_f1"] == pytest.approx((0.75 + 0.4 + 2 / 3) / 3)
+    # a genre absent from the fold but predicted: not in balanced accuracy, an F1 of 0 in macro-F1
+    s = scores([0, 0, 1, 1], [0, 2, 1, 1])
+    assert s["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    probs = np.eye(4)[pred][:, :3] * 0.9 + 0.1 / 3  # rows sum to 1 over 3 classes
+    m = classification_metrics(np.array(y), probs[:, :3] / probs[:, :3].sum(1, keepdims=True), ["a", "b", "c"])
+    assert m["balanced_accuracy"] == pytest.approx(0.5833333) and m["macro_f1"] == pytest.approx(0.6055556)
+    assert m["per_genre_accuracy"] == pytest.approx({"a": 0.75, "b": 0.5, "c": 0.5})
+    assert m["per_genre_f1"] == pytest.approx({"a": 0.75, "b": 0.4, "c": 2 / 3})
+
+
+def test_balanced_class_weights():
+    import numpy as np
+
+    from pipeline.train import balanced_weights
+
+    w = balanced_weights(np.array([0] * 6 + [1] * 2 + [2] * 4), 4)
+    assert w[3] == 0 and w[:3] == pytest.approx([12 / 18, 12 / 6, 12 / 12])
+    assert (w[[0] * 6 + [1] * 2 + [2] * 4]).sum() == pytest.approx(12)  # the loss keeps its scale
+
+
+def test_class_weighted_head_recalls_the_small_genre_better():
+    import numpy as np
+
+    from pipeline.train import SegmentFeatures, TrainConfig, fit_head, track_probabilities
+
+    rng = np.random.default_rng(0)
+    # train: a big genre (60 tracks) and a small one (6) that overlap; val 10 + 3; test 30 + 30
+    y = np.array([0] * 60 + [1] * 6 + [0] * 10 + [1] * 3 + [0] * 30 + [1] * 30)
+    X = (rng.normal(size=(len(y), 8)) + 0.8 * y[:, None]).astype(np.float32)
+    seg = SegmentFeatures(X, np.arange(len(y)))
+    train, val, test = np.arange(66), np.arange(66, 79), np.arange(79, len(y))
+    recall = {}
+    for cw in ("none", "balanced"):
+        cfg = TrainConfig(deep=16, shallow=8, max_epochs=60, patience=60, class_weight=cw, refit=False)
+        head, _ = fit_head(seg, y, train, val, 2, cfg, seed=0)
+        p = track_probabilities(head, X[test], test, test).argmax(1)
+        recall[cw] = float(np.mean(p[y[test] == 1] == 1))
+    assert recall["balanced"] > recall["none"] + 0.2, recall

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.splits import LeakageError, audit_leakage, cv_folds, split_groups, split_tracks
+from pipeline.splits import (REPEATED_RECORDINGS, LeakageError, audit_leakage, cv_folds, merge_repeats,
+                             repeated_recordings, split_groups, split_tracks, track_groups)
 
 
 def corpus(n_genres=5, artists_per_genre=4, tracks_per_artist=3):
@@ -135,3 +136,144 @@ def test_cv_folds_are_deterministic_given_seed():
     assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
     c = cv_folds(genres, groups, 4, seed=4)
     assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, c))
+
+
+# --- repeated recordings, artist groups and imbalance (issue 12) -------------------------------------------
+
+
+def with_repeats():
+    """A collection holding every pair of REPEATED_RECORDINGS, artists unknown for some copies.
+
+    pop has five known artists, disco three, reggae a single known artist (so it falls back to track groups);
+    one copy of the disco pair has no artist, so only the repetition table can join it to its twin.
+    """
+    ids, genres, artists = [], [], []
+
+    def add(t, g, a):
+        ids.append(t), genres.append(g), artists.append(a)
+
+    for i in range(30):
+        add(f"pop.{100 + i:05d}", "pop", f"pop artist {i % 5}")
+    for i in range(12):
+        add(f"disco.{100 + i:05d}", "disco", f"disco artist {i % 3}")
+    for i in range(10):
+        add(f"reggae.{100 + i:05d}", "reggae", "Bob Marley")
+    for a, b in REPEATED_RECORDINGS:
+        genre = a.split(".")[0]
+        add(a, genre, "Ini Kamoze" if genre == "reggae" else None if genre == "disco" else "pop artist 0")
+        add(b, genre, "Ini Kamoze" if genre == "reggae" else "Boney M." if genre == "disco" else "pop artist 1")
+    return ids, np.array(genres), artists
+
+
+def _pairs_apart(groups, folds, ids):
+    where = {t: i for i, t in enumerate(ids)}
+    torn = []
+    for _, te in folds:
+        tested = set(te)
+        torn += [(a, b) for a, b in REPEATED_RECORDINGS if (where[a] in tested) != (where[b] in tested)]
+    return torn
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["track", "artist"])
+def test_repeated_recordings_never_straddle_a_fold(kind, seed):
+    ids, genres, artists = with_repeats()
+    groups = track_groups(ids) if kind == "track" else split_groups(ids, genres, artists, min_artists=2)[0]
+    folds = cv_folds(genres, groups, n_folds=5, seed=seed)
+    assert not _pairs_apart(groups, folds, ids)
+    where = {t: i for i, t in enumerate(ids)}
+    for a, b in REPEATED_RECORDINGS:
+        assert groups[where[a]] == groups[where[b]], (a, b)
+
+
+def test_repeats_merge_into_the_artist_group_or_a_named_repeat_group():
+    ids, genres, artists = with_repeats()
+    groups, fallback = split_groups(ids, genres, artists, min_artists=2)
+    by_id = dict(zip(ids, groups))
+    assert fallback == []  # reggae: Bob Marley and Ini Kamoze, two known artists
+    assert split_groups(ids, genres, artists, min_artists=3)[1] == ["reggae"]
+    # the disco copy with no artist joins its twin's artist group
+    assert by_id["disco.00098"] == by_id["disco.00099"] == "artist:Boney M."
+    # two pop artists joined by a repetition become one group (conservative: the same audio under both)
+    assert by_id["pop.00015"] == by_id["pop.00022"] == by_id["pop.00100"]
+    tg = dict(zip(ids, track_groups(ids)))
+    assert tg["pop.00052"] == tg["pop.00057"] == "repeat:pop.00052+pop.00057"
+    assert tg["pop.00100"] == "track:pop.00100"
+
+
+def test_same_artist_and_title_in_one_genre_counts_as_a_repetition():
+    ids = ["rock.00001", "rock.00002", "rock.00003", "metal.00001"]
+    genres = ["rock", "rock", "rock", "metal"]
+    artists = ["Queen", "queen", "Queen", "Queen"]
+    titles = ["Tie Your Mother Down", "tie your mother down", "Another One", "Tie Your Mother Down"]
+    assert repeated_recordings(ids, genres, artists, titles) == [("rock.00001", "rock.00002")]
+    assert repeated_recordings(ids) == []  # without metadata only the table counts
+    g = track_groups(ids, genres, artists, titles)
+    assert g[0] == g[1] == "repeat:rock.00001+rock.00002" and len(set(g)) == 3
+
+
+def test_merge_repeats_ignores_pairs_not_present():
+    ids = ["pop.00015", "pop.00016"]
+    assert list(merge_repeats(["track:pop.00015", "track:pop.00016"], ids, repeated_recordings(ids))) == \
+        ["track:pop.00015", "track:pop.00016"]
+
+
+def test_audit_leakage_raises_for_a_repeated_recording_in_two_splits():
+    ids = ["pop.00015", "pop.00022", "pop.00001"]
+    with pytest.raises(LeakageError, match="repeated recordings.*pop.00015"):
+        audit_leakage(["train", "test", "val"], ids, [f"track:{t}" for t in ids])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_tracks_keeps_repeated_recordings_together(seed):
+    ids, genres, artists = with_repeats()
+    groups, _ = split_groups(ids, genres, artists, min_artists=3)
+    split = split_tracks(genres, groups, seed)
+    audit_leakage(split, ids, groups, artists)  # raises on a torn pair
+
+
+def imbalanced(seed=0):
+    """Like the 253 shared tracks: two genres of 60, the others 14-22, several artists each."""
+    rng = np.random.default_rng(seed)
+    sizes = {"classical": 60, "pop": 60, "country": 22, "jazz": 19, "blues": 14, "rock": 14}
+    ids, genres, artists = [], [], []
+    for g, n in sizes.items():
+        for i in range(n):
+            ids.append(f"{g}.{i:05d}")
+            genres.append(g)
+            artists.append(f"{g} artist {rng.integers(max(4, n // 4))}")
+    return ids, np.array(genres), artists
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cv_folds_are_stratified_on_imbalanced_genres(seed):
+    ids, genres, artists = imbalanced(seed)
+    groups, _ = split_groups(ids, genres, artists, min_artists=2)
+    folds = cv_folds(genres, groups, 5, seed)
+    for g in set(genres):
+        n = int(np.sum(genres == g))
+        biggest = max(int(np.sum((groups == a) & (genres == g))) for a in set(groups[genres == g]))
+        shares = [int(np.sum(genres[te] == g)) for _, te in folds]
+        assert sum(shares) == n
+        # each fold's test part holds about a fifth of every genre: off by less than one artist group + 2
+        assert max(abs(k - n / 5) for k in shares) <= biggest + 2, (g, shares)
+        assert all(np.sum(genres[tr] == g) > 0 for tr, _ in folds), f"{g} missing from a training part"
+
+
+def test_shared_gtzan_folds_keep_artists_and_repeats(shared_gtzan):
+    from pipeline.dataset import discover_tracks, find_metadata_csv, read_track_metadata
+
+    tracks, _ = discover_tracks(shared_gtzan)
+    info = read_track_metadata(find_metadata_csv(shared_gtzan))
+    ids, genres = [t.track_id for t in tracks], np.array([t.genre for t in tracks])
+    artists, titles = [info.get(i, {}).get("artist") for i in ids], [info.get(i, {}).get("title") for i in ids]
+    assert len(repeated_recordings(ids, genres, artists, titles)) >= len(REPEATED_RECORDINGS)
+    groups, fallback = split_groups(ids, genres, artists, min_artists=2, titles=titles)
+    for seed in range(3):
+        folds = cv_folds(genres, groups, 5, seed)
+        assert not _pairs_apart(groups, folds, ids)
+        for tr, te in folds:
+            assert not set(groups[tr]) & set(groups[te])
+            named = {a for a, i in zip(artists, range(len(ids))) if a and i in set(te) and groups[i].startswith("artist:")}
+            trained = {artists[i] for i in tr if groups[i].startswith("artist:")}
+            assert not named & trained, "an artist is both trained on and tested"

@@ -1,0 +1,207 @@
+"""``python -m pipeline experiment generalization``: what makes the head hold up on unheard artists (issue 12).
+
+Every row is cross-validated on the *same* folds: 5-fold, stratified by genre,
+grouped by artist (repeated recordings together; ``splits``), repeated with
+seeds 0..S-1. A row changes one thing against the row it names (or combines
+the changes that helped), so the table says what each change is worth in
+balanced accuracy (mean per-genre recall: the genres are imbalanced).
+
+Backbone features are cached per window setting (``feature_sets``: the pools of
+every MobileNetV2 block from one pass, SpecAugment-masked copies, and for
+fine-tuning the activation entering the first tuned block), fold results one
+JSON each (``experiment_cv.FoldCache``), so a re-run only reads and an
+interrupted run resumes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from sklearn.metrics import log_loss
+from tqdm.auto import tqdm
+
+from . import experiment_cv as xcv
+from . import feature_sets, finetune
+from .build import cached_features
+from .embed import head_taps
+from .evaluate import logistic_probabilities
+from .experiment_runner import HEAD_CODE, Runner
+from .feature_sets import block_columns, extract_block_features
+from .finetune import fit_tail, tail_probabilities
+from .model import Backbone, load_imagenet_backbone
+from .spectrogram import SpectrogramConfig
+from .train import SegmentFeatures, TrainConfig, fit_head
+
+FEATURE_SET_CODE = xcv.code_version(feature_sets)
+FINETUNE_CODE = xcv.code_version(finetune)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row: windows, image size, pooled blocks, model, training changes."""
+
+    name: str
+    seconds: float = 10.0
+    hop: float = 5.0
+    image_size: int | None = None
+    blocks: tuple = (18,)
+    model: str = "head"  # head | logistic | finetune
+    train: tuple = ()  # TrainConfig overrides, ((field, value), ...)
+    masked: int = 0  # SpecAugment-masked copies of every training window
+    members: int = 1  # heads (seeds) averaged: a seed ensemble when > 1
+    finetune_first: int | None = None  # first fine-tuned block (model "finetune")
+
+    def spec(self, base: SpectrogramConfig) -> SpectrogramConfig:
+        return replace(base, segment_seconds=self.seconds, segment_hop_seconds=self.hop, image_size=self.image_size)
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        return replace(base, **dict(self.train), augment="specaugment" if self.masked else "none")
+
+    def describe(self) -> dict:
+        d = asdict(self)
+        d["train"] = dict(self.train)
+        return d
+
+
+UNWEIGHTED = (("class_weight", "none"),)
+MIXUP = (("mixup_alpha", 0.4),)
+TAPS = (14, 17, 18)
+# The rows, cheapest first. "current" is the build's configuration before issue 12 (no class weights).
+VARIANTS = (
+    Variant("current: 10 s / 5 s windows, native 128 x 431, last block, head", train=UNWEIGHTED),
+    Variant("+ class-weighted loss"),
+    Variant("logistic probe (class-weighted), same features", model="logistic"),
+    Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
+    Variant("+ class weights + mixup (alpha 0.4, on the head's input)", train=MIXUP),
+    Variant("+ class weights, 224 x 224 images", image_size=224),
+    Variant("+ class weights, 5 s / 2.5 s windows", seconds=5.0, hop=2.5),
+    Variant("+ class weights, 3 s / 1.5 s windows", seconds=3.0, hop=1.5),
+    Variant("+ class weights, blocks 14+17+18 pooled", blocks=TAPS),
+    Variant("logistic probe (class-weighted), blocks 14+17+18", blocks=TAPS, model="logistic"),
+    Variant("+ class weights, blocks 14+17+18, seed ensemble (3 heads)", blocks=TAPS, members=3),
+    Variant("+ class weights, blocks 14+17+18, fine-tuned blocks 16-18", blocks=TAPS, model="finetune",
+            finetune_first=16),
+)
+
+
+def feature_needs(variants) -> dict:
+    """Per window setting (seconds, hop, image size): how many masked copies and from which block a tail input."""
+    need: dict[tuple, dict] = {}
+    for v in variants:
+        n = need.setdefault((v.seconds, v.hop, v.image_size), {"masked": 0, "tail_from": None})
+        n["masked"] = max(n["masked"], v.masked)
+        if v.finetune_first is not None:
+            n["tail_from"] = min(v.finetune_first, n["tail_from"] or v.finetune_first)
+    return need
+
+
+class GeneralizationRunner(Runner):
+    """``Runner`` with all-block feature sets and the row kinds of this experiment."""
+
+    def block_features(self, spec: SpectrogramConfig, masked: int, tail_from: int | None) -> tuple[dict, str]:
+        path = self.weights_file("mobilenet_v2")
+        st = path.stat()
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": FEATURE_SET_CODE, "data": self.corpus.fingerprint,
+                              "weights": [path.name, st.st_size, st.st_mtime_ns], "spectrogram": spec.to_dict(),
+                              "max_seconds": self.cfg.max_track_seconds, "masked": masked, "tail_from": tail_from,
+                              "feature_seed": self.cfg.feature_seed})
+
+        def compute():
+            self.log(f"  extracting all-block features, {spec.segment_seconds:g} s windows, "
+                     f"{spec.image_size or 'native'}, {masked} masked copies, tail input from {tail_from}")
+            self.features_computed += 1
+            bb = Backbone(spec.image_size)
+            load_imagenet_backbone(bb, path)
+            return extract_block_features(bb, self.corpus.audios, spec, masked, self.cfg.feature_seed, tail_from,
+                                          self.progress)
+
+        return cached_features(f"blocks-{key}", self.root / "features", compute), key
+
+    def backbone(self, spec: SpectrogramConfig) -> Backbone:
+        bb = Backbone(spec.image_size)
+        load_imagenet_backbone(bb, self.weights_file("mobilenet_v2"))
+        return bb
+
+    def variant_cv(self, v: Variant, feats: dict, features_id: str, groups: np.ndarray, notes: dict) -> dict:
+        """Cross-validate one row on the artist-grouped folds."""
+        t0, hits = time.perf_counter(), self.folds.hits
+        c, folds, n_classes = self.corpus, self.cfg.folds, len(self.corpus.labels)
+        spec = v.spec(self.cfg.spectrogram)
+        cols = block_columns(v.blocks)
+        seg = SegmentFeatures(feats["clean"][:, cols], feats["track"],
+                              feats["masked"][: len(feats["track"]) * v.masked, cols] if v.masked else None,
+                              feats["masked_track"][: len(feats["track"]) * v.masked] if v.masked else None)
+        train_cfg = v.train_config(self.cfg.train)
+        ft = replace(self.cfg.finetune, first=v.finetune_first) if v.model == "finetune" else None
+        code = {"head": HEAD_CODE, "finetune": FINETUNE_CODE if ft else None}
+        results = []
+        for seed, k, tr, te in tqdm(xcv.cv_jobs(c.genres, groups, folds, self.seeds), desc=v.name[:40], unit="fold",
+                                    disable=not self.progress):
+            train, val = xcv.inner_split(c.genres, groups, tr, folds, seed)
+            spec_ = {"v": xcv.CACHE_VERSION, "code": code, "features": features_id, "variant": v.describe(),
+                     "train": train_cfg.to_dict(), "finetune": ft.to_dict() if ft else None, "seed": seed,
+                     "fold": k, "members": [xcv.array_key(a) for a in (train, val, te)]}
+
+            def fit(seed=seed, tr=tr, train=train, val=val, te=te):
+                return self._fit_fold(v, seg, feats, spec, train_cfg, ft, seed, tr, train, val, te)
+
+            results.append({"seed": seed, "fold": k, **self.folds.run(spec_, fit)})
+        keys = xcv.METRICS if v.model != "logistic" else xcv.PROBE_METRICS + ("track_loss",)
+        return {"name": v.name, "status": "ok", "split": "artist", **notes, "variant": v.describe(),
+                "windows": {"seconds": v.seconds, "hop_seconds": v.hop, "image_size": v.image_size or "native"},
+                "folds": folds, "seeds": self.seeds, "n_results": len(results),
+                "metrics": xcv.summarize(results, keys), "confusion": xcv.pooled_confusion(results, c.y, n_classes),
+                "fold_results": results, "train": train_cfg.to_dict(), "finetune": ft.to_dict() if ft else None,
+                "dim": int(len(cols)), "seconds": round(time.perf_counter() - t0, 1),
+                "cached_folds": self.folds.hits - hits}
+
+    def _fit_fold(self, v, seg, feats, spec, train_cfg, ft, seed, tr, train, val, te) -> dict:
+        c, n_classes, t1 = self.corpus, len(self.corpus.labels), time.perf_counter()
+        y = c.y
+        if v.model == "logistic":
+            p = logistic_probabilities(seg, y, tr, te, n_classes, seed)
+            p = np.clip(p, 1e-12, 1)
+            p /= p.sum(1, keepdims=True)
+            return {**xcv.track_scores(p, y[te]), "track_loss": float(log_loss(y[te], p, labels=np.arange(n_classes))),
+                    "test_units": [int(t) for t in te], "predicted": [int(i) for i in p.argmax(1)]}
+        mask = np.isin(seg.track, te)
+        if v.model == "finetune":
+            fixed_cols = block_columns([b for b in v.blocks if b < ft.first]) if min(v.blocks) < ft.first else None
+            fixed = None if fixed_cols is None else feats["clean"][:, fixed_cols]
+            net, hist = fit_tail(self.backbone(spec), feats["tail_input"], fixed, seg.track, y, train, val,
+                                 n_classes, train_cfg, ft, seed, v.blocks)
+            probs = tail_probabilities(net, feats["tail_input"][mask], None if fixed is None else fixed[mask])
+            extra = {"best_epoch": hist["best_epoch"], "epochs_run": hist["epochs_run"]}
+        else:
+            probs, extra = 0.0, {"best_epoch": []}
+            for m in range(v.members):  # a seed ensemble averages the members' window probabilities
+                head, hist = fit_head(seg, y, train, val, n_classes, train_cfg, seed + 1000 * m)
+                probs = probs + head_taps(head, seg.clean[mask])["probabilities"].astype(np.float64) / v.members
+                extra["best_epoch"].append(hist["best_epoch"])
+        m = xcv.fold_metrics(np.asarray(probs, dtype=np.float64), seg.track[mask], te, y, n_classes)
+        return {**m, **extra, "seconds": round(time.perf_counter() - t1, 1)}
+
+
+def run_generalization(cfg, progress: bool = True, log=print, variants=VARIANTS) -> dict:
+    """All rows on the same artist-grouped folds; the summary goes to ``<cache>/generalization.json``."""
+    r = GeneralizationRunner(cfg, progress, log)
+    found = r.groups("artist")
+    if found is None:
+        raise ValueError("the generalization experiment needs artist metadata (tracks.csv beside the data, or "
+                         "--metadata)")
+    groups, notes = found
+    need, rows = feature_needs(variants), []
+    sets = {}
+    for v in variants:
+        key = (v.seconds, v.hop, v.image_size)
+        if key not in sets:
+            sets[key] = r.block_features(v.spec(cfg.spectrogram), **need[key])
+        feats, fid = sets[key]
+        rows.append(r.variant_cv(v, feats, fid, groups, notes))
+        m = rows[-1]["metrics"]
+        log(f"  {v.name[:70]:70} balanced acc {m['track_balanced_accuracy']['mean']:.3f} ± "
+            f"{m['track_balanced_accuracy']['std']:.3f}  acc {m['track_accuracy']['mean']:.3f}  "
+            f"macro-F1 {m['track_macro_f1']['mean']:.3f}")
+    return r.finish("generalization", rows, split="artist", grouping=notes["grouping"],
+                    folds_identical_across_rows=True)
