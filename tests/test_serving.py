@@ -48,7 +48,7 @@ def test_bundle_records_its_graph_checked_against_torch(tiny):
     record = b.meta["onnx"]["mobilenet_v2"]
     assert record["file"] == "model.onnx" and record["outputs"] == list(OUTPUTS)
     check = record["check"]
-    assert check["windows"] >= 2 and set(check["max_abs_diff"]) == set(OUTPUTS)
+    assert check["inputs"] >= 2 and set(check["max_abs_diff"]) == set(OUTPUTS)
     assert all(0 <= d <= check["tolerance"] == 1e-4 for d in check["max_abs_diff"].values())
     assert "model.onnx" in b.meta["files"]  # hashed like the other files
 
