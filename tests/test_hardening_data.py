@@ -258,7 +258,8 @@ KILL_DURING_WRITE = textwrap.dedent("""
     bundle_mod.os.fsync = fsync
     data, out, weights, cache = sys.argv[1:5]
     build(BuildConfig(data=data, out=out, weights=weights, cache=cache, seed=0, cv_folds=2, cv_repeats=0,
-                      train=TrainConfig(max_epochs=3, patience=2, augment="none")), progress=False)
+                      train=TrainConfig(max_epochs=3, patience=2, augment="none"), networks=("mobilenet_v2",)),
+          progress=False)
     print("FINISHED", flush=True)
 """)
 
