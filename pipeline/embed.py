@@ -88,8 +88,14 @@ def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: i
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
-def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int) -> np.ndarray:
-    """Mean of segment rows per track: a track's embedding."""
+def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Mean of segment rows per track: a track's embedding.
+
+    ``weight`` (one per row) makes it a weighted mean: MusiCNN's 3 s patches
+    count by their share of the track's windows (``musicnn_input.window_pooling``),
+    so a track's vector is the mean of its windows, as a placed song's is.
+    """
+    w = np.ones(len(track)) if weight is None else np.asarray(weight, dtype=np.float64)
     out = np.zeros((n_tracks, values.shape[1]), dtype=np.float64)
-    np.add.at(out, track, values)
-    return (out / np.bincount(track, minlength=n_tracks)[:, None]).astype(np.float32)
+    np.add.at(out, track, values * w[:, None])
+    return (out / np.bincount(track, weights=w, minlength=n_tracks)[:, None]).astype(np.float32)

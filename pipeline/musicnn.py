@@ -7,23 +7,21 @@ follows the layer-by-layer description shipped with the converted weights
 (``weights/musicnn/README.md``) and reads those weights from safetensors, keyed
 by their TensorFlow names; it reproduces the original graph's outputs to ~1e-5.
 
-Its front end is its own (16 kHz, 96-band log-compressed mel, 3 s patches),
-not the ImageNet path's spectrogram images.
+Its front end is its own (16 kHz, 96-band log-compressed mel, 3 s patches;
+``musicnn_input``, numpy only, so placing a song needs no torch), not the
+ImageNet path's spectrogram images.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .audio import resample
-from .spectrogram import segment_starts
+from .musicnn_input import MusiCNNConfig, musicnn_mel, musicnn_patches, slice_patches  # noqa: F401 (re-exported)
 
 BN_EPS = 1e-3  # TensorFlow's default batch-norm epsilon, not PyTorch's 1e-5
 N_TAGS = 50
@@ -32,91 +30,6 @@ POOL_DIM = 753  # 561 front-end + 3 x 64 mid-end channels
 
 class MusiCNNWeightsError(ValueError):
     """A weights file that is missing or does not hold MusiCNN; ``str()`` is one line."""
-
-
-@dataclass(frozen=True)
-class MusiCNNConfig:
-    """MusiCNN's input settings (as it was trained); stored with anything built from it."""
-
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 96
-    patch_frames: int = 187  # 3 s at 16 kHz / hop 256: the training patch length
-    patch_hop_frames: int = 93  # 1.5 s: half-overlapping patches
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MusiCNNConfig":
-        return cls(**d)
-
-
-# --- front end -------------------------------------------------------------------------------
-
-
-def musicnn_mel(y16k: np.ndarray, cfg: MusiCNNConfig = MusiCNNConfig()) -> np.ndarray:
-    """MusiCNN's input representation of a 16 kHz signal.
-
-    Parameters
-    ----------
-    y16k : np.ndarray, shape (n,)
-        Mono audio at ``cfg.sample_rate``.
-    cfg : MusiCNNConfig
-
-    Returns
-    -------
-    mel : np.ndarray, shape (frames, n_mels), float32
-        ``log10(10000 * mel + 1)`` of librosa's power, Slaney mel spectrogram.
-    """
-    mel = librosa.feature.melspectrogram(y=np.asarray(y16k, dtype=np.float32), sr=cfg.sample_rate,
-                                         n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels)
-    # float32 throughout: the original extractor's float16 cast overflows to inf on loud music.
-    return np.log10(np.float32(10000) * mel.T.astype(np.float32) + np.float32(1)).astype(np.float32)
-
-
-def slice_patches(mel: np.ndarray, cfg: MusiCNNConfig = MusiCNNConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a (frames, n_mels) representation into overlapping patches.
-
-    A representation shorter than one patch gives one patch padded with zeros
-    (= silence after the log compression); the last patch is aligned to the
-    end, as :func:`pipeline.spectrogram.segment_starts` does for the images.
-
-    Returns
-    -------
-    patches : np.ndarray, shape (n_patches, patch_frames, n_mels), float32
-    start_frames : np.ndarray of int64
-    """
-    starts = segment_starts(len(mel), cfg.patch_frames, cfg.patch_hop_frames)
-    patches = np.zeros((len(starts), cfg.patch_frames, mel.shape[1]), dtype=np.float32)
-    for i, s in enumerate(starts):
-        piece = mel[s : s + cfg.patch_frames]
-        patches[i, : len(piece)] = piece
-    return patches, starts
-
-
-def musicnn_patches(y: np.ndarray, sr: int, cfg: MusiCNNConfig = MusiCNNConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Audio at any rate → MusiCNN input patches and their start times.
-
-    The mel of the whole clip is computed once and then sliced, so patches
-    overlap without recomputing frames.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n,)
-        Mono audio at ``sr`` Hz (the pipeline decodes at 22 050 Hz).
-    sr : int
-    cfg : MusiCNNConfig
-
-    Returns
-    -------
-    patches : np.ndarray, shape (n_patches, patch_frames, n_mels), float32
-    start_s : np.ndarray, start time of each patch in seconds
-    """
-    mel = musicnn_mel(resample(np.asarray(y, dtype=np.float32), sr, cfg.sample_rate), cfg)
-    patches, starts = slice_patches(mel, cfg)
-    return patches, starts * cfg.hop_length / cfg.sample_rate
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -332,7 +245,7 @@ def export_onnx(model: MusiCNN, f, cfg: MusiCNNConfig = MusiCNNConfig()) -> None
 
 # --- features for a corpus -------------------------------------------------------------------
 
-FEATURE_OUTPUTS = ("mean_pool", "max_pool", "penultimate", "logits")
+FEATURE_OUTPUTS = ("mean_pool", "max_pool", "pooled", "penultimate", "logits")
 
 
 @torch.no_grad()
@@ -374,3 +287,73 @@ def musicnn_features(model: MusiCNN, audios, sr: int, cfg: MusiCNNConfig = MusiC
     if not audios:
         return {k: np.zeros((0,), dtype=np.float32) for k in outputs}
     return {k: np.concatenate(v) for k, v in outputs.items()}
+
+
+def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNConfig(),
+                    progress: bool = True) -> dict[str, np.ndarray]:
+    """What ``build`` needs of MusiCNN for every patch of every track (the head trains on patches).
+
+    Parameters
+    ----------
+    audios : list of mono signals at ``spec.sample_rate`` (22 050 Hz).
+    spec : the bundle's ``SpectrogramConfig``: its window grid decides each
+        patch's share of its track's vector (``window_pooling``), exactly as a
+        placed song's windows do.
+
+    Returns
+    -------
+    dict with ``clean`` (n_patches, 1506: the pooled features, the "immediate"
+    layer), ``none`` (n_patches, prod(cfg.none_shape)), ``track``, ``start_s``
+    and ``weight`` (a track's vector is the ``weight``-weighted sum of its patches).
+    """
+    from .musicnn_input import patch_none, window_pooling
+    from .spectrogram import window_starts
+
+    out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
+    for i, y in enumerate(tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress)):
+        patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
+        windows_s = window_starts(len(y), spec) / spec.sample_rate
+        out["clean"].append(patch_outputs(model, patches)["pooled"])
+        out["none"].append(patch_none(patches, cfg))
+        out["track"].append(np.full(len(patches), i, dtype=np.int64))
+        out["start_s"].append(start_s.astype(np.float64))
+        out["weight"].append(window_pooling(start_s, cfg.patch_seconds, windows_s, spec.segment_seconds).mean(axis=0))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+class MusiCNNServing(nn.Module):
+    """MusiCNN and its new genre head as served: patches → (immediate, deep, shallow, probabilities).
+
+    ``immediate`` is the pooled 1506-d vector (max and mean over time of the
+    front- and mid-end features): the network's own back end reads it, and it
+    is what the head learns from. Its parameters are named ``musicnn.*`` and
+    ``musicnn_head.*`` so they sit beside MobileNetV2's in one weights file.
+    """
+
+    def __init__(self, musicnn: MusiCNN, head: nn.Module):
+        super().__init__()
+        self.musicnn, self.musicnn_head = musicnn, head
+
+    def forward(self, patches: torch.Tensor):
+        immediate = self.musicnn(patches)["pooled"]
+        out = self.musicnn_head(immediate)
+        return immediate, out["deep"], out["shallow"], torch.softmax(out["logits"], -1)
+
+    @torch.no_grad()
+    def head_outputs(self, immediate: np.ndarray) -> dict[str, np.ndarray]:
+        """deep, shallow and probabilities from given pooled features (the ONNX check's second half).
+
+        The head standardises features whose spread can be tiny on a small
+        training set, which magnifies the runtimes' float32 rounding in the
+        pooled features (~1e-6 relative) far past any fixed tolerance; so the
+        graph's MusiCNN part is checked on its output and its head on the
+        graph's own features, each to the build's tolerance.
+        """
+        out = self.musicnn_head(torch.from_numpy(np.ascontiguousarray(immediate, dtype=np.float32)))
+        return {"deep": out["deep"].numpy(), "shallow": out["shallow"].numpy(),
+                "probabilities": torch.softmax(out["logits"], -1).numpy()}
+
+    def served_state_dict(self) -> dict:
+        """The weights the graph uses (MusiCNN's own tagging layers are not served)."""
+        unused = ("musicnn.pool_bn.", "musicnn.dense.", "musicnn.dense_bn.", "musicnn.out.")
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(unused)}

@@ -12,8 +12,8 @@ A bundle holds one or more networks (``Bundle.networks``). Each is a
 "none" layer, one row per window of the bundle's window grid) and a graph
 with the outputs ``serve.OUTPUTS``. Its layers are stored under
 ``networks.embedding_key(network, layer)``, and ``Placement.maps`` is keyed
-the same way, so a second network (MusiCNN: 16 kHz, 96-band mel, 3 s patches)
-is one more entry in ``NETWORK_LOADERS``.
+the same way. MusiCNN (16 kHz, 96-band mel, 3 s patches) is the second entry
+of ``NETWORK_LOADERS``: its patches are pooled onto the same window grid.
 """
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ from .errors import one_line
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
+from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
-from .spectrogram import SpectrogramConfig, clip_windows, thumbnail_from_power
+from .spectrogram import SpectrogramConfig, clip_windows, thumbnail_from_power, window_starts
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
 MIN_SECONDS = 1.0
@@ -68,10 +69,10 @@ class Placement:
 class Windows:
     """What a network's front end makes of a signal."""
 
-    inputs: np.ndarray  # the graph's inputs, one per window (or several per window: see ``window``)
+    inputs: np.ndarray  # the graph's inputs, one per window (or several per window: see ``pool``)
     none: np.ndarray  # (n_windows, dim) the "none" layer: the input itself, downsampled
     starts_s: np.ndarray  # (n_windows,) window start times in s (the bundle's window grid)
-    window: np.ndarray | None = None  # (n_inputs,) window of each input when a window has several (patches)
+    pool: np.ndarray | None = None  # (n_windows, n_inputs) averaging weights when inputs are not windows (patches)
     power: np.ndarray | None = None  # the clip's mel power, for the thumbnail (MobileNetV2's front end)
 
 
@@ -90,8 +91,8 @@ class Network:
         """Every layer per window ({embedding key: (n_windows, dim)}), probabilities per window, the Windows."""
         windows = self.front_end(y)
         out = self.graph.run(windows.inputs)
-        if windows.window is not None:  # inputs are patches: each window is the mean of its own
-            out = {k: track_means(v, windows.window, len(windows.starts_s)) for k, v in out.items()}
+        if windows.pool is not None:  # inputs are patches: each window is the mean of its own
+            out = {k: windows.pool @ v for k, v in out.items()}
         vectors = {self.key("none"): windows.none, **{self.key(t): out[t] for t in OUTPUTS if t != "probabilities"}}
         return vectors, out["probabilities"], windows
 
@@ -106,9 +107,24 @@ def load_mobilenet(bundle: Bundle, spec: SpectrogramConfig, threads: int | None)
     return Network(DEFAULT_NETWORK, partial(mobilenet_windows, spec=spec), OnnxNetwork(bundle.graph_path(), threads))
 
 
-# network name → loader(bundle, spectrogram config, threads) → Network. MusiCNN adds its own here.
+def musicnn_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> Windows:
+    """MusiCNN's front end: its 3 s mel patches, pooled onto the bundle's window grid."""
+    patches, patch_starts = musicnn_patches(y, spec.sample_rate, cfg)
+    starts_s = window_starts(len(y), spec) / spec.sample_rate
+    pool = window_pooling(patch_starts, cfg.patch_seconds, starts_s, spec.segment_seconds)
+    return Windows(inputs=patches, none=pool @ patch_none(patches, cfg), starts_s=starts_s, pool=pool)
+
+
+def load_musicnn(bundle: Bundle, spec: SpectrogramConfig, threads: int | None) -> Network:
+    cfg = MusiCNNConfig.from_dict(bundle.meta["networks"]["musicnn"]["settings"]["input"])
+    return Network("musicnn", partial(musicnn_windows, spec=spec, cfg=cfg),
+                   OnnxNetwork(bundle.graph_path("musicnn"), threads))
+
+
+# network name → loader(bundle, spectrogram config, threads) → Network
 NETWORK_LOADERS: dict[str, Callable[[Bundle, SpectrogramConfig, int | None], Network]] = {
     DEFAULT_NETWORK: load_mobilenet,
+    "musicnn": load_musicnn,
 }
 
 
@@ -120,9 +136,10 @@ class Placer:
     bundle : an opened bundle (``load_bundle``).
     threads : onnxruntime threads per placement (default: ``serve.default_threads()``, 1); numpy's BLAS
         is set to as many, process-wide (``serve.limit_blas_threads``).
+    network : whose probabilities are the prediction (default: the bundle's ``predictor``).
     """
 
-    def __init__(self, bundle: Bundle, threads: int | None = None):
+    def __init__(self, bundle: Bundle, threads: int | None = None, network: str | None = None):
         threads = threads or default_threads()
         limit_blas_threads(threads)
         self.bundle = bundle
@@ -135,7 +152,10 @@ class Placer:
             raise
         except Exception as e:  # a graph onnxruntime cannot read, a missing setting, an edited one
             raise BundleError(f"bundle {bundle.path} cannot place songs ({one_line(e)}); rebuild it") from None
-        self.predictor = next((n for n in self.networks if n.name == bundle.predictor), self.networks[0])
+        wanted = network or bundle.predictor
+        if wanted not in bundle.networks:
+            raise BundleError(f"bundle {bundle.path} has no {wanted} network (it has {', '.join(bundle.networks)})")
+        self.predictor = next(n for n in self.networks if n.name == wanted)
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
         self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in bundle.embeddings}
         self.field = RepulsionField({e: bundle.coords(e) for e in bundle.embeddings})
@@ -150,8 +170,8 @@ class Placer:
         return network
 
     @classmethod
-    def from_path(cls, path: str | Path, threads: int | None = None) -> "Placer":
-        return cls(load_bundle(path), threads)
+    def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None) -> "Placer":
+        return cls(load_bundle(path), threads, network)
 
     def warm_up(self) -> None:
         """Run once on a short noise clip (first-run allocations in onnxruntime)."""

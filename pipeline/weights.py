@@ -167,7 +167,7 @@ def torchvision_state_dict() -> tuple[dict, Path]:
     weights = MobileNet_V2_Weights[TORCHVISION_WEIGHTS]
     cached = Path(get_dir()) / "checkpoints" / Path(weights.url).name
     try:
-        state = weights.get_state_dict(progress=False)
+        state = weights.get_state_dict(progress=False, check_hash=True)  # as torchvision itself asks
     except Exception as e:  # offline, a proxy, a half-written cache file
         raise WeightsError(f"torchvision could not provide MobileNetV2 {TORCHVISION_WEIGHTS} ({type(e).__name__}: "
                            f"{(str(e).splitlines() or [''])[0]}); it downloads them once on a connected machine into "

@@ -80,9 +80,9 @@ def test_front_end_reproduces_the_reference_input(musicnn_files):
     assert mel.dtype == np.float32 and mel.shape == (1876, 96)
     # measured: max abs difference 4.8e-7 (float32 rounding) on values up to 5.5
     np.testing.assert_allclose(mel[: 3 * 187].reshape(want.shape), want, rtol=0, atol=1e-5)
-    patches, start_s = musicnn_patches(y, 22050)
-    np.testing.assert_allclose(patches[0], want[0], rtol=0, atol=1e-5)
-    np.testing.assert_allclose(start_s[:3], [0.0, 93 * 256 / 16000, 186 * 256 / 16000])
+    patches, start_s = musicnn_patches(y, 22050)  # back-to-back patches, as the original extractor's
+    np.testing.assert_allclose(patches[:3], want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(start_s[:3], [0.0, 187 * 256 / 16000, 374 * 256 / 16000])
 
 
 def test_a_clip_shorter_than_a_patch_gives_one_zero_padded_patch():
@@ -103,7 +103,7 @@ def test_a_clip_of_exactly_one_patch_is_not_padded():
 
 
 def test_patches_overlap_by_the_hop_and_the_last_one_reaches_the_end():
-    cfg = MusiCNNConfig()
+    cfg = MusiCNNConfig(patch_hop_frames=93)
     mel = np.arange(440 * 96, dtype=np.float32).reshape(440, 96)
     patches, starts = slice_patches(mel, cfg)
     assert starts.tolist() == [0, 93, 186, 440 - 187]  # 186 + 187 would leave 67 frames (> hop / 2) out
@@ -113,7 +113,7 @@ def test_patches_overlap_by_the_hop_and_the_last_one_reaches_the_end():
 
 
 def test_config_round_trips_through_a_dict():
-    cfg = MusiCNNConfig(patch_hop_frames=187)
+    cfg = MusiCNNConfig(patch_hop_frames=93)
     assert MusiCNNConfig.from_dict(cfg.to_dict()) == cfg
     assert MusiCNNConfig().to_dict()["sample_rate"] == 16000
 
@@ -161,11 +161,12 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(random_musicnn):
 def test_features_of_a_corpus_are_per_patch_with_their_track(random_musicnn):
     rng = np.random.default_rng(2)
     audios = [rng.uniform(-0.3, 0.3, int(s * 22050)).astype(np.float32) for s in (2.0, 6.0)]
-    feats = musicnn_features(random_musicnn, audios, 22050, progress=False, batch_size=2)
+    overlapping = MusiCNNConfig(patch_hop_frames=93)
+    feats = musicnn_features(random_musicnn, audios, 22050, overlapping, progress=False, batch_size=2)
     n = len(feats["track"])
     assert feats["track"].tolist() == [0] + [1] * (n - 1) and n == 1 + 3  # 6 s: starts 0, 1.5, 3 s
     assert feats["mean_pool"].shape == feats["max_pool"].shape == (n, 753)
     assert feats["penultimate"].shape == (n, 200) and feats["logits"].shape == (n, 50)
     np.testing.assert_allclose(feats["start_s"], [0, 0, 93 * 0.016, 186 * 0.016])
-    single = musicnn_features(random_musicnn, audios[1:], 22050, progress=False)
+    single = musicnn_features(random_musicnn, audios[1:], 22050, overlapping, progress=False)
     np.testing.assert_allclose(single["penultimate"], feats["penultimate"][1:], atol=1e-5)
