@@ -1,9 +1,10 @@
 """Placement, side by side: this code against a reference checkout of the previous code, in one run.
 
-    git worktree add /tmp/base main            # the previous code (its shipped bundle: format 2)
-    python -m pipeline build --data ../shared/data/gtzan --weights ../shared/weights/mobilenet_v2_imagenet_float.pth \\
-        --out /tmp/onnx_bundle --repeats 0     # a bundle of this code's format, from the same 94 tracks
-    python benchmarks/bench_pipeline.py --base /tmp/base --base-bundle /tmp/base/assets/gtzan --bundle /tmp/onnx_bundle
+    git worktree add --detach /tmp/base a0593ab      # the code before serving through onnxruntime (format 2)
+    (cd /tmp/base && python -m pipeline build --data ../shared/data/gtzan --weights FILE --out /tmp/base_bundle \\
+        --repeats 0)                                   # a bundle each code reads, from the same tracks
+    python -m pipeline build --data ../shared/data/gtzan --out /tmp/onnx_bundle --repeats 0 --networks mobilenet_v2
+    python benchmarks/bench_pipeline.py --base /tmp/base --base-bundle /tmp/base_bundle --bundle /tmp/onnx_bundle
 
 Every number is measured in fresh processes of each code (the two cannot share one: the same package
 name), alternating base / new so that a load spike on a shared machine hits both. Placements are warm
