@@ -1,7 +1,7 @@
 """Placement, side by side: this code against a reference checkout of the previous code, in one run.
 
     git worktree add --detach /tmp/base a0593ab      # the code before serving through onnxruntime (format 2)
-    (cd /tmp/base && python -m pipeline build --data ../shared/data/gtzan --weights FILE --out /tmp/base_bundle \\
+    (cd /tmp/base && python -m pipeline build --data DATA --weights MOBILENET_V2.pth --out /tmp/base_bundle \\
         --repeats 0)                                   # a bundle each code reads, from the same tracks
     python -m pipeline build --data ../shared/data/gtzan --out /tmp/onnx_bundle --repeats 0 --networks mobilenet_v2
     python benchmarks/bench_pipeline.py --base /tmp/base --base-bundle /tmp/base_bundle --bundle /tmp/onnx_bundle
