@@ -11,8 +11,11 @@ as ``pipeline.maps.genre_similarity``, in O(N) memory). Every other per-track ar
 ``probabilities_<network>``, …) is copied row by row, and the model weights and bundle.json settings are the
 source's: placing a song on the result works, and ``load_bundle`` opens it (hashes, shapes, labels).
 
-Per-window arrays (``segment_*``) are kept consistent but small: ``--windows`` windows per track (default 1,
-the track's vector itself), so the file measures what a view needs rather than what it never reads.
+Per-window arrays (``segment_track``, ``segment_start_s``) are kept consistent but small: ``--windows``
+windows per track (default 1); per-window vectors (``segment_<embedding>``, which bundles no longer store) are
+not written. Audio previews (``preview_bytes``/``preview_offsets``), when the source has them, are kept for the
+first copy of each track only (the others have none: ``Bundle.preview`` gives None), so 10 000 tracks do not
+carry 300 MB of repeated audio.
 The output is written with ``pipeline.bundle.write_bundle`` (atomic; the same format as ``build``).
 """
 from __future__ import annotations
@@ -96,7 +99,7 @@ def synthetic_arrays(bundle, src, copy, *, jitter: float, spread: float, windows
         step = spread * typical_neighbour_distance(xy)
         arrays[f"map_{e}"] = (xy[src] + rng.normal(0, step, (n, 2)) * (copy > 0)[:, None]).astype(np.float32)
     for key, value in bundle.arrays.items():
-        if key in arrays or key.startswith(("segment_", "similarity_")):
+        if key in arrays or key.startswith(("segment_", "similarity_", "preview_")):
             continue
         if key.startswith("probabilities"):  # the prediction, and any per-network probabilities
             p = np.clip(value[src] * np.exp(rng.normal(0, jitter, value[src].shape) * (copy > 0)[:, None]), 1e-6, None)
@@ -109,9 +112,18 @@ def synthetic_arrays(bundle, src, copy, *, jitter: float, spread: float, windows
     hop = float(bundle.meta["config"]["spectrogram"]["segment_hop_seconds"])
     arrays["segment_track"] = owner
     arrays["segment_start_s"] = np.tile(np.arange(windows, dtype=np.float32) * hop, n)
-    for e in bundle.embeddings:
-        arrays[f"segment_{e}"] = arrays[f"track_{e}"][owner].astype(np.float16)
+    if "preview_offsets" in bundle.arrays:
+        arrays.update(first_copy_previews(bundle.arrays["preview_bytes"], bundle.arrays["preview_offsets"], src, copy))
     return arrays
+
+
+def first_copy_previews(data: np.ndarray, offsets: np.ndarray, src: np.ndarray, copy: np.ndarray) -> dict:
+    """Packed previews (``pipeline.previews`` layout) where only each track's first copy has one."""
+    sizes = np.where(copy == 0, offsets[src + 1] - offsets[src], 0)
+    new_offsets = np.zeros(len(src) + 1, dtype=np.int64)
+    new_offsets[1:] = np.cumsum(sizes)
+    parts = [data[offsets[i]:offsets[i + 1]] for i, c in zip(src, copy) if c == 0]
+    return {"preview_bytes": np.concatenate(parts) if parts else np.zeros(0, np.uint8), "preview_offsets": new_offsets}
 
 
 def make_large_bundle(source: Path, out: Path, n_tracks: int, *, seed: int = 0, jitter: float = 0.15,
