@@ -6,27 +6,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import export, sounds_like, text, track_view
-from .map_view import display_name
-from .plotting import CONFIG
+from .. import session, text
+from ..keys import N_NEIGHBOURS, SOUNDS_TABLE
+from ..views import export, sounds_like, track_view
+from ..views.map_view import display_name
+from ..views.plotting import CONFIG
+from .detail import clip_audio
 
-TABLE = "sounds_like_table"
+TABLE = SOUNDS_TABLE
 COUNTS = [5, 10, 15, 20]
 
 
-def _audio_paths(bundle, neighbours) -> dict:
+def _players(bundle, neighbours) -> dict:
+    """track id → ``st.audio`` arguments (its file, or the bundle's preview), or None where there is none."""
     out = {}
     for n in neighbours:
         i = track_view.track_index(bundle, n["track_id"])
-        out[n["track_id"]] = track_view.audio_file(bundle, i) if i is not None else None
+        out[n["track_id"]] = clip_audio(bundle, i) if i is not None else None
     return out
 
 
 def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, real_genre: str | None,
-         exclude: str | None, embedding: str, get_placer, on_show, file_stem: str) -> dict | None:
-    """Draw the section for one item; returns embedding → neighbours (or None without a model)."""
+         exclude: str | None, embedding: str, get_placer, file_stem: str, rerun=None) -> dict | None:
+    """Draw the section for one item; returns embedding → neighbours (or None without a model).
+
+    ``vectors`` hold the item in the embeddings of ``embedding``'s network (its layers are compared);
+    ``rerun``: the fragments "show it on the map" reruns.
+    """
     st.header(f"Sounds like {title}")
-    k = st.select_slider("How many clips", COUNTS, value=COUNTS[0], key="n_neighbours")
+    k = st.select_slider("How many clips", COUNTS, value=COUNTS[0], key=N_NEIGHBOURS)
     try:
         with st.spinner("Loading the model…"):
             placer = get_placer()
@@ -35,7 +43,7 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
         return None
     lists = sounds_like.neighbour_lists(placer, vectors, k=max(k, sounds_like.COMPARE_K), exclude=exclude)
     ranked = lists[embedding][:k]
-    audio = _audio_paths(bundle, ranked)
+    audio = _players(bundle, ranked)
     table_col, why_col = st.columns([3, 2], gap="large")
     with table_col:
         st.markdown(text.SOUNDS_LIKE_HELP.format(embedding=embedding))
@@ -48,15 +56,16 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
             n = ranked[r]
             st.markdown(f"**{r + 1}. {n['track_id']}** · {display_name(n.get('artist'), n.get('title'))} "
                         f"· {n['genre']} · similarity {n['similarity']:.3f}")
-            path = audio.get(n["track_id"])
-            if path is not None:
+            player = audio.get(n["track_id"])
+            if player is not None:
                 try:
-                    st.audio(**track_view.audio_for_player(path))
+                    st.audio(**player)
                 except Exception as e:
                     st.caption(f"This clip could not be played ({type(e).__name__}).")
             else:
                 st.caption("The audio of this clip is not on this computer.")
-            st.button("Show it on the map", key="show_neighbour", on_click=on_show, args=(n["track_id"],))
+            st.button("Show it on the map", key="show_neighbour", on_click=session.select,
+                      args=([n["track_id"]], "page", rerun))
     with why_col:
         st.markdown(sounds_like.why_sentence(probabilities, ranked, embedding, real_genre))
         st.plotly_chart(sounds_like.why_figure(sounds_like.why_frame(probabilities, ranked, bundle.labels), bundle.labels),
