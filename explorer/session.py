@@ -2,9 +2,9 @@
 
 ``set_up`` runs on every full run, before the page: it opens the collection
 chosen in the sidebar, reads the view from the address bar when it is new
-(a first visit, a shared link, the back button), keeps the view's widget values
-alive across pages that do not draw those widgets, and places the songs dropped
-in the sidebar's uploader. Pages and their fragments read the result with
+(a first visit, a shared link, the back button), fits it to the collection, and
+places the songs dropped in the sidebar's uploader. The view's controls keep
+their values on pages that do not draw them (``persist_state="session"``). Pages and their fragments read the result with
 ``context()`` and session state (keys in ``explorer.keys``).
 
 Memory: callbacks here are module functions that take only strings, and no
@@ -131,6 +131,8 @@ def set_up(page_name: str) -> Context:
     ss.setdefault(keys.UPLOADER_ROUND, 0)
     with st.sidebar:
         songs_sidebar(ctx)
+    # a page move may have cleared the address, or not yet: write it whatever it holds now
+    write_url(ctx, force=moved)
     return ctx
 
 
@@ -151,20 +153,16 @@ def apply_view(bundle: Bundle, query: dict | None) -> None:
         ss[keys.EMBEDDING] = default_embedding(bundle)
     ss.setdefault(keys.COLOUR, "genre")
     ss[keys.NETWORK] = network_of(ss[keys.EMBEDDING])
-    # Streamlit forgets a widget's value on a run that does not draw it (another page): set them again
-    for k in keys.VIEW_KEYS:
-        if k in ss:
-            ss[k] = ss[k]
 
 
-def write_url(ctx: Context) -> dict:
-    """Put the current view in the address bar (when it changed); returns its query parameters."""
+def write_url(ctx: Context, force: bool = False) -> dict:
+    """Put the current view in the address bar (when it changed, or ``force``); returns its query parameters."""
     ss = st.session_state
     known = track_ids(*ctx.ref)
     tracks = [k for k in ss.get(keys.SELECTION, []) if k in known]
     params = share.view_params(ss[keys.EMBEDDING], ss[keys.COLOUR], tracks,
                                bundle=ctx.path.name if ctx.path != ctx.startup else None)
-    if params != share.current(st.query_params):
+    if force or params != share.current(st.query_params):
         st.query_params.from_dict(params)
     ss[keys.URL_WRITTEN] = params
     return params
