@@ -12,6 +12,7 @@ NETWORK = "network"  # the network picker (only drawn when the bundle holds more
 COLOUR = "colour"  # the colouring radio: genre / predicted / correct
 SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>"
 SELECTION_ORIGIN = "selection_origin"  # the chart whose click made the selection ("map", "grid_deep"), else "page"
+VIEW_MEMORY = "view_memory"  # {EMBEDDING: …, COLOUR: …} as last shown: restores the controls after a page move
 
 # ---------------------------------------------------------------- songs dropped in by this session
 UPLOADS = "uploads"  # file id → UploadResult, in upload order

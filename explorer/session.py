@@ -3,8 +3,9 @@
 ``set_up`` runs on every full run, before the page: it opens the collection
 chosen in the sidebar, reads the view from the address bar when it is new
 (a first visit, a shared link, the back button), fits it to the collection, and
-places the songs dropped in the sidebar's uploader. The view's controls keep
-their values on pages that do not draw them (``persist_state="session"``). Pages and their fragments read the result with
+places the songs dropped in the sidebar's uploader. Streamlit drops a widget's
+value when a page without that widget is shown: the view's values are kept in
+``keys.VIEW_MEMORY`` as well and put back from there. Pages and their fragments read the result with
 ``context()`` and session state (keys in ``explorer.keys``).
 
 Memory: callbacks here are module functions that take only strings, and no
@@ -125,7 +126,7 @@ def set_up(page_name: str) -> Context:
         st.stop()
     ctx = Context(path=path, version=state.stamp(path), startup=startup)
     ss[CONTEXT] = ctx
-    apply_view(bundle, query if from_url else None)
+    apply_view(bundle, query if from_url else None, moved)
     if ss.get(keys.UPLOADS_VERSION) != ctx.ref:  # a rebuilt bundle has new maps: place this session's songs again
         ss[keys.UPLOADS], ss[keys.UPLOADS_VERSION] = {}, ctx.ref
     ss.setdefault(keys.UPLOADER_ROUND, 0)
@@ -136,10 +137,17 @@ def set_up(page_name: str) -> Context:
     return ctx
 
 
-def apply_view(bundle: Bundle, query: dict | None) -> None:
-    """Set layer, colouring and selection from ``query`` (when given), else keep them; fit them to the bundle."""
+def apply_view(bundle: Bundle, query: dict | None, moved: bool = False) -> None:
+    """Set layer, colouring and selection from ``query`` (when given), else keep them; fit them to the bundle.
+
+    ``moved``: the first run of another page. Its controls are new widgets to Streamlit (a widget's identity
+    includes its page), which would start from their first option: they are given the view's values.
+    """
     ss = st.session_state
     ids = bundle.tracks["track_id"].astype(str).tolist()
+    for k, v in ss.get(keys.VIEW_MEMORY, {}).items():
+        if moved or k not in ss:
+            ss[k] = v
     ss.setdefault(keys.SELECTION, [])
     if query is not None:  # anything that does not fit this bundle is ignored
         view = share.parse_view(query, bundle.embeddings, list(COLOUR_MODES), ids)
@@ -165,6 +173,7 @@ def write_url(ctx: Context, force: bool = False) -> dict:
     if force or params != share.current(st.query_params):
         st.query_params.from_dict(params)
     ss[keys.URL_WRITTEN] = params
+    ss[keys.VIEW_MEMORY] = {keys.EMBEDDING: ss[keys.EMBEDDING], keys.COLOUR: ss[keys.COLOUR]}
     return params
 
 

@@ -277,6 +277,7 @@ def walk_the_other_pages(page, shots: Path, selected: list) -> None:
     page.wait_for_selector(".st-key-sim_relative .js-plotly-plot", timeout=60_000)
     assert "/similarity" in page.url
     assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
+    assert page.get_by_text("Last layer (shallow)").count() >= 1  # the heatmaps' caption: that layer's
     no_exception(page)
     page.screenshot(path=str(shots / "7-similarity.png"))
 

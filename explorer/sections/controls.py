@@ -15,8 +15,6 @@ from pipeline.networks import split_key
 from .. import keys, session, text
 from ..views.map_view import COLOUR_MODES
 
-KEEP = "session"  # persist_state: a control's value survives pages that do not draw it
-
 
 def network_picker(bundle) -> str:
     """The network selector when the bundle holds more than one; returns the current network.
@@ -26,7 +24,7 @@ def network_picker(bundle) -> str:
     networks = list(bundle.networks)
     if len(networks) > 1:
         st.selectbox("Which network?", networks, key=keys.NETWORK, format_func=text.network_title,
-                     on_change=session.switch_network, help=text.NETWORK_HELP, persist_state=KEEP)
+                     on_change=session.switch_network, help=text.NETWORK_HELP)
     return st.session_state[keys.NETWORK]
 
 
@@ -37,14 +35,14 @@ def layer_picker(bundle, rerun=None) -> str:
     """
     layers = bundle.networks[st.session_state[keys.NETWORK]]
     return st.radio("Which layer of the network?", layers, key=keys.EMBEDDING, horizontal=True,
-                    format_func=lambda e: split_key(e)[1], persist_state=KEEP, **_rerun(rerun),
+                    format_func=lambda e: split_key(e)[1], **_rerun(rerun),
                     help="\n\n".join(f"**{split_key(e)[1]}** — {text.layer_caption(e, dim(bundle, e))}"
                                        for e in layers))
 
 
 def colour_picker(rerun=None) -> str:
     return st.selectbox("Colour the dots by", list(COLOUR_MODES), key=keys.COLOUR, format_func=COLOUR_MODES.get,
-                        persist_state=KEEP, **_rerun(rerun))
+                        **_rerun(rerun))
 
 
 def _rerun(fragments) -> dict:
