@@ -126,11 +126,22 @@ def go_to_page(page, title: str, url_path: str) -> None:
     """
     from urllib.parse import urlparse
 
-    wait_idle(page)
-    page.wait_for_timeout(500)
-    wait_idle(page)
-    page.get_by_role("link", name=title, exact=True).first.click()
-    page.wait_for_url(lambda url: urlparse(url).path.rstrip("/") == f"/{url_path}".rstrip("/"), timeout=30_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def there(url: str) -> bool:
+        return urlparse(url).path.rstrip("/") == f"/{url_path}".rstrip("/")
+
+    for attempt in range(3):  # a click that lands while the page is busy is sometimes ignored: click again
+        wait_idle(page)
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        page.get_by_role("link", name=title, exact=True).first.click()
+        try:
+            page.wait_for_url(there, timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     page.wait_for_timeout(300)
     wait_idle(page)
 
