@@ -59,6 +59,13 @@ def uploader(at):
     return at.get("file_uploader")[0]
 
 
+def go(at, page: str):
+    """Move to another page. AppTest forgets the pages ``st.navigation`` declared when its last run was a
+    fragment rerun (and would show the first page): the page is run whole first, as a browser has it."""
+    at.run()
+    return at.switch_page(page).run()
+
+
 def layer(at):
     return control(at, "radio", "embedding")
 
@@ -138,19 +145,19 @@ def cosine_heatmaps(at) -> list[dict]:
 
 
 def test_heatmaps_render_in_both_scales(app):
-    app.switch_page(SIMILARITY).run()
+    go(app, SIMILARITY)
     no_problems(app)
     heat = cosine_heatmaps(app)
     assert len(heat) == 2  # absolute + relative for this layer
     assert (heat[0]["zmin"], heat[0]["zmax"]) == (0.0, 1.0)
     assert heat[1]["zmin"] > 0.0 or heat[1]["zmax"] < 1.0
-    app.switch_page(COMPARE).run()
+    go(app, COMPARE)
     no_problems(app)
     assert len(cosine_heatmaps(app)) == 4  # the four-layer comparison
     app.radio(key="compare_scale").set_value("absolute").run()
     no_problems(app)
     assert all((t["zmin"], t["zmax"]) == (0.0, 1.0) for t in cosine_heatmaps(app))
-    app.switch_page(MODEL).run()
+    go(app, MODEL)
     no_problems(app)
     assert any("Confusion" in json.dumps(s["layout"].get("title", "")) for s in specs(app))
     assert app.dataframe[-1].value.shape[0] == 4  # embedding-quality table, one row per layer

@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
-from tests.test_app import (APP, COMPARE, MAP, SIMILARITY, TIMEOUT, charts, colour, control, uploader, highlighted, layer, map_caption,
-                            map_spec, no_problems, traces, wav_bytes)
+from tests.test_app import (APP, COMPARE, MAP, SIMILARITY, TIMEOUT, charts, colour, control, go, highlighted, layer,
+                            map_caption, map_spec, no_problems, traces, uploader, wav_bytes)
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
 
     # exports of this view: PNG, offline HTML, coordinates with the song and its windows; the similarity
     # matrices on the Genre similarity page
-    app.switch_page(SIMILARITY).run()
+    go(app, SIMILARITY)
     no_problems(app)
     names = downloads.names()
     png, html = "genre-map_gtzan_deep_genre.png", "genre-map_gtzan_deep_genre.html"
@@ -162,7 +162,7 @@ def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
 
 def test_linked_selection_across_the_grid(app):
     app.run()
-    app.switch_page(COMPARE).run()
+    go(app, COMPARE)
     no_problems(app)
     grid = [k for k in charts(app) if k.startswith("grid_")]
     assert sorted(grid) == ["grid_deep", "grid_immediate", "grid_none", "grid_shallow"]
@@ -176,10 +176,10 @@ def test_linked_selection_across_the_grid(app):
         assert sorted(highlighted(specs[key])) == ["blues.00001", "metal.00002"], key
     # the lassoed map itself is left as the browser last had it (plotly already shows the lasso; zoom survives)
     assert highlighted(specs["grid_shallow"]) == []
-    app.switch_page(MAP).run()  # …and the selection is on the Map page's map
+    go(app, MAP)  # …and the selection is on the Map page's map
     assert sorted(highlighted(map_spec(app))) == ["blues.00001", "metal.00002"]
     app.selectbox(key="lookup").set_value("rock.00002").run()  # a selection made elsewhere reaches every cell
-    app.switch_page(COMPARE).run()
+    go(app, COMPARE)
     assert all(highlighted(s) == ["rock.00002"] for k, s in charts(app).items() if k in grid)
     # each cell keeps its own layer's positions
     xs = {k: sorted(x for t in traces(specs[k], "tracks") for x in t["x"]) for k in grid}
