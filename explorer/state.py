@@ -8,8 +8,9 @@ opened lazily (``explorer.lazy_bundle``): an array is read when a view first
 asks for it. Session-state keys live in ``explorer.keys``.
 
 The Placer (model weights, numba warm-up: several seconds) is loaded in a
-background thread so the map is interactive before it is ready; only placing a
-song or looking up a clip's neighbours waits for it.
+background thread, a few seconds after the first page is sent, so the map is
+drawn and interactive before it is ready; only placing a song or looking up a
+clip's neighbours waits for it (and starts it at once if it has not started).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import os
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -103,7 +105,22 @@ def _lower_this_threads_priority() -> None:
         pass
 
 
-def _make_placer(bundle: Bundle):
+PLACER_DELAY_S = 8.0  # the first page is in the browser (plotly.js loaded) before the model starts loading
+
+
+@dataclass
+class PlacerLoad:
+    """The background load of one bundle's Placer: ``future`` holds it; ``needed`` starts it without delay."""
+
+    future: Future
+    needed: threading.Event
+
+
+def _make_placer(bundle: Bundle, needed: threading.Event):
+    # Loading holds the GIL for seconds (imports, JIT, warm-up): right after a first visit it would starve
+    # the server thread that sends the browser plotly.js (measured: the first map ~1.5 s later). Wait a
+    # little, unless a song or a neighbour list needs the model now.
+    needed.wait(PLACER_DELAY_S)
     _lower_this_threads_priority()  # this loader thread only; placements later run at normal priority
     # One compute thread per placement. A web server shares its cores between sessions (and, on a
     # classroom laptop, other programs); spinning worker threads then made a 30 s song take ~4.5 s
@@ -127,29 +144,31 @@ def _make_placer(bundle: Bundle):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _placer_future(path: str, version: float) -> Future:
+def _placer_load(path: str, version: float) -> PlacerLoad:
     bundle = cached_bundle(path, version)
+    needed = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer")
-    future = pool.submit(_make_placer, bundle)
+    future = pool.submit(_make_placer, bundle, needed)
     pool.shutdown(wait=False)
-    return future
+    return PlacerLoad(future, needed)
 
 
 def start_placer(path: Path) -> Future:
-    """Start loading the shared Placer in the background (returns at once)."""
-    return _placer_future(str(path), stamp(path))
+    """Start loading the shared Placer in the background, after ``PLACER_DELAY_S`` (returns at once)."""
+    return _placer_load(str(path), stamp(path)).future
 
 
 def get_placer(path: Path):
-    """The shared, warmed-up Placer; waits for the background load if needed.
+    """The shared, warmed-up Placer; starts its load now if it waits, and waits for it.
 
     A failed load is not kept: the next call tries again.
     """
-    future = start_placer(path)
+    load = _placer_load(str(path), stamp(path))
+    load.needed.set()
     try:
-        return future.result()
+        return load.future.result()
     except Exception:
-        _placer_future.clear()
+        _placer_load.clear()
         raise
 
 

@@ -63,7 +63,7 @@ def test_url_restores_the_view_and_follows_it(app):
     assert app.session_state["selection"] == ["blues.00003"] and highlighted(map_spec(app)) == ["blues.00003"]
     assert any(s.value == "blues.00003" for s in app.subheader)  # its detail panel is open
     assert app.query_params == {"embedding": "shallow", "colour": "predicted", "track": "blues.00003"}
-    assert "?embedding=shallow&colour=predicted&track=blues.00003" in app.code[0].value  # the link to copy
+    assert any("?embedding=shallow&colour=predicted&track=blues.00003" in m.value for m in app.markdown)  # to copy
     # the address follows the page
     layer(app).set_value("immediate").run()
     assert app.query_params["embedding"] == "immediate" and app.query_params["track"] == "blues.00003"

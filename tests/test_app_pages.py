@@ -241,20 +241,20 @@ def large_bundle_module():
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory) -> Path:
-    return large_bundle_module().make_large_bundle(DEFAULT_BUNDLE, tmp_path_factory.mktemp("large") / "large", 2100)
+    return large_bundle_module().make_large_bundle(DEFAULT_BUNDLE, tmp_path_factory.mktemp("large") / "large", 2600)
 
 
 def test_a_large_collection_gets_webgl_smaller_dots_search_and_fixed_size_panels(monkeypatch, large):
     from explorer.pages.map import FOCUS_LIMIT, LOOKUP_LIMIT
     from explorer.views.map_view import GL_FROM
 
-    assert 2100 > max(GL_FROM, LOOKUP_LIMIT)
+    assert 2600 > max(GL_FROM, LOOKUP_LIMIT)
     at = open_app(monkeypatch, large)
     spec = map_spec(at)
     dots = traces(spec, "tracks")
-    assert sum(len(t["x"]) for t in dots) == 2100
+    assert sum(len(t["x"]) for t in dots) == 2600
     assert {t["type"] for t in dots} == {"scattergl"} and all(t["marker"]["size"] < 8 for t in dots)
-    assert not [s for s in at.selectbox if s.key == keys.LOOKUP]  # not a list of 2 100 clips: a word search
+    assert not [s for s in at.selectbox if s.key == keys.LOOKUP]  # not a list of 2 600 clips: a word search
     at.text_input(key=keys.SEARCH).input("metal").run()
     found = at.selectbox(key=keys.LOOKUP)
     ids = [o.split(" — ")[0] for o in found.options]  # shown as "id — artist – title"

@@ -33,9 +33,11 @@ SELECTED_STYLE = dict(marker=dict(size=20, opacity=1.0))
 UNSELECTED_STYLE = dict(marker=dict(opacity=0.2))
 MAP_HEIGHT = 470  # the whole map fits a 1280 × 720 projector under the title and the controls
 GRID_HEIGHT = 330  # one cell of the 2 × 2 grid of small maps
-# From this many dots on, the tracks are drawn with WebGL. Measured in headless Chromium (software GL)
-# with benchmarks/bench_app.py --gl-sweep: see GL_MEASURED below.
-GL_FROM = 1500
+# From this many dots on, the tracks are drawn with WebGL. benchmarks/bench_app.py --gl-sweep, headless
+# Chromium with software GL (SwiftShader), loaded 2-core machine: SVG costs ~0.1-0.15 ms per dot to draw and
+# as much to redraw a selection; WebGL ~0.4-0.6 s whatever the count. They cross at 2 000-3 000 dots (a real
+# GPU moves it lower); WebGL also keeps the page's element count flat.
+GL_FROM = 2500
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
@@ -103,9 +105,11 @@ def track_traces(frame: pd.DataFrame, labels, colour_by: str, style: dict) -> li
         rows = frame[mask]
         if rows.empty:
             continue
+        # a large map's positions to 1/1000 of a map unit (invisible; a third less to send)
+        x, y = (rows["x"].round(3), rows["y"].round(3)) if style["gl"] else (rows["x"], rows["y"])
         traces.append(dict(
             type="scattergl" if style["gl"] else "scatter", mode="markers", name=name,
-            x=rows["x"].tolist(), y=rows["y"].tolist(), customdata=_hover_rows(rows), hovertemplate=_HOVER,
+            x=x.tolist(), y=y.tolist(), customdata=_hover_rows(rows), hovertemplate=_HOVER,
             meta=dict(kind="tracks"),
             marker=dict(color=colour, size=style["size"], symbol=symbol, opacity=style["opacity"],
                         line=dict(width=style["outline"], color="white")),
