@@ -116,12 +116,17 @@ class PlacerLoad:
     needed: threading.Event
 
 
-def _make_placer(bundle: Bundle, needed: threading.Event):
+def _make_placer(bundle: Bundle, needed: threading.Event, before=None):
     # Loading holds the GIL for seconds (imports, JIT, warm-up): right after a first visit it would starve
     # the server thread that sends the browser plotly.js (measured: the first map ~1.5 s later). Wait a
     # little, unless a song or a neighbour list needs the model now.
     needed.wait(PLACER_DELAY_S)
     _lower_this_threads_priority()  # this loader thread only; placements later run at normal priority
+    if before is not None and not needed.is_set():
+        try:
+            before()
+        except Exception:  # a convenience (e.g. warming figure caches): never a reason not to load the model
+            pass
     # One compute thread per placement. A web server shares its cores between sessions (and, on a
     # classroom laptop, other programs); spinning worker threads then made a 30 s song take ~4.5 s
     # instead of ~0.6 s (measured on 2 cores at load average ~9). The explorer never imports torch
@@ -144,18 +149,22 @@ def _make_placer(bundle: Bundle, needed: threading.Event):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _placer_load(path: str, version: float) -> PlacerLoad:
+def _placer_load(path: str, version: float, _before=None) -> PlacerLoad:
     bundle = cached_bundle(path, version)
     needed = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer")
-    future = pool.submit(_make_placer, bundle, needed)
+    future = pool.submit(_make_placer, bundle, needed, _before)
     pool.shutdown(wait=False)
     return PlacerLoad(future, needed)
 
 
-def start_placer(path: Path) -> Future:
-    """Start loading the shared Placer in the background, after ``PLACER_DELAY_S`` (returns at once)."""
-    return _placer_load(str(path), stamp(path)).future
+def start_placer(path: Path, before=None) -> Future:
+    """Start loading the shared Placer in the background, after ``PLACER_DELAY_S`` (returns at once).
+
+    ``before``: a callable the loader thread runs first, unless the model is needed at once (the first
+    session's call only: the load is shared).
+    """
+    return _placer_load(str(path), stamp(path), before).future
 
 
 def get_placer(path: Path):

@@ -134,7 +134,11 @@ def test_layer_colouring_selection_and_songs_survive_page_moves(app):
 # ---------------------------------------------------------------- what a click reruns
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
-    """How often the Map page's sections and the other pages' figure builders are called."""
+    """How often the Map page's sections and the other pages' figure builders are called (by the page: the
+    background loader, which also warms figure caches, is not started)."""
+    from explorer import state
+
+    monkeypatch.setattr(state, "start_placer", lambda path, before=None: None)
     counts = Counter()
 
     def counting(module, name):

@@ -15,6 +15,8 @@ reruns the page. Run by ``st.navigation`` (``app.py``) as a script.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from explorer import cache, keys, session, state, text, upload
@@ -54,11 +56,11 @@ def page() -> None:
     with detail_col:
         detail_fragment()
     sounds_fragment()
+    # In a background thread, a few seconds from now: the other layers' maps (so that a first switch draws from
+    # the cache), then the model. Uploads and neighbour lists wait for the model, the map does not.
     ss = st.session_state
-    cache.warm(*ctx.ref, bundle.networks[ss[keys.NETWORK]], ss[keys.COLOUR])  # later switches draw from the cache
-    # Load the model in a background thread, only now that the page is drawn: uploads and neighbour lists wait
-    # for it, the map does not.
-    state.start_placer(ctx.path)
+    state.start_placer(ctx.path, before=partial(cache.warm, *ctx.ref, bundle.networks[ss[keys.NETWORK]],
+                                                ss[keys.COLOUR]))
 
 
 # ---------------------------------------------------------------- what is selected

@@ -43,38 +43,50 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
         return None
     lists = sounds_like.neighbour_lists(placer, vectors, k=max(k, sounds_like.COMPARE_K), exclude=exclude)
     ranked = lists[embedding][:k]
-    audio = _players(bundle, ranked)
     table_col, why_col = st.columns([3, 2], gap="large")
     with table_col:
-        st.markdown(text.SOUNDS_LIKE_HELP.format(embedding=embedding))
-        event = st.dataframe(sounds_like.ranked_frame(ranked, {t: p is not None for t, p in audio.items()}),
-                             key=TABLE, on_select="rerun", selection_mode="single-row", width="stretch",
-                             column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
-        rows = [r for r in (getattr(getattr(event, "selection", None), "rows", None) or []) if r < len(ranked)]
-        if ranked:
-            r = rows[0] if rows else 0
-            n = ranked[r]
-            st.markdown(f"**{r + 1}. {n['track_id']}** · {display_name(n.get('artist'), n.get('title'))} "
-                        f"· {n['genre']} · similarity {n['similarity']:.3f}")
-            player = audio.get(n["track_id"])
-            if player is not None:
-                try:
-                    st.audio(**player)
-                except Exception as e:
-                    st.caption(f"This clip could not be played ({type(e).__name__}).")
-            else:
-                st.caption("The audio of this clip is not on this computer.")
-            st.button("Show it on the map", key="show_neighbour", on_click=session.select,
-                      args=([n["track_id"]], "page", rerun))
+        ranked_table(ranked, _players(bundle, ranked), embedding, rerun)
     with why_col:
         st.markdown(sounds_like.why_sentence(probabilities, ranked, embedding, real_genre))
         st.plotly_chart(sounds_like.why_figure(sounds_like.why_frame(probabilities, ranked, bundle.labels), bundle.labels),
                         config=CONFIG, theme=None, key="why")
         st.caption(text.WHY_HELP)
 
+    every_layer(lists, real_genre or max(probabilities, key=probabilities.get), embedding)
+    st.download_button("Neighbours in every layer (CSV)", export.csv_bytes(export.neighbours_frame(lists, item)),
+                       file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
+                       on_click="ignore", icon=":material/table:")
+    return lists
+
+
+def ranked_table(ranked: list, audio: dict, embedding: str, rerun) -> None:
+    """The ranked neighbours; the picked row (the first by default) with its player and "show it on the map"."""
+    st.markdown(text.SOUNDS_LIKE_HELP.format(embedding=embedding))
+    event = st.dataframe(sounds_like.ranked_frame(ranked, {t: p is not None for t, p in audio.items()}),
+                         key=TABLE, on_select="rerun", selection_mode="single-row", width="stretch",
+                         column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
+    rows = [r for r in (getattr(getattr(event, "selection", None), "rows", None) or []) if r < len(ranked)]
+    if not ranked:
+        return
+    r = rows[0] if rows else 0
+    n = ranked[r]
+    st.markdown(f"**{r + 1}. {n['track_id']}** · {display_name(n.get('artist'), n.get('title'))} "
+                f"· {n['genre']} · similarity {n['similarity']:.3f}")
+    player = audio.get(n["track_id"])
+    if player is not None:
+        try:
+            st.audio(**player)
+        except Exception as e:
+            st.caption(f"This clip could not be played ({type(e).__name__}).")
+    else:
+        st.caption("The audio of this clip is not on this computer.")
+    st.button("Show it on the map", key="show_neighbour", on_click=session.select, args=([n["track_id"]], "page", rerun))
+
+
+def every_layer(lists: dict, genre: str, embedding: str) -> None:
+    """"Does the layer change the answer?": every layer's top 5 side by side, and how much they share."""
     st.subheader("Does the layer change the answer?")
     st.markdown(sounds_like.overlap_sentence(lists, embedding))
-    genre = real_genre or max(probabilities, key=probabilities.get)
     side_col, overlap_col = st.columns([5, 3], gap="large")
     with side_col:
         st.dataframe(sounds_like.comparison_frame(lists, genre, embedding).reset_index(), hide_index=True,
@@ -83,7 +95,3 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
         st.markdown(f"**Clips two layers share** (of their top {sounds_like.COMPARE_K})")
         st.dataframe(sounds_like.overlap_frame(lists), width="stretch")
     st.caption(text.COMPARE_HELP)
-    st.download_button("Neighbours in every layer (CSV)", export.csv_bytes(export.neighbours_frame(lists, item)),
-                       file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
-                       on_click="ignore", icon=":material/table:")
-    return lists
