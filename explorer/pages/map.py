@@ -39,7 +39,7 @@ def page() -> None:
     st.title(text.TITLE)
     # the controls sit outside the fragments: their callbacks rerun the fragments a change concerns
     several = len(bundle.networks) > 1
-    columns = st.columns([2, 3, 2, 2] if several else [3, 2, 2], vertical_alignment="bottom")
+    columns = st.columns([2, 4, 1.8, 1.8] if several else [3, 2, 2], vertical_alignment="bottom")
     if several:
         with columns[0]:
             controls.network_picker(bundle)
