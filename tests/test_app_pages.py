@@ -286,7 +286,7 @@ def test_pages_read_only_the_arrays_they_need(monkeypatch, tmp_path):
 
     fresh = tmp_path / "fresh"
     shutil.copytree(DEFAULT_BUNDLE, fresh)  # its own cache entry: nothing read yet
-    monkeypatch.setattr(state, "start_placer", lambda path: None)  # no background model (it reads every layer)
+    monkeypatch.setattr(state, "start_placer", lambda path, before=None: None)  # no model (it reads every layer)
     at = open_app(monkeypatch, fresh)
     read = set(state.get_bundle(fresh.resolve()).arrays.loaded())
     assert read <= {"probabilities"} | {f"map_{e}" for e in LAYERS}, read  # the maps; no vectors, no thumbnails

@@ -37,7 +37,7 @@ COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'trac
 FIRST_X = "el => Array.from(el._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 5).join(',')"
 DOTS = """el => Array.from(el.querySelectorAll('.scatterlayer .trace path.point')).map(p => {
     const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })"""
-SELECTED = """el => el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0]))"""
+SELECTED = """el => el && el.data ? el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0])) : []"""
 X_RANGE = "el => el._fullLayout.xaxis.range.map(v => v.toFixed(3)).join(',')"
 UPLOAD_NAMES = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'upload').map(t => t.name)"
 PATH_LENGTH = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'trajectory').map(t => t._length)"
