@@ -47,13 +47,14 @@ def similarity_all(path: str, version: float, embeddings: tuple, scale: str):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def model_panel(path: str, version: float) -> dict:
+def model_panel(path: str, version: float, network: str | None = None) -> dict:
     bundle = cached_bundle(path, version)
-    per_genre = model_view.per_genre_frame(bundle.meta, bundle.labels)
+    meta = model_view.network_meta(bundle.meta, network or bundle.predictor)
+    per_genre = model_view.per_genre_frame(meta, bundle.labels)
     return {
-        "lines": model_view.accuracy_lines(bundle.meta),
+        "lines": model_view.accuracy_lines(meta),
         "per_genre": model_view.per_genre_figure(per_genre),
-        "confusion": model_view.confusion_figure(bundle.meta, bundle.labels),
+        "confusion": model_view.confusion_figure(meta, bundle.labels),
         "quality": model_view.quality_frame(bundle.meta, bundle.networks),
     }
 

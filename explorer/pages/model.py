@@ -17,9 +17,16 @@ def page() -> None:
     bundle = ctx.bundle
     session.write_url(ctx)
     st.header("How good is the model?")
-    panel = cache.model_panel(*ctx.ref)
-    predictor = model_view.predictor_line(bundle.predictor, bundle.networks, text.network_title(bundle.predictor))
-    st.markdown("\n\n".join(panel["lines"] + ([predictor] if predictor else [])))
+    predictor = model_view.predictor_line(bundle.predictor, bundle.networks, text.network_title(bundle.predictor),
+                                          bundle.meta.get("predictor_reason"))
+    network = bundle.predictor
+    if predictor:
+        st.markdown(predictor)
+        names = list(bundle.networks)
+        network = st.radio("Whose numbers?", names, index=names.index(bundle.predictor), horizontal=True,
+                           key="model_network", format_func=text.network_title)
+    panel = cache.model_panel(*ctx.ref, network)
+    st.markdown("\n\n".join(panel["lines"]))
     bar_col, cm_col = st.columns(2, gap="large")
     with bar_col:
         st.plotly_chart(panel["per_genre"], config=CONFIG, theme=None, key="per_genre")

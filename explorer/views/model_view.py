@@ -66,12 +66,19 @@ def accuracy_lines(meta: dict) -> list[str]:
     return lines
 
 
-def predictor_line(predictor: str, networks, title: str) -> str | None:
+def predictor_line(predictor: str, networks, title: str, reason: str | None = None) -> str | None:
     """Which network's probabilities give a song its genre, when the bundle holds more than one."""
     if len(networks) < 2:
         return None
     return (f"**The genre a song gets comes from the network {title.lower()}**: of the networks in this "
-            "bundle, it scores better under artist-grouped cross-validation.")
+            "bundle, it scores better under artist-grouped cross-validation"
+            + (f" ({reason})." if reason else "."))
+
+
+def network_meta(meta: dict, network: str) -> dict:
+    """bundle.json as if its metrics were only ``network``'s (what the lines and figures here read)."""
+    own = meta["metrics"].get("networks", {}).get(network)
+    return meta if own is None else {**meta, "metrics": {**meta["metrics"], **own}}
 
 
 def per_genre_frame(meta: dict, labels) -> pd.DataFrame:
