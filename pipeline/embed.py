@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .spectrogram import AUGMENTATIONS, SpectrogramConfig, _pool_matrix, augment, clip_windows, mel_images, segment_audio
+from .spectrogram import AUGMENTATIONS, SpectrogramConfig, pool_matrix, augment, clip_windows, mel_images, segment_audio
 
 if TYPE_CHECKING:  # torch modules, for the build's functions only
     from .model import Backbone, GenreHead
@@ -29,8 +29,8 @@ def none_vectors(images: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     All images at once: ``downsample_image`` of each, as two small matrix products.
     """
     images = np.asarray(images, dtype=np.float32)
-    rows = _pool_matrix(images.shape[1], cfg.none_shape[0]).astype(np.float32)
-    cols = _pool_matrix(images.shape[2], cfg.none_shape[1]).astype(np.float32)
+    rows = pool_matrix(images.shape[1], cfg.none_shape[0]).astype(np.float32)
+    cols = pool_matrix(images.shape[2], cfg.none_shape[1]).astype(np.float32)
     return (rows @ images @ cols.T).reshape(len(images), -1).astype(np.float32)
 
 

@@ -271,7 +271,7 @@ def _window_frames(y: np.ndarray, start: int, frames: np.ndarray, seg: int, cfg:
     return out
 
 
-def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
+def pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) averaging weights of adaptive average pooling (torch's bins: floor/ceil edges)."""
     m = np.zeros((n_out, n_in), dtype=np.float64)
     for i in range(n_out):
@@ -282,7 +282,7 @@ def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def downsample_image(img: np.ndarray, shape: tuple) -> np.ndarray:
     """Block-average an image to ``shape`` (the "none" embedding): ``adaptive_avg_pool2d`` in numpy."""
-    rows, cols = _pool_matrix(img.shape[0], shape[0]), _pool_matrix(img.shape[1], shape[1])
+    rows, cols = pool_matrix(img.shape[0], shape[0]), pool_matrix(img.shape[1], shape[1])
     return (rows @ np.asarray(img, dtype=np.float64) @ cols.T).astype(np.float32)
 
 
