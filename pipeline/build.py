@@ -23,7 +23,7 @@ from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_trac
 from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .maps import MapProjector, embedding_quality, genre_similarity
-from .model import EMBEDDINGS, GenreNet, load_imagenet_backbone
+from .model import EMBEDDINGS, LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .spectrogram import SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
@@ -50,6 +50,9 @@ class BuildConfig:
     cv_repeats: int = 3
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # MobileNetV2 blocks whose global-average pools, concatenated, are the "immediate" features
+    # (18 = the last block alone, 1280-d); chosen by the artist-grouped CV of issue 12.
+    pool_blocks: tuple = (LAST_BLOCK,)
 
 
 def package_versions() -> dict:
@@ -89,7 +92,8 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str) -> str:
     for t in tracks:
         st = t.path.stat()
         h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment]).encode())
+    h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
+                         list(cfg.pool_blocks)]).encode())
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
@@ -157,7 +161,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     if len(labels) < 2 or small:
         raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks in {len(labels)} genres "
                            f"{counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")
-    backbone_model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow)
+    backbone_model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow,
+                              cfg.pool_blocks)
     weights_path = load_imagenet_backbone(backbone_model.backbone, cfg.weights)
 
     with stage("features"):
@@ -217,7 +222,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
             "predicted": [labels[i] for i in probs.argmax(1)], "confidence": probs.max(1).round(4),
             "n_segments": np.bincount(seg.track, minlength=n),
         })
-        model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow)
+        model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
         model.backbone.load_state_dict(backbone_model.backbone.state_dict())
         model.head.load_state_dict(head.state_dict())
         config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}

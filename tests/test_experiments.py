@@ -244,7 +244,14 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
         eg.Variant("fine-tuned 17-18", blocks=eg.TAPS, model="finetune", finetune_first=17),
     )
     cfg = config(corpus, weights, cache, finetune=FinetuneConfig(max_epochs=2))
-    s = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    lists = corpus.parent / "gtzan_splits" / "fault_filtered"  # a fault-filtered split naming some absent tracks
+    lists.mkdir(parents=True, exist_ok=True)
+    for name, ids in {"train": [f"{g}.{i:05d}" for g in GENRES for i in (0, 1, 2)] + ["alpha.00999"],
+                      "valid": [f"{g}.00003" for g in GENRES], "test": [f"{g}.{i:05d}" for g in GENRES for i in (4, 5)]
+                      }.items():
+        (lists / f"{name}.txt").write_text("\n".join(ids) + "\n")
+    s = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants,
+                              fault_filtered_rows=("weighted", "probe"))
     assert [r["name"] for r in s["rows"]] == [v.name for v in variants]
     units = [[f["test_units"] for f in r["fold_results"]] for r in s["rows"]]
     assert all(u == units[0] for u in units), "every row must be scored on the same folds"
@@ -257,5 +264,10 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
     assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
     assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
-    again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    ff = s["protocol"]["fault_filtered"]
+    assert [r["name"] for r in ff] == ["weighted", "probe"] and all(r["status"] == "ok" for r in ff)
+    assert ff[0]["n_tracks"] == {"train": 9, "valid": 3, "test": 6} and ff[0]["n_listed"]["train"] == 10
+    assert ff[0]["test_tracks_with_a_trained_artist"] == 6  # tracks 4 and 5 are by artists 1 and 2 of their genre
+    again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants,
+                                  fault_filtered_rows=("weighted", "probe"))
     assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0
