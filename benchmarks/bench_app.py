@@ -57,31 +57,25 @@ def timed(f):
 
 def bench_trajectory(placer, repeats: int) -> None:
     """A 5-minute song placed window by window, as the app does (target ≤ 3 s), with its stages."""
-    import torch
-
     from explorer import trajectory_view, upload
     from pipeline.audio import load_audio
-    from pipeline.embed import backbone_features, segment_images
+    from pipeline.embed import segment_images
 
     data = wav_bytes(300.0)
-    threads = torch.get_num_threads()
-    for n in sorted({threads, 2}):
-        torch.set_num_threads(n)
-        runs = [timed(lambda: upload.place_upload(placer, "long", "five minutes.wav", data)) for _ in range(repeats)]
-        result = runs[-1][0]
-        assert result.ok and len(result.placement.trajectory) >= 50, result.error
-        app = " (the app's setting)" if n == threads else ""
-        line(f"5-min song: decode + place + trajectory, {n} torch thread(s){app}, median of {repeats}",
-             statistics.median(r[1] for r in runs), 3.0)
-        line("  … CPU time of that (all threads)", statistics.median(r[2] for r in runs))
-    torch.set_num_threads(threads)
+    threads = placer.networks[0].graph.session.get_session_options().intra_op_num_threads
+    runs = [timed(lambda: upload.place_upload(placer, "long", "five minutes.wav", data)) for _ in range(repeats)]
+    result = runs[-1][0]
+    assert result.ok and len(result.placement.trajectory) >= 50, result.error
+    line(f"5-min song: decode + place + trajectory, {threads} onnxruntime thread(s), median of {repeats}",
+         statistics.median(r[1] for r in runs), 3.0)
+    line("  … CPU time of that (all threads)", statistics.median(r[2] for r in runs))
     plain = [timed(lambda: placer.place_file(data, filename="five minutes.wav")) for _ in range(repeats)]
     line(f"5-min song: decode + place without the trajectory (median of {repeats})", statistics.median(r[1] for r in plain))
     y, t_decode, _ = timed(lambda: load_audio(data, sr=placer.spec.sample_rate, filename="x.wav"))
     (images, _), t_mel, c_mel = timed(lambda: segment_images(y, placer.spec))
-    _, t_cnn, c_cnn = timed(lambda: backbone_features(placer.model.backbone, images))
+    _, t_cnn, c_cnn = timed(lambda: placer.networks[0].graph.run(images))
     seg, _ = placer.segment_vectors(y)
-    t_tsne = sum(timed(lambda e=e: placer.projectors[e].transform(seg[e]))[1] for e in placer.bundle.embeddings)
+    _, t_tsne, _ = timed(lambda: placer._project({e: seg[e] for e in placer.bundle.embeddings}))
     line("  stage: decode 5 min of WAV", t_decode)
     line(f"  stage: log-mel images of {len(images)} windows (wall; CPU {c_mel:.2f} s)", t_mel)
     line(f"  stage: MobileNetV2 on {len(images)} windows (wall; CPU {c_cnn:.2f} s)", t_cnn)

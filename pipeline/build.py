@@ -1,8 +1,11 @@
-"""``build``: a dataset folder → a trained model, four embeddings, maps → one bundle.
+"""``build``: a dataset folder → trained networks, four embeddings each, maps → one bundle.
 
 Stages (each timed, each long one with a progress bar): discover, decode,
-features (cached on disk, keyed on data + config), split, cross-validation,
-train, embed, maps, write.
+split, then per network (ImageNet MobileNetV2, the paper's; MusiCNN, trained
+on music) features (cached on disk, keyed on data + config), cross-validation
+and training of its new head; then previews, maps and the write (with each
+network exported to ONNX and checked against torch). The network whose head
+scores best under artist-grouped CV gives the bundle's predictions.
 """
 from __future__ import annotations
 
@@ -22,11 +25,15 @@ from .bundle import write_bundle
 from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
 from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
+from .export import check_windows, export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
-from .model import EMBEDDINGS, LAST_BLOCK, GenreNet, load_imagenet_backbone
-from .spectrogram import SpectrogramConfig, thumbnail_image
+from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
+from .networks import DEFAULT_NETWORK, embedding_key, network_title
+from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
+from .weights import shipped_weights_file
 
 MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
 
@@ -48,6 +55,8 @@ class BuildConfig:
     cv_min_artists: int = 2  # the same for cross-validation folds (two artists are enough to hold one out)
     cv_folds: int = 5
     cv_repeats: int = 3
+    networks: tuple = ("mobilenet_v2", "musicnn")  # MobileNetV2 (the paper's) and any of NETWORK_FEATURES
+    preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # MobileNetV2 blocks whose global-average pools, concatenated, are the "immediate" features
@@ -87,15 +96,17 @@ class Stages:
         return _Stage()
 
 
-def _cache_key(tracks, cfg: BuildConfig, weights_path: str) -> str:
+def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     h = hashlib.sha256()
     for t in tracks:
         st = t.path.stat()
         h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
                          list(cfg.pool_blocks)]).encode())
+    h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
+    h.update(json.dumps(list(extra)).encode())  # another network's features never answer for this one's
     return h.hexdigest()[:20]
 
 
@@ -141,6 +152,105 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     return cv
 
 
+def stage_name(network: str, stage: str) -> str:
+    """MobileNetV2's stages keep their plain names (``features``); another network's carry its name."""
+    return stage if network == DEFAULT_NETWORK else f"{network} {stage}"
+
+
+@dataclass
+class NetworkResult:
+    """One network trained and read out: what the bundle stores of it."""
+
+    name: str
+    per_track: dict  # embedding key → (n_tracks, dim)
+    probabilities: np.ndarray  # (n_tracks, n_genres)
+    metrics: dict  # test, training, cross_validation
+    served: torch.nn.Module  # what is exported to ONNX
+    state: dict  # the weights the bundle keeps for it
+    check_inputs: np.ndarray  # a batch of the build's own inputs for the ONNX check
+    config: dict  # its settings in bundle.json
+
+
+def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
+    """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
+    net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
+    weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
+    feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
+        net.backbone, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress))
+    return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
+                        "pool_blocks": list(cfg.pool_blocks)}
+
+
+def musicnn_network_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
+    """MusiCNN (pretrained on music) on every 3 s patch: (the network, its features, its settings)."""
+    from .musicnn import corpus_features, load_musicnn
+    from .musicnn_input import MusiCNNConfig
+
+    weights_path = shipped_weights_file("musicnn")
+    model, mcfg = load_musicnn(weights_path), MusiCNNConfig()
+    key = _cache_key(tracks, cfg, str(weights_path), extra=["musicnn", mcfg.to_dict()])
+    feats = cached_features(key, Path(cfg.cache), lambda: corpus_features(model, audios, cfg.spectrogram, mcfg,
+                                                                        progress))
+    return model, feats, {"backbone": "musicnn", "weights": weights_path.name, "input": mcfg.to_dict(),
+                          "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
+
+
+NETWORK_FEATURES = {"mobilenet_v2": mobilenet_features, "musicnn": musicnn_network_features}
+
+
+def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig, corpus: dict, stage,
+                  progress: bool, log) -> NetworkResult:
+    """Cross-validate, train and read out one network's new head on its frozen features."""
+    labels, y, split = corpus["labels"], corpus["y"], corpus["split"]
+    n = len(y)
+    seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
+    with stage(stage_name(name, "cross-validation")):
+        cv = run_cross_validation(cfg, seg, y, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"],
+                                  len(labels), progress)
+    with stage(stage_name(name, "train")):
+        train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
+        head, history = fit_head(seg, y, train_idx, val_idx, len(labels), cfg.train, cfg.seed)
+        test = classification_metrics(y[test_idx], track_probabilities(head, *seg.select(test_idx, False), test_idx),
+                                      labels)
+        log(f"  {name}: test accuracy {test['accuracy']:.3f}, balanced {test['balanced_accuracy']:.3f}, macro-F1 "
+            f"{test['macro_f1']:.3f} on {len(test_idx)} held-out tracks (seed {cfg.seed})")
+    with stage(stage_name(name, "embed")):
+        taps = head_taps(head, seg.clean)
+        rows = {"none": feats["none"], "immediate": seg.clean, "deep": taps["deep"], "shallow": taps["shallow"]}
+        weight = feats.get("weight")
+        per_track = {embedding_key(name, layer): track_means(v, seg.track, n, weight) for layer, v in rows.items()}
+        probs = track_means(taps["probabilities"], seg.track, n, weight).astype(np.float64)
+        probs /= probs.sum(1, keepdims=True)
+    if name == DEFAULT_NETWORK:
+        base.head.load_state_dict(head.state_dict())
+        served, state = base, base.state_dict()
+        check = check_windows(corpus["audios"], cfg.spectrogram)
+    else:
+        from .musicnn import MusiCNNServing
+        from .musicnn_input import musicnn_patches
+
+        served = MusiCNNServing(base, head).eval()
+        state = served.served_state_dict()
+        check = np.concatenate([musicnn_patches(a, cfg.spectrogram.sample_rate)[0][:2] for a in corpus["audios"][:12]])
+    metrics = {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history, "cross_validation": cv}
+    return NetworkResult(name, per_track, probs, metrics, served, state, check, settings)
+
+
+def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
+    """The network whose head scores the best balanced accuracy under the most honest CV run, and why."""
+    def score(r: NetworkResult):
+        cv = r.metrics["cross_validation"]
+        kind = "artist" if "artist" in cv else "track" if "track" in cv else None
+        if kind:
+            return cv[kind]["head"]["balanced_accuracy"]["mean"], f"{kind}-grouped CV balanced accuracy"
+        return r.metrics["test"]["balanced_accuracy"], "balanced accuracy on the test split"
+
+    scored = {name: score(r) for name, r in results.items()}
+    best = max(scored, key=lambda name: (scored[name][0], name == DEFAULT_NETWORK))
+    reason = f"highest {scored[best][1]}: " + ", ".join(f"{n} {s:.3f}" for n, (s, _) in scored.items())
+    return best, reason
+
+
 def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
     torch.manual_seed(cfg.seed)
@@ -161,14 +271,14 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     if len(labels) < 2 or small:
         raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks in {len(labels)} genres "
                            f"{counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")
-    backbone_model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow,
-                              cfg.pool_blocks)
-    weights_path = load_imagenet_backbone(backbone_model.backbone, cfg.weights)
+    unknown = [n for n in cfg.networks if n not in NETWORK_FEATURES]
+    if unknown or DEFAULT_NETWORK not in cfg.networks:
+        raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NETWORK_FEATURES)}")
 
-    with stage("features"):
-        feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
-            backbone_model.backbone, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress))
-    seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
+    features = {}
+    for name in cfg.networks:
+        with stage(stage_name(name, "features")):
+            features[name] = NETWORK_FEATURES[name](cfg, tracks, audios, len(labels), progress)
 
     with stage("split"):
         meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
@@ -181,67 +291,66 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         groups, fallback = split_groups(ids, genres, artists, cfg.min_artists, titles)
         split = split_tracks(genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
         audit = audit_leakage(split, ids, groups, artists)
+    corpus = {"labels": labels, "y": y, "split": split, "genres": genres, "ids": ids, "artists": artists,
+              "titles": titles, "audios": audios}
 
-    with stage("cross-validation"):
-        cv = run_cross_validation(cfg, seg, y, genres, ids, artists, titles, len(labels), progress)
+    results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}
+    window_feats = features[DEFAULT_NETWORK][1]
+    predictor, why = choose_predictor(results)
+    log(f"  predictor: {predictor} ({why})")
+    per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
+    probs = results[predictor].probabilities
+    n = len(tracks)
 
-    with stage("train"):
-        train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
-        head, history = fit_head(seg, y, train_idx, val_idx, len(labels), cfg.train, cfg.seed)
-        test = classification_metrics(y[test_idx], track_probabilities(head, *seg.select(test_idx, False), test_idx), labels)
-        log(f"  test accuracy {test['accuracy']:.3f}, balanced {test['balanced_accuracy']:.3f}, macro-F1 "
-            f"{test['macro_f1']:.3f} on {len(test_idx)} held-out tracks (seed {cfg.seed})")
-
-    with stage("embed"):
-        n = len(tracks)
-        taps = head_taps(head, seg.clean)
-        per_segment = {"none": feats["none"], "immediate": seg.clean, "deep": taps["deep"], "shallow": taps["shallow"]}
-        per_track = {e: track_means(v, seg.track, n) for e, v in per_segment.items()}
-        probs = track_means(taps["probabilities"], seg.track, n).astype(np.float64)
-        probs /= probs.sum(1, keepdims=True)
+    with stage("previews"):
         thumbnails = np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios])
+        previews = (pack_previews([encode_preview(a, cfg.spectrogram.sample_rate, cfg.preview_seconds) for a in audios])
+                    if cfg.preview_seconds > 0 else {})
 
     with stage("maps"):
         map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}
         arrays, quality = {}, {}
-        for e in EMBEDDINGS:
-            proj = MapProjector(**map_params).fit(per_track[e])
-            arrays[f"track_{e}"] = per_track[e].astype(np.float32)
-            arrays[f"segment_{e}"] = per_segment[e].astype(np.float16)
+        for e, vectors in per_track.items():
+            proj = MapProjector(**map_params).fit(vectors)
+            arrays[f"track_{e}"] = vectors.astype(np.float32)
             arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
-            arrays[f"similarity_{e}"] = genre_similarity(per_track[e], genres, labels)
-            quality[e] = embedding_quality(per_track[e], proj.coords_, genres)
+            arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
+            quality[e] = embedding_quality(vectors, proj.coords_, genres)
 
     with stage("write"):
-        arrays.update(probabilities=probs.astype(np.float32), segment_track=seg.track.astype(np.int32),
-                      segment_start_s=feats["start_s"].astype(np.float32), thumbnails=thumbnails)
+        arrays.update(probabilities=probs.astype(np.float32), segment_track=window_feats["track"].astype(np.int32),
+                      segment_start_s=window_feats["start_s"].astype(np.float32), thumbnails=thumbnails, **previews,
+                      **{f"probabilities_{name}": r.probabilities.astype(np.float32) for name, r in results.items()})
         table = pd.DataFrame({
-            "track_id": ids, "genre": genres, "split": split, "artist": artists,
-            "title": titles,
+            "track_id": ids, "genre": genres, "split": split, "artist": artists, "title": titles,
             "path": [os.path.relpath(t.path, data) for t in tracks],
             "predicted": [labels[i] for i in probs.argmax(1)], "confidence": probs.max(1).round(4),
-            "n_segments": np.bincount(seg.track, minlength=n),
+            "n_segments": np.bincount(window_feats["track"], minlength=n),
         })
-        model = GenreNet(len(labels), cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
-        model.backbone.load_state_dict(backbone_model.backbone.state_dict())
-        model.head.load_state_dict(head.state_dict())
         config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
-        config.update(spectrogram=cfg.spectrogram.to_dict(), train=cfg.train.to_dict(), backbone="mobilenet_v2",
-                      weights=Path(weights_path).name)
+        config.update(spectrogram=cfg.spectrogram.to_dict(), train=cfg.train.to_dict(),
+                      **results[DEFAULT_NETWORK].config)
+        mobilenet = results[DEFAULT_NETWORK].metrics
         meta = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "config": config, "labels": labels, "versions": package_versions(),
-            "embeddings": {e: {"dim": int(per_track[e].shape[1])} for e in EMBEDDINGS},
+            "embeddings": {e: {"dim": int(v.shape[1])} for e, v in per_track.items()},
+            "networks": {name: {"title": network_title(name), "layers": list(r.per_track), "settings": r.config}
+                         for name, r in results.items()},
+            "predictor": predictor, "predictor_reason": why,
             "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": n, "tracks_per_genre": counts,
                         "skipped": skipped, "metadata": str(meta_csv) if meta_csv else None},
             "splits": {"seed": cfg.seed, **audit, "grouping": grouping_line("artist", fallback, cfg.min_artists),
                        "genres_grouped_by_track": fallback},
             "maps": {"params": map_params},
-            "metrics": {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history,
-                        "cross_validation": cv, "embedding_quality": quality},
+            "metrics": {**mobilenet, "embedding_quality": quality,
+                        "networks": {name: r.metrics for name, r in results.items()}},
         }
+        # the last step: every network for onnxruntime (serving needs no torch), checked against torch
+        graphs, meta["onnx"] = export_networks({name: (r.served, r.check_inputs) for name, r in results.items()})
         stage.seconds["total"] = round(time.perf_counter() - t0, 2)
         meta["timings_s"] = stage.seconds
-        write_bundle(cfg.out, meta, table, arrays, model.state_dict())
+        state = {k: v for r in results.values() for k, v in r.state.items()}
+        write_bundle(cfg.out, meta, table, arrays, state, graphs=graphs)
     meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
     return meta

@@ -4,12 +4,15 @@ Layout of a bundle directory::
 
     bundle.json        format + version, config, labels, dataset, splits, metrics, file hashes
     model.safetensors  backbone + head weights (float32)
+    model.onnx         the network's graph for onnxruntime (placing songs needs no torch); its
+                       weights are not copied: they point into model.safetensors (ONNX external data)
     tracks.csv         one row per track: id, genre, split, artist, title, path, prediction
-    arrays.npz         embeddings (per track and per segment), maps, similarity matrices,
-                       probabilities, spectrogram thumbnails
+    arrays.npz         embeddings (per track), maps, similarity matrices, probabilities,
+                       spectrogram thumbnails, short audio previews (Ogg Vorbis bytes)
 
-Only arrays and text: ``np.load(..., allow_pickle=False)`` and safetensors, so a
-bundle from anyone can be opened without running their code.
+Only arrays, text and protobuf: ``np.load(..., allow_pickle=False)``, safetensors
+and ONNX, so a bundle from anyone can be opened without running their code.
+``bundle.json`` records each network's graph under ``onnx`` (network → file).
 """
 from __future__ import annotations
 
@@ -26,10 +29,12 @@ import pandas as pd
 
 from .errors import one_line
 from .networks import DEFAULT_NETWORK
+from .previews import unpack_preview
 
 FORMAT = "gtzan-genre-map"
-FORMAT_VERSION = 2  # 2: bundle.json carries a hash of its own content
-FILES = ("model.safetensors", "tracks.csv", "arrays.npz")
+FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
+FILES = ("model.safetensors", "tracks.csv", "arrays.npz")  # always there; graphs (model.onnx) are listed in "files" too
+WEIGHTS = "model.safetensors"
 TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
 REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
 
@@ -63,6 +68,12 @@ class Bundle:
         """2-D map positions of every track in one embedding, (n_tracks, 2)."""
         return self.arrays[f"map_{embedding}"]
 
+    def preview(self, index: int) -> bytes | None:
+        """Track ``index``'s short Ogg Vorbis preview, or None when the bundle was built without previews."""
+        if "preview_bytes" not in self.arrays:
+            return None
+        return unpack_preview(self.arrays["preview_bytes"], self.arrays["preview_offsets"], index)
+
     @property
     def networks(self) -> dict[str, list[str]]:
         """Network name → its embedding keys, in order; a bundle from before MusiCNN holds MobileNetV2 only."""
@@ -79,6 +90,23 @@ class Bundle:
     def similarity(self, embedding: str) -> np.ndarray:
         """Genre × genre mean cosine similarity, (n_genres, n_genres)."""
         return self.arrays[f"similarity_{embedding}"]
+
+    def graph_path(self, network: str = DEFAULT_NETWORK) -> Path:
+        """Where ``network``'s ONNX graph is (hash-checked on load); raises BundleError if the bundle has none."""
+        name = (self.meta.get("onnx") or {}).get(network, {}).get("file")
+        if not isinstance(name, str) or name not in self.meta["files"] or "/" in name:
+            raise BundleError(f"bundle {self.path} has no ONNX graph for {network}; rebuild it")
+        return self.path / name
+
+    def graphs(self) -> dict[str, bytes]:
+        """Every ONNX graph, weights inline (what ``write_bundle(graphs=...)`` takes to rewrite a bundle; needs onnx)."""
+        import onnx
+
+        out = {}
+        for record in (self.meta.get("onnx") or {}).values():
+            model = onnx.load(str(self.path / record["file"]), load_external_data=True)
+            out[record["file"]] = model.SerializeToString()
+        return out
 
     def state_dict(self) -> dict:
         """Model weights as torch tensors (safetensors: no code is run); raises BundleError if unreadable."""
@@ -113,11 +141,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict, state_dict: dict) -> Path:
+def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict, state_dict: dict,
+                 graphs: dict[str, bytes] | None = None) -> Path:
     """Write a bundle atomically: a crash at any point leaves the previous one intact.
 
     Everything goes to a hidden sibling directory first; only a complete,
     synced bundle replaces ``out``, by one atomic exchange (see ``_swap_in``).
+    ``graphs`` maps file names (``model.onnx``) to serialised ONNX models;
+    their weights that are also in ``state_dict`` are stored once, in
+    model.safetensors, and the graph points at them (``link_weights``).
     """
     from safetensors.torch import save_file
 
@@ -132,11 +164,14 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
         tracks.loc[:, list(TRACK_COLUMNS) + [c for c in tracks.columns if c not in TRACK_COLUMNS]].to_csv(
             tmp / "tracks.csv", index=False)
         np.savez_compressed(tmp / "arrays.npz", **arrays)
+        for name, graph in (graphs or {}).items():
+            (tmp / name).write_bytes(link_weights(graph, tmp / WEIGHTS))
+        names = FILES + tuple(graphs or ())
         meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
-                "files": {name: sha256_file(tmp / name) for name in FILES}}
+                "files": {name: sha256_file(tmp / name) for name in names}}
         meta["meta_sha256"] = meta_hash(meta)
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=False, allow_nan=False))
-        for name in FILES + ("bundle.json",):
+        for name in names + ("bundle.json",):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
@@ -145,6 +180,46 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # the new bundle on failure, the previous one on success
     return out
+
+
+def safetensors_offsets(path: Path) -> dict[str, tuple[str, list, int, int]]:
+    """name → (dtype, shape, first byte, end byte) of every tensor in a safetensors file (header only)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    base = 8 + n
+    return {k: (v["dtype"], v["shape"], base + v["data_offsets"][0], base + v["data_offsets"][1])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def link_weights(graph: bytes, weights: Path) -> bytes:
+    """An ONNX model whose float32 initializers found (same name, shape, bytes) in ``weights`` point into it.
+
+    ONNX external data (location, offset, length) lets onnxruntime read those
+    tensors straight from model.safetensors, so a bundle holds its weights
+    once; anything not found stays inside the graph. Needs the ``onnx`` package
+    (a build-time dependency; serving only needs onnxruntime).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(graph)
+    tensors = safetensors_offsets(weights)
+    data = weights.read_bytes()
+    for init in model.graph.initializer:
+        found = tensors.get(init.name)
+        if init.data_type != onnx.TensorProto.FLOAT or found is None or found[0] != "F32" or found[1] != list(init.dims):
+            continue
+        _, _, a, b = found
+        if data[a:b] != numpy_helper.to_array(init).astype("<f4").tobytes():
+            continue  # a tensor of that name with other values: keep the graph's own
+        init.ClearField("raw_data")
+        init.ClearField("float_data")
+        for key, value in (("location", weights.name), ("offset", str(a)), ("length", str(b - a))):
+            entry = init.external_data.add()
+            entry.key, entry.value = key, value
+        init.data_location = onnx.TensorProto.EXTERNAL
+    return model.SerializeToString()
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -271,7 +346,8 @@ def _meta_type_problems(meta: dict) -> list[str]:
             isinstance(v, dict) and type(v.get("dim")) is int and v["dim"] > 0 for v in embeddings.values())):
         wrong.append("embeddings must map each name to {dim: positive integer}")
     files = meta.get("files")
-    if not (isinstance(files, dict) and all(isinstance(files.get(name), str) for name in FILES)):
+    if not (isinstance(files, dict) and all(isinstance(files.get(name), str) for name in FILES)
+            and all(isinstance(v, str) for v in files.values())):
         wrong.append(f"files must hold the sha256 of {', '.join(FILES)}")
     wrong += [f"{key} must be an object" for key in ("config", "metrics", "dataset") if not isinstance(meta.get(key), dict)]
     return wrong
@@ -286,7 +362,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """
     path = Path(path)
     meta = read_meta(path)
-    for name in FILES:
+    for name in meta["files"]:  # FILES (checked by read_meta) and any graphs
+        if "/" in name or name.startswith("."):
+            raise BundleError(f"bundle {path} is damaged: bundle.json lists a file outside it ({name}); rebuild it")
         if not (path / name).is_file():
             raise BundleError(f"bundle {path} is incomplete: {name} is missing; rebuild it")
         if verify and sha256_file(path / name) != meta["files"].get(name):
@@ -310,6 +388,8 @@ def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) ->
         expect[f"track_{e}"] = (n, info["dim"])
         expect[f"map_{e}"] = (n, 2)
         expect[f"similarity_{e}"] = (g, g)
+    if "preview_bytes" in arrays:  # previews are optional, but whole: one offset per track plus the end
+        expect["preview_offsets"] = (n + 1,)
     wrong = [k for k, s in expect.items() if k not in arrays or arrays[k].shape != s]
     # every embedding in the arrays is described in bundle.json (none was dropped from it)
     wrong += [k for k in arrays if k.startswith("track_") and k[len("track_"):] not in meta["embeddings"]]

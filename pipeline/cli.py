@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 from .errors import one_line
+from .networks import NETWORKS
+from .previews import PREVIEW_SECONDS
+
+NETWORK_CHOICES = tuple(NETWORKS)
 
 DEFAULT_BUNDLE = str(Path(__file__).resolve().parents[1] / "assets" / "gtzan")
 
@@ -23,25 +27,38 @@ def _fmt_scores(m: dict) -> str:
             f"macro-F1 {_fmt_cv(m['macro_f1'])}")
 
 
+def _test_line(t: dict) -> str:
+    return ((f"balanced accuracy {t['balanced_accuracy']:.3f}, " if "balanced_accuracy" in t else "")
+            + f"accuracy {t['accuracy']:.3f}" + (f", macro-F1 {t['macro_f1']:.3f}" if "macro_f1" in t else "")
+            + f", loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})")
+
+
+def network_lines(name: str, metrics: dict) -> list[str]:
+    """One network's test and cross-validation figures (artist-grouped CV, the headline, first)."""
+    lines = [f"{name}", f"  test       {_test_line(metrics['test'])}"]
+    for kind, cv in metrics["cross_validation"].items():
+        seeds = f"seeds {cv['seed']}-{cv['seed'] + cv['repeats'] - 1}" if cv["repeats"] > 1 else f"seed {cv['seed']}"
+        lines.append(f"  CV by {kind:6} head {_fmt_scores(cv['head'])}; logistic probe "
+                     f"{_fmt_scores(cv['logistic_baseline'])} ({cv['folds']}-fold x{cv['repeats']}, {seeds})")
+    return lines
+
+
 def summary_lines(meta: dict) -> list[str]:
     """What a bundle holds, in a few human lines (``info`` and the end of ``build``)."""
     d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
-    t = m["test"]
     lines = [
         f"dataset      {d['name']}: {d['n_tracks']} tracks, {len(meta['labels'])} genres ({', '.join(meta['labels'])})",
         f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
         f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
-        f"test         " + (f"balanced accuracy {t['balanced_accuracy']:.3f}, " if "balanced_accuracy" in t else "")
-        + f"accuracy {t['accuracy']:.3f}" + (f", macro-F1 {t['macro_f1']:.3f}" if "macro_f1" in t else "")
-        + f", loss {t['loss']:.3f} on {t['n_tracks']} test tracks (seed {t['seed']})",
     ]
-    for kind, cv in m["cross_validation"].items():  # artist (the headline) first, track beside it
-        seeds = f"seeds {cv['seed']}-{cv['seed'] + cv['repeats'] - 1}" if cv["repeats"] > 1 else f"seed {cv['seed']}"
-        lines.append(f"CV by {kind:6} head {_fmt_scores(cv['head'])}; logistic probe {_fmt_scores(cv['logistic_baseline'])} "
-                     f"({cv['folds']}-fold x{cv['repeats']}, {seeds})")
+    networks = m.get("networks") or {"mobilenet_v2": m}
+    if "predictor" in meta:
+        lines.append(f"predicts     {meta['predictor']} ({meta.get('predictor_reason', '')})")
+    for name, metrics in networks.items():
+        lines += network_lines(name, metrics)
     for e, q in m["embedding_quality"].items():
-        lines.append(f"embedding    {e:9} dim {meta['embeddings'][e]['dim']:5}  kNN acc {q['knn_accuracy']:.3f}  "
+        lines.append(f"embedding    {e:17} dim {meta['embeddings'][e]['dim']:5}  kNN acc {q['knn_accuracy']:.3f}  "
                      f"silhouette {q['silhouette']:+.3f}  trustworthiness {q['trustworthiness']:.3f}")
     v = meta.get("versions", {})
     lines.append("versions     " + ", ".join(f"{k} {x}" for k, x in v.items()))
@@ -57,7 +74,7 @@ def cmd_build(args) -> int:
 
     cfg = BuildConfig(
         data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
-        cv_folds=args.folds, cv_repeats=args.repeats,
+        cv_folds=args.folds, cv_repeats=args.repeats, preview_seconds=args.previews, networks=tuple(args.networks),
         spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2,
                                       image_size=args.image_size),
         train=TrainConfig(augment=args.augment),
@@ -97,7 +114,7 @@ def cmd_place(args) -> int:
     from .audio import AudioError
     from .place import Placer
 
-    placer = Placer.from_path(args.bundle)
+    placer = Placer.from_path(args.bundle, network=args.network)
     failed = 0
     for f in args.files:
         try:
@@ -155,8 +172,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train the classifier and write a bundle")
-    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
-    b.add_argument("--weights", help="torchvision MobileNetV2 ImageNet state dict (default: torchvision's cache)")
+    b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. my_music)")
+    b.add_argument("--weights", metavar="FILE|torchvision",
+                   help="ImageNet MobileNetV2 weights: a torchvision state dict (.pth) or safetensors FILE, or "
+                        "'torchvision' for torchvision's weights API (downloads once if not cached) "
+                        "(default: the weights shipped in assets/weights)")
     b.add_argument("--out", default="assets/gtzan", help="bundle directory to write (default: assets/gtzan)")
     b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
     b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
@@ -168,6 +188,11 @@ def parser() -> argparse.ArgumentParser:
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")
+    b.add_argument("--networks", nargs="+", default=list(NETWORK_CHOICES), choices=NETWORK_CHOICES,
+                   help="networks to train heads on (default: both; mobilenet_v2 is always needed)")
+    b.add_argument("--previews", type=float, default=PREVIEW_SECONDS, metavar="SECONDS",
+                   help="seconds of audio per track kept in the bundle as an Ogg preview, so the map can be heard "
+                        "without the dataset (default %(default)g; 0 = none)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
     i = sub.add_parser("info", help="what a bundle holds")
@@ -179,6 +204,9 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--bundle", default=DEFAULT_BUNDLE)
     pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
     pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
+    pl.add_argument("--network", choices=NETWORK_CHOICES,
+                    help="whose genre prediction to report (default: the bundle's best under artist-grouped CV); "
+                         "the song is placed on every network's maps either way")
     pl.set_defaults(func=cmd_place)
     ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
                                            "what generalizes to unheard artists (generalization)")
@@ -210,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .bundle import BundleError
     from .dataset import DatasetError
-    from .model import WeightsError
+    from .errors import WeightsError
 
     args = parser().parse_args(argv)
     try:

@@ -1,42 +1,56 @@
 """Per-segment and per-track vectors for every embedding tap.
 
 ``segment_images`` is the single path from audio to network input: the build
-and the placement of a new song both go through it.
+and the placement of a new song both go through it. This module imports torch
+only inside the functions that run a torch model (the build's); placing a song
+uses the numpy parts and the network in onnxruntime (``pipeline.serve``).
 """
 from __future__ import annotations
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
-from .model import Backbone, GenreHead
-from .spectrogram import AUGMENTATIONS, SpectrogramConfig, augment, downsample_image, mel_images, segment_audio
+import numpy as np
+
+from .spectrogram import AUGMENTATIONS, SpectrogramConfig, _pool_matrix, augment, clip_windows, mel_images, segment_audio
+
+if TYPE_CHECKING:  # torch modules, for the build's functions only
+    from .model import Backbone, GenreHead
 
 
 def segment_images(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | None = None):
-    """Audio → (log-mel images of its windows, window start times in s)."""
-    segments, starts = segment_audio(y, cfg, hop_seconds)
-    return mel_images(segments, cfg), starts
+    """Audio → (log-mel images of its windows, window start times in s), from one STFT of the song."""
+    windows = clip_windows(y, cfg, hop_seconds)
+    return windows.images, windows.starts_s
 
 
 def none_vectors(images: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    """The "none" embedding: each image block-averaged to ``cfg.none_shape``, flattened."""
-    return np.stack([downsample_image(im, cfg.none_shape).ravel() for im in images]).astype(np.float32)
+    """The "none" embedding: each image block-averaged to ``cfg.none_shape``, flattened.
+
+    All images at once: ``downsample_image`` of each, as two small matrix products.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    rows = _pool_matrix(images.shape[1], cfg.none_shape[0]).astype(np.float32)
+    cols = _pool_matrix(images.shape[2], cfg.none_shape[1]).astype(np.float32)
+    return (rows @ images @ cols.T).reshape(len(images), -1).astype(np.float32)
 
 
-@torch.no_grad()
 def backbone_features(backbone: Backbone, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """The "immediate" tap for a stack of images, (n, 1280) float32."""
+    import torch
+
     backbone.eval()
-    parts = [backbone(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    with torch.no_grad():
+        parts = [backbone(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
     return torch.cat(parts).numpy().astype(np.float32)
 
 
-@torch.no_grad()
 def head_taps(head: GenreHead, immediate: np.ndarray) -> dict[str, np.ndarray]:
     """deep, shallow and genre probabilities for backbone features."""
+    import torch
+
     head.eval()
-    out = head(torch.as_tensor(immediate, dtype=torch.float32))
+    with torch.no_grad():
+        out = head(torch.as_tensor(immediate, dtype=torch.float32))
     return {
         "deep": out["deep"].numpy(),
         "shallow": out["shallow"].numpy(),
@@ -57,16 +71,18 @@ def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: i
     (n_segments, prod(none_shape)), ``track`` (segment → track index),
     ``start_s`` and ``augmentation`` (kind index per segment).
     """
+    from tqdm.auto import tqdm
+
     rng = np.random.default_rng(seed)
     out = {k: [] for k in ("clean", "augmented", "none", "track", "start_s", "augmentation")}
     for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress)):
-        segments, starts = segment_audio(y, cfg)
-        images = mel_images(segments, cfg)
+        images, starts = segment_images(y, cfg)
         out["clean"].append(backbone_features(backbone, images))
         out["none"].append(none_vectors(images, cfg))
-        out["track"].append(np.full(len(segments), i))
+        out["track"].append(np.full(len(images), i))
         out["start_s"].append(starts)
         if augment_training:
+            segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
             kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
             aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
             out["augmented"].append(backbone_features(backbone, mel_images(aug, cfg)))
@@ -74,8 +90,14 @@ def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: i
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
-def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int) -> np.ndarray:
-    """Mean of segment rows per track: a track's embedding."""
+def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Mean of segment rows per track: a track's embedding.
+
+    ``weight`` (one per row) makes it a weighted mean: MusiCNN's 3 s patches
+    count by their share of the track's windows (``musicnn_input.window_pooling``),
+    so a track's vector is the mean of its windows, as a placed song's is.
+    """
+    w = np.ones(len(track)) if weight is None else np.asarray(weight, dtype=np.float64)
     out = np.zeros((n_tracks, values.shape[1]), dtype=np.float64)
-    np.add.at(out, track, values)
-    return (out / np.bincount(track, minlength=n_tracks)[:, None]).astype(np.float32)
+    np.add.at(out, track, values * w[:, None])
+    return (out / np.bincount(track, weights=w, minlength=n_tracks)[:, None]).astype(np.float32)

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from .weights import WeightsError, backbone_state_dict, shipped_weights_file  # noqa: F401 (WeightsError re-exported)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TAPS = ("immediate", "deep", "shallow")
@@ -37,10 +39,6 @@ LAST_BLOCK = len(BLOCK_CHANNELS) - 1
 def pooled_dim(pool_blocks) -> int:
     """Width of the concatenated global-average pools of ``pool_blocks``."""
     return sum(BLOCK_CHANNELS[b] for b in pool_blocks)
-
-
-class WeightsError(ValueError):
-    """ImageNet weights are missing or do not fit the backbone."""
 
 
 class Backbone(nn.Module):
@@ -135,27 +133,21 @@ class GenreNet(nn.Module):
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None) -> str:
-    """Fill the backbone with ImageNet MobileNetV2 weights; never downloads.
+def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None) -> str:
+    """Fill the backbone with ImageNet MobileNetV2 weights.
 
     Parameters
     ----------
-    weights : a torchvision MobileNetV2 state-dict file, or None to use
-        torchvision's cache (``$TORCH_HOME/hub/checkpoints``) if it holds one.
+    weights : None for the weights shipped in ``assets/weights`` (sha256-checked),
+        ``"torchvision"`` for torchvision's weights API (the one path that may
+        download), or a file: a torchvision MobileNetV2 state dict (``.pth``) or
+        safetensors. Only ``features.*`` is used. See :mod:`pipeline.weights`.
 
     Returns
     -------
-    str : where the weights came from.
+    str : the file the weights were read from (the build keys its feature cache on it).
     """
-    if weights is None:
-        weights = _cached_torchvision_weights()
-    path = Path(weights)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a corrupt or non-torch file
-        raise WeightsError(f"cannot read weights {path.name}: {e}") from None
+    state, path = backbone_state_dict(weights)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     try:
         backbone.features.load_state_dict(features, strict=True)
@@ -165,14 +157,8 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None) -> st
 
 
 def _cached_torchvision_weights() -> Path:
-    from torch.hub import get_dir
+    """The default MobileNetV2 weights file: the shipped one, sha256-checked.
 
-    for name in ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth"):
-        p = Path(get_dir()) / "checkpoints" / name
-        if p.is_file():
-            return p
-    raise WeightsError(
-        "no ImageNet MobileNetV2 weights: pass --weights FILE (a torchvision mobilenet_v2 state dict, "
-        f"e.g. ../shared/weights/mobilenet_v2_imagenet_float.pth) or place mobilenet_v2-b0353104.pth in "
-        f"{Path(get_dir()) / 'checkpoints'}; nothing is downloaded"
-    )
+    (The name is older than the shipped weights; ``experiment_runner`` calls it.)
+    """
+    return shipped_weights_file("mobilenet_v2")

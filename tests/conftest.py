@@ -78,8 +78,10 @@ def tiny(tmp_path_factory, random_weights):
     root = make_corpus(base / "data")
     # Random backbone features carry no genre: cap the epochs so the head does not train for nothing.
     # The paper's augmentation is on here so that its path through the build is exercised.
+    # MobileNetV2 only: the second network has its own fixture (``tiny_two``), so most tests stay quick.
     cfg = BuildConfig(data=str(root), out=str(base / "bundle"), weights=str(random_weights), cache=str(base / "cache"),
-                      cv_folds=3, cv_repeats=1, seed=0, train=TrainConfig(max_epochs=30, patience=8, augment="paper"))
+                      cv_folds=3, cv_repeats=1, seed=0, train=TrainConfig(max_epochs=30, patience=8, augment="paper"),
+                      networks=("mobilenet_v2",))
     logs = []
     t0 = time.perf_counter()
     with torch_threads(1):
@@ -87,3 +89,16 @@ def tiny(tmp_path_factory, random_weights):
     return SimpleNamespace(base=base, root=root, cfg=cfg, meta=meta, logs=logs, seconds=time.perf_counter() - t0,
                            bundle=Path(cfg.out), weights=random_weights)
 
+
+
+@pytest.fixture(scope="session")
+def tiny_two(tiny):
+    """The tiny corpus built with both networks: MobileNetV2 (random weights) and MusiCNN (the shipped weights)."""
+    from pipeline.build import BuildConfig, build
+
+    out = tiny.base / "bundle_two"
+    cfg = BuildConfig(**{**vars(tiny.cfg), "out": str(out), "networks": ("mobilenet_v2", "musicnn")})
+    logs = []
+    with torch_threads(1):
+        meta = build(cfg, progress=False, log=logs.append)
+    return SimpleNamespace(base=tiny.base, root=tiny.root, cfg=cfg, meta=meta, logs=logs, bundle=out)

@@ -45,7 +45,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def fast_config(tiny, data, out, cache, **changes) -> BuildConfig:
     """A quick build: the tiny bundle's weights, 3 epochs, no augmentation, no cross-validation."""
     cfg = dict(data=str(data), out=str(out), weights=str(tiny.weights), cache=str(cache), seed=0, cv_folds=2,
-               cv_repeats=0, train=TrainConfig(max_epochs=3, patience=2, augment="none"))
+               cv_repeats=0, train=TrainConfig(max_epochs=3, patience=2, augment="none"), networks=("mobilenet_v2",))
     return BuildConfig(**{**cfg, **changes})
 
 
@@ -258,7 +258,8 @@ KILL_DURING_WRITE = textwrap.dedent("""
     bundle_mod.os.fsync = fsync
     data, out, weights, cache = sys.argv[1:5]
     build(BuildConfig(data=data, out=out, weights=weights, cache=cache, seed=0, cv_folds=2, cv_repeats=0,
-                      train=TrainConfig(max_epochs=3, patience=2, augment="none")), progress=False)
+                      train=TrainConfig(max_epochs=3, patience=2, augment="none"), networks=("mobilenet_v2",)),
+          progress=False)
     print("FINISHED", flush=True)
 """)
 
@@ -352,7 +353,7 @@ def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(
     build(fast_config(tiny, corpus, tmp_path / "b5", cache, spectrogram=five), progress=False, log=quiet)
     b = load_bundle(tmp_path / "b5")
     assert b.meta["config"]["spectrogram"]["segment_seconds"] == 5.0
-    assert len(b.arrays["segment_track"]) == len(b.arrays["segment_deep"]) == 4 * 18
+    assert len(b.arrays["segment_track"]) == len(b.arrays["segment_start_s"]) == 4 * 18
 
 
 KILL_BETWEEN_RENAMES = textwrap.dedent("""

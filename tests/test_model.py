@@ -153,20 +153,22 @@ def empty_torch_home(tmp_path, monkeypatch):
     return home
 
 
-def test_no_weights_and_empty_cache_says_how_to_supply_them(empty_torch_home):
-    with pytest.raises(WeightsError) as info:
-        load_imagenet_backbone(Backbone(), None)
-    msg = str(info.value)
-    assert "--weights" in msg and "nothing is downloaded" in msg
-    assert str(empty_torch_home / "hub" / "checkpoints") in msg
+def test_no_weights_uses_the_shipped_file_and_never_the_cache(empty_torch_home):
+    from pipeline.weights import SHIPPED, read_state_dict
+
+    b = Backbone()
+    assert load_imagenet_backbone(b, None) == str(SHIPPED["mobilenet_v2"].path)
+    expected = read_state_dict(SHIPPED["mobilenet_v2"].path)["features.18.0.weight"]
+    assert b.features[18][0].weight.dtype == torch.float32 and torch.equal(b.features[18][0].weight, expected)
+    assert not any(empty_torch_home.rglob("*")), "the shipped weights must not touch the torch cache"
 
 
-def test_no_weights_uses_torchvision_cache(empty_torch_home, random_weights):
+def test_torchvision_weights_come_from_torchvisions_cache(empty_torch_home, random_weights):
     ckpt = empty_torch_home / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     (ckpt / "mobilenet_v2-b0353104.pth").symlink_to(random_weights)
     b = Backbone()
-    assert load_imagenet_backbone(b, None) == str(ckpt / "mobilenet_v2-b0353104.pth")
+    assert load_imagenet_backbone(b, "torchvision") == str(ckpt / "mobilenet_v2-b0353104.pth")
     expected = torch.load(random_weights, weights_only=True)["features.18.0.weight"]
     assert torch.equal(b.features[18][0].weight, expected)
 

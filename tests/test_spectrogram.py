@@ -3,15 +3,21 @@ import json
 import numpy as np
 import pytest
 
+from pipeline.embed import none_vectors, segment_images
 from pipeline.spectrogram import (
     AUGMENTATIONS,
     SpectrogramConfig,
     augment,
+    clip_windows,
     downsample_image,
+    mel_filterbank,
     mel_image,
     mel_images,
     segment_audio,
     segment_starts,
+    thumbnail_from_power,
+    thumbnail_image,
+    window_starts,
 )
 from tests.synth import tone
 
@@ -68,15 +74,16 @@ def test_segment_audio_windows_hold_the_signal_and_reach_the_tail():
     y = rng.uniform(-0.5, 0.5, int(29.0 * SR)).astype(np.float32)
     segments, starts_s = segment_audio(y, CFG)
     seg = 10 * SR
+    frame = CFG.hop_length / SR  # windows start on the STFT frame grid: within half a frame hop of the nominal start
     assert segments.shape[1] == seg
     for row, s in zip(segments, starts_s):
         i = int(round(s * SR))
         np.testing.assert_array_equal(row, y[i : i + seg])
-    np.testing.assert_array_equal(segments[-1], y[-seg:])  # the tail is the last window
-    np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19])  # 4 s tail > half a hop: end-aligned window
+    assert len(y) - CFG.hop_length < int(round(starts_s[-1] * SR)) + seg <= len(y)  # the tail is the last window
+    np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19], atol=frame)  # 4 s tail > half a hop: end-aligned
     # hop override
     segments2, starts2 = segment_audio(y, CFG, hop_seconds=10.0)
-    np.testing.assert_allclose(starts2, [0.0, 10.0, 19.0], atol=1e-4)
+    np.testing.assert_allclose(starts2, [0.0, 10.0, 19.0], atol=frame)
     assert len(segments2) == 3
 
 
@@ -122,6 +129,85 @@ def test_downsample_image_shape_and_mean():
     assert small.shape == (32, 64)
     assert small.mean() == pytest.approx(img.mean(), abs=0.01)
     np.testing.assert_allclose(downsample_image(np.full((128, 431), 0.25, np.float32), (32, 64)), 0.25, atol=1e-6)
+
+
+def _librosa_mel_image(y, cfg=CFG):
+    """What ``mel_image`` computed with librosa before the numpy front end (the reference)."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=y, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                         n_mels=cfg.n_mels)
+    if not np.any(mel > 0):
+        return np.zeros_like(mel, dtype=np.float32)
+    db = librosa.power_to_db(mel, ref=np.max, top_db=cfg.top_db)
+    return ((db + cfg.top_db) / cfg.top_db).astype(np.float32)
+
+
+def _music_like(seconds, seed=0):
+    """Tones, noise bursts and a quiet passage: loud and soft windows, edges that differ from their neighbours."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 0.3 * t))
+    y += 0.05 * rng.standard_normal(n) * (rng.random(n // 2205 + 1).repeat(2205)[:n] > 0.7)
+    y[int(0.4 * n) : int(0.5 * n)] *= 1e-3
+    return y.astype(np.float32)
+
+
+def test_mel_filterbank_is_librosas():
+    import librosa
+
+    ref = librosa.filters.mel(sr=SR, n_fft=CFG.n_fft, n_mels=CFG.n_mels)
+    np.testing.assert_allclose(mel_filterbank(SR, CFG.n_fft, CFG.n_mels), ref, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 10.0, 12.3])
+def test_mel_image_is_librosas(seconds):
+    y = _music_like(seconds)
+    np.testing.assert_allclose(mel_image(y, CFG), _librosa_mel_image(y), rtol=0, atol=1e-5)
+
+
+def test_window_starts_are_on_the_frame_grid_near_the_nominal_starts():
+    for n in (SR, 10 * SR, int(29.3 * SR), int(34.7 * SR), 300 * SR + 123):
+        nominal = segment_starts(n, 10 * SR, 5 * SR)
+        starts = window_starts(n, CFG)
+        assert len(starts) == len(nominal) and np.all(starts % CFG.hop_length == 0)
+        assert np.all(np.abs(starts[:-1] - nominal[:-1]) <= CFG.hop_length // 2)
+        assert abs(starts[-1] - nominal[-1]) < CFG.hop_length  # the end-aligned window: never past the end
+        assert np.all(starts + 10 * SR <= max(n, 10 * SR)), "windows stay inside the signal"
+
+
+@pytest.mark.parametrize("seconds", [3.0, 10.0, 30.0, 61.7])
+def test_one_stft_per_song_gives_each_windows_own_image(seconds):
+    # The whole clip is transformed once and the windows sliced from it; the few frames at a window's
+    # edges (where the window's own STFT sees zero padding) are recomputed: every image equals mel_image
+    # of the window's samples, as the build computed it before, to float rounding.
+    y = _music_like(seconds, seed=int(seconds))
+    windows = clip_windows(y, CFG)
+    segments, starts_s = segment_audio(y, CFG)
+    np.testing.assert_array_equal(windows.starts_s, starts_s)
+    assert windows.images.shape == (len(segments), 128, 431)
+    for image, segment in zip(windows.images, segments):
+        np.testing.assert_allclose(image, _librosa_mel_image(segment), rtol=0, atol=1e-5)
+    images, starts = segment_images(y, CFG)
+    np.testing.assert_array_equal(images, windows.images)
+    np.testing.assert_array_equal(thumbnail_from_power(windows.power, CFG), thumbnail_image(y, CFG))
+
+
+def test_downsample_image_is_torchs_adaptive_average_pool():
+    import torch
+    import torch.nn.functional as F
+
+    img = np.random.default_rng(0).random((128, 431)).astype(np.float32)
+    for shape in ((32, 64), (64, 320), (7, 5)):
+        ref = F.adaptive_avg_pool2d(torch.from_numpy(img)[None, None], shape)[0, 0].numpy()
+        np.testing.assert_allclose(downsample_image(img, shape), ref, rtol=0, atol=1e-6)
+
+
+def test_none_vectors_of_a_stack_are_each_images_downsampled():
+    images = np.random.default_rng(1).random((3, 128, 431)).astype(np.float32)
+    expected = np.stack([downsample_image(im, CFG.none_shape).ravel() for im in images])
+    np.testing.assert_allclose(none_vectors(images, CFG), expected, rtol=0, atol=1e-6)
 
 
 def test_config_round_trips_through_json():
