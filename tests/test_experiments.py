@@ -94,7 +94,7 @@ def test_backbones_table(backbones, cache):
         "mobilenet_v2", "efficientnet_lite0", "vgg16", "inception_v3", "resnet18", "xception", "mobilenet_v2"]
     for r in ok_rows(backbones):
         check_row(r, 2)
-        assert r["split"] == "track" and r["seeds"] == [0] and r["folds"] == 2
+        assert r["split"] == "artist" and r["seeds"] == [0] and r["folds"] == 2  # Tables 1 and 2: by artist
     frozen = rows["MobileNetV2 (ImageNet, frozen)"]
     assert frozen["metrics"]["track_accuracy"]["mean"] > 0.6  # three very different sounds
     assert 0 <= frozen["logistic"]["track_accuracy"]["mean"] <= 1
@@ -196,38 +196,6 @@ def test_parse_weights(tmp_path):
         parse_weights(["alexnet=c.pth"])
 
 
-def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
-    from pipeline.build import BuildConfig, build
-
-    for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
-        ex.run_experiment(name, config(corpus, weights, cache), progress=False)
-    bundle = tmp_path / "bundle"
-    build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
-                      cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
-          progress=False, log=lambda *_: None)
-    out = tmp_path / "reports"
-    assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
-    text = (out / "README.md").read_text()
-    for heading in ("Table 1", "Table 2", "Leakage", "Timings", "Figure 4", "Embedding quality", "Confusion",
-                    "Appendix"):
-        assert f"## {heading}" in text, heading
-    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert sorted(linked) == sorted(FIGURES)
-    for f in FIGURES:
-        assert (out / f).stat().st_size > 1000
-    assert "73 %" in text and "75.9 %" in text  # the paper's numbers sit next to ours
-    assert "**not run**" in text and "2-fold × seed 0" in text and "18 tracks" in text
-    for e in ("none", "immediate", "deep", "shallow"):
-        assert f"| {e} |" in text
-    assert "Not run yet" not in text
-
-
-def test_report_without_results_says_what_to_run(tmp_path):
-    readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
-    text = readme.read_text()
-    assert text.count("Not run yet") == 3 and "python -m pipeline experiment backbones" in text
-
-
 # --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
 
 def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
@@ -271,3 +239,37 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants,
                                   fault_filtered_rows=("weighted", "probe"))
     assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0
+
+
+def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
+    from pipeline.build import BuildConfig, build
+
+    for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
+        ex.run_experiment(name, config(corpus, weights, cache), progress=False)
+    bundle = tmp_path / "bundle"
+    build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
+                      cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
+          progress=False, log=lambda *_: None)
+    out = tmp_path / "reports"
+    assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
+    text = (out / "README.md").read_text()
+    for heading in ("Table 1", "Table 2", "Leakage", "What generalizes", "Timings", "Figure 4", "Embedding quality",
+                    "Confusion", "Appendix"):
+        assert f"## {heading}" in text, heading
+    assert "**Head vs probe**" in text and "**weighted** (build default)" in text  # the generalization rows above
+    assert "fault-filtered split" in text and "balanced accuracy" in text
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(linked) == sorted(FIGURES)
+    for f in FIGURES:
+        assert (out / f).stat().st_size > 1000
+    assert "73 %" in text and "75.9 %" in text  # the paper's numbers sit next to ours
+    assert "**not run**" in text and "2-fold × seed 0" in text and "18 tracks" in text
+    for e in ("none", "immediate", "deep", "shallow"):
+        assert f"| {e} |" in text
+    assert "Not run yet" not in text
+
+
+def test_report_without_results_says_what_to_run(tmp_path):
+    readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
+    text = readme.read_text()
+    assert text.count("Not run yet") == 4 and "python -m pipeline experiment backbones" in text
