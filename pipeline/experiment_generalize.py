@@ -32,7 +32,7 @@ from .experiment_runner import Runner
 from .feature_sets import block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
 from .model import Backbone, load_imagenet_backbone
-from .spectrogram import SpectrogramConfig
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
 from .train import SegmentFeatures, TrainConfig, fit_head
 
 # What a row's results depend on (hashed, so edited code never serves stale folds): training, probe, folds.
@@ -71,6 +71,7 @@ class Variant:
 UNWEIGHTED = (("class_weight", "none"),)
 MIXUP = (("mixup_alpha", 0.4),)
 TAPS = (14, 17, 18)
+ALL_BLOCKS = tuple(range(19))
 # The rows, cheapest first. "current" is the build's configuration before issue 12 (no class weights).
 VARIANTS = (
     Variant("current: 10 s / 5 s windows, native 128 x 431, last block, head", train=UNWEIGHTED),
@@ -78,6 +79,8 @@ VARIANTS = (
     Variant("logistic probe (class-weighted), same features", model="logistic"),
     Variant("+ class weights, blocks 14+17+18 pooled", blocks=TAPS),
     Variant("logistic probe (class-weighted), blocks 14+17+18", blocks=TAPS, model="logistic"),
+    Variant("+ class weights, all 19 blocks pooled", blocks=ALL_BLOCKS),
+    Variant("logistic probe (class-weighted), all 19 blocks", blocks=ALL_BLOCKS, model="logistic"),
     Variant("+ class weights + mixup (alpha 0.4, on the head's input)", train=MIXUP),
     Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
     Variant("+ class weights, 224 x 224 images", image_size=224),
@@ -89,7 +92,7 @@ VARIANTS = (
 )
 
 # Rows also scored on Sturm's fault-filtered split (those of its tracks that are here).
-FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:5])
+FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:7])
 
 
 def feature_needs(variants) -> dict:
@@ -109,7 +112,8 @@ class GeneralizationRunner(Runner):
     def block_features(self, spec: SpectrogramConfig, masked: int, tail_from: int | None) -> tuple[dict, str]:
         path = self.weights_file("mobilenet_v2")
         st = path.stat()
-        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": FEATURE_SET_CODE, "data": self.corpus.fingerprint,
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": FEATURE_SET_CODE, "front_end": FRONT_END_VERSION,
+                              "data": self.corpus.fingerprint,
                               "weights": [path.name, st.st_size, st.st_mtime_ns], "spectrogram": spec.to_dict(),
                               "max_seconds": self.cfg.max_track_seconds, "masked": masked, "tail_from": tail_from,
                               "feature_seed": self.cfg.feature_seed})
