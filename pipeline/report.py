@@ -190,6 +190,9 @@ def _headlines(summaries: dict) -> list[str]:
         out.append(f"- **Leakage** (per window): random split over windows {windows} (overlapping / non-overlapping "
                    f"windows) vs by track {_acc(by['track'], 'segment_accuracy')} vs by artist "
                    f"{_acc(by['artist'], 'segment_accuracy')}: the kind of split behind the paper's near-100 %.")
+    gen = summaries.get("generalization")
+    if gen:
+        out += report_generalize.headline(gen)
     return (["## In short", ""] + out + [""]) if out else []
 
 

@@ -140,5 +140,45 @@ def section(s: dict, data_line: str, defaults: dict | None = None) -> list[str]:
             f"MobileNetV2 + head: **{'reached' if reached else 'not reached'}**"
             + ("" if default is None else f" ({100 * default['metrics'][KEY]['mean']:.1f} %).") , ""]
     out += head_vs_probe(rows, default)
+    out += per_genre(default or best, s["labels"], p.get("largest_artist", {}))
     out += fault_filtered(p.get("fault_filtered", []))
     return out
+
+
+def per_genre(row: dict, labels, largest: dict) -> list[str]:
+    """Per-genre recall of a row (pooled over its folds) beside each genre's most frequent artist."""
+    cm = np.asarray(row["confusion"], dtype=float)
+    recall = np.diag(cm) / np.maximum(cm.sum(1), 1)
+    out = [f"Per genre for \"{row['name']}\" (recall pooled over its {row['n_results']} folds) beside the genre's "
+           "most frequent artist: a genre that is mostly one artist is either barely trained on or tested on "
+           "another sound when that artist is held out.", "",
+           "| genre | recall | tracks | known artists | most frequent artist (tracks) |", "|---|---|---|---|---|"]
+    for g, r in zip(labels, recall):
+        a = largest.get(g, {})
+        top = f"{a['artist']} ({a['tracks']})" if a.get("artist") else "—"
+        out.append(f"| {g} | {100 * r:.0f} % | {a.get('genre_tracks', '—')} | {a.get('artists', '—')} | {top} |")
+    return out + [""]
+
+
+def headline(s: dict, defaults: dict | None = None) -> list[str]:
+    """One bullet for the report's "In short": what the artist-grouped CV says, and the verdicts."""
+    rows = [r for r in s["rows"] if r["status"] == "ok"]
+    if not rows:
+        return []
+    defaults = build_defaults() if defaults is None else defaults
+    default = next((r for r in rows if is_default(r, defaults)), None)
+    trained = [r for r in rows if r["variant"]["model"] != "logistic"]
+    best = max(trained, key=lambda r: r["metrics"][KEY]["mean"]) if trained else None
+    probes = [r for r in rows if r["variant"]["model"] == "logistic"]
+    best_probe = max(probes, key=lambda r: r["metrics"][KEY]["mean"]) if probes else None
+    text = (f"- **Unheard artists** (balanced accuracy, {rows[0]['n_results']} artist-grouped folds, the same for "
+            f"every row): first row {pct(rows[0]['metrics'][KEY])}; best trained row \"{best['name']}\" "
+            f"{pct(best['metrics'][KEY])}")
+    if best_probe:
+        text += f"; best logistic probe \"{best_probe['name']}\" {pct(best_probe['metrics'][KEY])}"
+    if default:
+        d = paired(default, rows[0]) if default is not rows[0] else None
+        text += (f"; the build's default \"{default['name']}\" {pct(default['metrics'][KEY])}"
+                 + (f" ({100 * d[0]:+.1f} ± {100 * d[1]:.1f} points vs the first row)" if d else ""))
+        text += f". Target 0.80: {'reached' if default['metrics'][KEY]['mean'] >= 0.80 else 'not reached'}."
+    return [text]

@@ -273,3 +273,42 @@ def test_report_without_results_says_what_to_run(tmp_path):
     readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
     text = readme.read_text()
     assert text.count("Not run yet") == 4 and "python -m pipeline experiment backbones" in text
+
+
+def _row(name, model, values, blocks=(18,), class_weight="balanced", seconds=10.0):
+    folds = [{"seed": i // 5, "fold": i % 5, "track_balanced_accuracy": v, "track_accuracy": v, "track_macro_f1": v}
+             for i, v in enumerate(values)]
+    m = {k: {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": list(values)}
+         for k in ("track_balanced_accuracy", "track_accuracy", "track_macro_f1")}
+    return {"name": name, "status": "ok", "variant": {"model": model, "seconds": seconds, "hop": seconds / 2,
+                                                      "image_size": None, "blocks": list(blocks), "members": 1,
+                                                      "masked": 0},
+            "windows": {"seconds": seconds, "hop_seconds": seconds / 2, "image_size": "native"},
+            "train": {"class_weight": class_weight, "mixup_alpha": 0.0, "dropout": 0.3, "deep": 256, "shallow": 64},
+            "n_results": len(values), "metrics": m, "fold_results": folds, "dim": 1280,
+            "confusion": [[3, 1], [2, 2]]}
+
+
+def test_generalization_report_numbers_come_from_the_rows():
+    from pipeline import report_generalize as rg
+
+    base = [0.6, 0.5, 0.7, 0.6, 0.55, 0.65, 0.6, 0.5, 0.7, 0.6]
+    head = _row("head", "head", [v + 0.05 for v in base])
+    probe = _row("probe", "logistic", base)
+    first = _row("first", "head", [v - 0.02 for v in base], class_weight="none")
+    assert rg.paired(head, probe) == pytest.approx((0.05, 0.0))
+    defaults = {"spectrogram": {"segment_seconds": 10.0, "segment_hop_seconds": 5.0, "image_size": None},
+                "train": {"class_weight": "balanced", "mixup_alpha": 0.0, "dropout": 0.3, "deep": 256, "shallow": 64},
+                "pool_blocks": [18], "model": "head"}
+    assert rg.is_default(head, defaults) and not rg.is_default(first, defaults) and not rg.is_default(probe, defaults)
+    s = {"rows": [first, head, probe], "labels": ["a", "b"],
+         "protocol": {"folds": 5, "seeds": [0, 1], "grouping": "artist ...", "fault_filtered": [],
+                      "largest_artist": {"a": {"artist": "X", "tracks": 3, "genre_tracks": 4, "artists": 2}}}}
+    text = "\n".join(rg.section(s, "data", defaults))
+    assert "**head** (build default)" in text and "+7.0 ± 0.0" in text  # head vs first row, paired
+    assert "the head beats the probe" in text and "not reached" in text
+    assert "| a | 75 % | 4 | 2 | X (3) |" in text
+    worse = _row("head", "head", [v - 0.01 if i % 2 else v + 0.01 for i, v in enumerate(base)])
+    text = "\n".join(rg.section({**s, "rows": [first, worse, probe]}, "data", defaults))
+    assert "does **not** beat the probe" in text and "deep* and *shallow*" in text
+    assert rg.headline({**s, "rows": [first, head, probe]}, defaults)[0].startswith("- **Unheard artists**")
