@@ -1,14 +1,21 @@
-"""Timings of the explorer page against its targets; prints one line per number.
+"""The explorer in real Chromium against a one-chart reference Streamlit page served in the same run: ratios.
 
-    python benchmarks/bench_app.py              # AppTest (script) timings + real-browser timings
-    python benchmarks/bench_app.py --no-browser # script timings only
-    python benchmarks/bench_app.py --browser-only
+    python benchmarks/bench_app.py                    # the shipped bundle, then 1 000 and 10 000 tracks
+    python benchmarks/bench_app.py --sizes            # the shipped bundle only (--sizes 1000: one size)
+    python benchmarks/bench_app.py --script           # also server-side (AppTest) and export timings of the Map page
+    python benchmarks/bench_app.py --gl-sweep         # SVG vs WebGL drawing of the map by number of dots
 
-Targets (issue 4, 2 CPU cores): cold start to an interactive map ≤ 3 s after imports,
-switching embedding ≤ 0.2 s, a 30 s upload placed and drawn ≤ 1 s. Issue 7: a 5-minute
-song's trajectory ready ≤ 3 s; export timings (PNG, HTML, CSV). Other processes on the
-machine inflate every number: the load average is printed with them, and CPU time
-(process time, all threads) next to wall time for the long song.
+For the reference page (one radio, one Plotly chart of as many dots as the shipped map) and each collection,
+on a fresh server at 1280 × 720: **first map** (a first visit: address entered → chart drawn and the script
+finished), **switch** (a click on the radio / a layer → the new chart drawn and the script finished; median
+of 4), and for the app **upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
+warm-up upload that may wait for the model: switches are measured after it, once the model has loaded in
+the background). Large collections are written once by
+benchmarks/large_bundle.py into .cache/bench/.
+
+Targets (issue 14, ratios within one run): first map ≤ 1.5 × the reference's first chart; switch ≤ 2 × the
+reference's switch; upload → star ≤ the reference's switch + 1 s; with 10 000 tracks first map and switch
+≤ 3 ×. The machine is shared: read ratios of one run, not absolute seconds across runs.
 """
 from __future__ import annotations
 
@@ -19,83 +26,275 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 APP = str(REPO / "app.py")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 720}
+IDLE = '[data-test-script-state="notRunning"]'
+APP_CHART = ".st-key-map_chart .js-plotly-plot"
+REF_CHART = ".st-key-chart .js-plotly-plot"
+FIRST_X = """sel => { const e = document.querySelector(sel); if (!e || !e._fullData) return null;
+    const t = e._fullData.find(t => t.meta && t.meta.kind === 'tracks'); return t ? Array.from(t.x).slice(0, 3).join(',') : null; }"""
+STARS = """sel => { const e = document.querySelector(sel); return e && e._fullData
+    ? e._fullData.filter(t => t.meta && t.meta.kind === 'upload').length : 0; }"""
+TARGETS = {"first": 1.5, "switch": 2.0}
+LARGE_TARGET = 3.0
+
+REFERENCE_PAGE = '''
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(page_title="reference", layout="wide")
+st.title("A one-chart reference page")
+which = st.radio("Which points?", ["a", "b"], horizontal=True, key="which")
+x, y = np.random.default_rng(0 if which == "a" else 1).normal(size=(2, {n}))
+st.plotly_chart(go.Figure(go.Scatter(x=x, y=y, mode="markers", meta=dict(kind="tracks"))), key="chart")
+'''
 
 
-def line(name: str, seconds: float, target: float | None = None) -> None:
-    verdict = "" if target is None else ("  ok" if seconds <= target else f"  OVER target {target:g} s")
-    print(f"{name:58s} {seconds:7.3f} s{verdict}", flush=True)
-
-
-def wav_bytes(seconds: float = 30.0) -> bytes:
+def wav_30s() -> bytes:
     import numpy as np
     import soundfile as sf
 
     from tests.synth import genre_clip
 
     buf = io.BytesIO()
-    sf.write(buf, genre_clip(1, seconds, 22050, np.random.default_rng(0)), 22050, format="WAV")
+    sf.write(buf, genre_clip(1, 30.0, 22050, np.random.default_rng(0)), 22050, format="WAV")
     return buf.getvalue()
 
 
-def wav_30s() -> bytes:
-    return wav_bytes(30.0)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def timed(f):
-    """(result, wall s, CPU s of this process: all threads)."""
-    w, c = time.perf_counter(), time.process_time()
-    out = f()
-    return out, time.perf_counter() - w, time.process_time() - c
+class Server:
+    """``streamlit run SCRIPT`` on a free port (optionally on another bundle); stopped on exit."""
+
+    def __init__(self, script: str, bundle: Path | None = None):
+        from tests.server import wait_until_healthy
+
+        env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
+        if bundle is not None:
+            env["GENRE_MAP_BUNDLE"] = str(bundle)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port), "--server.headless",
+             "true", "--browser.gatherUsageStats", "false"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        problem = wait_until_healthy(self.url, self.proc, 120)
+        if problem:
+            self.stop()
+            raise RuntimeError(problem)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (Linux), MB."""
+        try:
+            for row in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if row.startswith("VmRSS:"):
+                    return int(row.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
-def bench_trajectory(placer, repeats: int) -> None:
-    """A 5-minute song placed window by window, as the app does (target ≤ 3 s), with its stages."""
-    from explorer import trajectory_view, upload
-    from pipeline.audio import load_audio
-    from pipeline.embed import segment_images
+def first_view(browser, url: str, chart: str):
+    """(seconds from entering the address to the chart drawn and the script finished, the page)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(f"() => ({FIRST_X})('{chart}') !== null", timeout=300_000)
+    page.wait_for_selector(IDLE, timeout=300_000)
+    return time.perf_counter() - t0, page
 
-    data = wav_bytes(300.0)
-    threads = placer.networks[0].graph.session.get_session_options().intra_op_num_threads
-    runs = [timed(lambda: upload.place_upload(placer, "long", "five minutes.wav", data)) for _ in range(repeats)]
-    result = runs[-1][0]
-    assert result.ok and len(result.placement.trajectory) >= 50, result.error
-    line(f"5-min song: decode + place + trajectory, {threads} onnxruntime thread(s), median of {repeats}",
-         statistics.median(r[1] for r in runs), 3.0)
-    line("  … CPU time of that (all threads)", statistics.median(r[2] for r in runs))
-    plain = [timed(lambda: placer.place_file(data, filename="five minutes.wav")) for _ in range(repeats)]
-    line(f"5-min song: decode + place without the trajectory (median of {repeats})", statistics.median(r[1] for r in plain))
-    y, t_decode, _ = timed(lambda: load_audio(data, sr=placer.spec.sample_rate, filename="x.wav"))
-    (images, _), t_mel, c_mel = timed(lambda: segment_images(y, placer.spec))
-    _, t_cnn, c_cnn = timed(lambda: placer.networks[0].graph.run(images))
-    seg, _ = placer.segment_vectors(y)
-    _, t_tsne, _ = timed(lambda: placer._project({e: seg[e] for e in placer.bundle.embeddings}))
-    line("  stage: decode 5 min of WAV", t_decode)
-    line(f"  stage: log-mel images of {len(images)} windows (wall; CPU {c_mel:.2f} s)", t_mel)
-    line(f"  stage: MobileNetV2 on {len(images)} windows (wall; CPU {c_cnn:.2f} s)", t_cnn)
-    line(f"  stage: t-SNE transform of {len(images)} windows, 4 maps (the trajectory's own cost)", t_tsne)
-    from explorer import map_view
-    from explorer.state import DEFAULT_BUNDLE
-    from pipeline.bundle import load_bundle
 
-    bundle = load_bundle(DEFAULT_BUNDLE)
-    frame = map_view.map_frame(bundle, "deep")
-    path = trajectory_view.song_path("upload:long", result.name, result.placement, "deep")
-    _, t_fig, _ = timed(lambda: map_view.map_figure(frame, bundle.labels, markers=upload.markers([result], "deep"),
-                                                    paths=[path]).to_json())
-    line("5-min song: map figure with its path + JSON", t_fig)
+def switch(page, chart: str, scope: str, label: str) -> float:
+    """Seconds from a click on ``label`` (inside ``scope``) to the new chart drawn and the script finished."""
+    page.wait_for_selector(IDLE)
+    page.wait_for_timeout(300)
+    before = page.evaluate(FIRST_X, chart)
+    t0 = time.perf_counter()
+    page.locator(scope).get_by_text(label, exact=True).click()
+    page.wait_for_function(f"b => ({FIRST_X})('{chart}') !== b", arg=before, timeout=300_000)
+    page.wait_for_selector(IDLE, timeout=300_000)
+    return time.perf_counter() - t0
+
+
+def upload(page, song: Path, stars: int) -> tuple[float, float]:
+    """(seconds from choosing a file to its star, the ``stars``-th, drawn on the map; of which placing it took
+    — the pipeline's time, as the detail panel says it)."""
+    import re
+
+    page.wait_for_selector(IDLE)
+    t0 = time.perf_counter()
+    page.locator('input[type="file"]').set_input_files(str(song))
+    page.wait_for_function(f"n => ({STARS})('{APP_CHART}') >= n", arg=stars, timeout=300_000)
+    seconds = time.perf_counter() - t0
+    page.wait_for_selector(IDLE, timeout=300_000)
+    said = re.search(r"placed in ([0-9.]+) s", page.locator("body").inner_text())
+    return seconds, float(said.group(1)) if said else float("nan")
+
+
+def measure_reference(browser, n_dots: int, repeats: int) -> dict:
+    script = Path(tempfile.mkdtemp(prefix="bench_ref_")) / "reference.py"
+    script.write_text(REFERENCE_PAGE.format(n=n_dots))
+    with Server(str(script)) as server:
+        first, page = first_view(browser, server.url, REF_CHART)
+        switches = [switch(page, REF_CHART, ".st-key-which", label) for label in ["b", "a"] * repeats]
+        page.close()
+    return {"first": first, "switch": statistics.median(switches)}
+
+
+def switches(page, repeats: int) -> list[float]:
+    return [switch(page, APP_CHART, ".st-key-embedding", label)
+            for label in ["shallow", "deep", "none", "deep"] * repeats][: 2 * repeats]
+
+
+def measure_app(browser, bundle: Path | None, song: Path, repeats: int) -> dict:
+    """First map, layer switches and uploads on a fresh server of the app (``bundle``: None = the shipped one).
+
+    Layer switches are timed with nothing selected (as the reference: the map alone changes), once the model
+    has loaded (a first upload, then "remove all my songs"), and again with a song selected (the map and
+    "sounds like" change).
+    """
+    with Server(APP, bundle) as server:
+        first, page = first_view(browser, server.url, APP_CHART)
+        second, other = first_view(browser, server.url, APP_CHART)  # a second visitor: warm caches
+        other.close()
+        warm_up, _ = upload(page, song, 1)  # loads the model if it has not loaded yet (the steady state after it)
+        page.locator(".st-key-remove_songs button").click()
+        page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
+        page.wait_for_selector(IDLE)
+        plain = switches(page, repeats)
+        uploads = [upload(page, song.with_name(f"{song.stem} {i}.wav"), i + 1) for i in range(2)]
+        with_song = switches(page, max(1, repeats // 2))
+        rss = server.rss_mb()
+        page.close()
+    return {"first": first, "second": second, "switch": statistics.median(plain), "switch_max": max(plain),
+            "switch_song": statistics.median(with_song), "warm_up_upload": warm_up,
+            "upload": statistics.median(u for u, _ in uploads), "placing": statistics.median(p for _, p in uploads),
+            "rss_mb": rss}
+
+
+def large_bundle(n: int) -> Path:
+    """A synthetic bundle of ``n`` tracks under .cache/bench (written once)."""
+    import json
+
+    from benchmarks.large_bundle import make_large_bundle
+
+    out = REPO / ".cache" / "bench" / f"gtzan_{n}"
+    try:
+        if json.loads((out / "bundle.json").read_text())["dataset"]["n_tracks"] == n:
+            return out
+    except (OSError, ValueError, KeyError):
+        pass
+    t0 = time.perf_counter()
+    make_large_bundle(REPO / "assets" / "gtzan", out, n)
+    print(f"wrote {out} ({n} tracks) in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "OVER"
+
+
+def report(ref: dict, rows: dict) -> None:
+    """The table of seconds and ratios (targets in the module docstring)."""
+    print(f"\nreference page (1 chart): first chart {ref['first']:.2f} s, switch {ref['switch']:.2f} s")
+    print(f"{'collection':>12} | {'first map':>17} | {'2nd visit':>9} | {'layer switch':>19} | {'+ song':>6} | "
+          f"{'upload → star':>22} | {'of it placing':>13} | server RSS")
+    for name, m in rows.items():
+        large = name not in ("shipped",) and int(name) >= 10_000
+        first_t = LARGE_TARGET if large else TARGETS["first"]
+        switch_t = LARGE_TARGET if large else TARGETS["switch"]
+        r_first, r_switch = m["first"] / ref["first"], m["switch"] / ref["switch"]
+        up_limit = ref["switch"] + 1.0
+        print(f"{name:>12} | {m['first']:5.2f} s {r_first:4.2f}× {verdict(r_first <= first_t):>4} | {m['second']:7.2f} s"
+              f" | {m['switch']:5.2f} s {r_switch:4.2f}× {verdict(r_switch <= switch_t):>4}   | {m['switch_song']:4.2f} s | "
+              f"{m['upload']:5.2f} s (≤ {up_limit:.2f}) {verdict(m['upload'] <= up_limit):>4} | {m['placing']:11.2f} s"
+              f" | {m['rss_mb']:5.0f} MB")
+    print("(first map: a first visit on a fresh server; 2nd visit: another session on the warm server; the first "
+          "upload of a server, which may wait for the model, is not in the median; 'of it placing': the pipeline's "
+          "decode + place time that the detail panel reports; '+ song': a layer switch with a song selected, when "
+          "'sounds like' changes with the map)")
+
+
+def bench_browser(sizes: list[int], repeats: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.bundle import read_meta
+
+    n_shipped = read_meta(REPO / "assets" / "gtzan")["dataset"]["n_tracks"]
+    song = Path(tempfile.mkdtemp(prefix="bench_song_")) / "bench song.wav"
+    data = wav_30s()
+    for i in range(3):
+        (song if i == 0 else song.with_name(f"{song.stem} {i - 1}.wav")).write_bytes(data)
+    bundles = {"shipped": None} | {str(n): large_bundle(n) for n in sizes}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            ref = measure_reference(browser, n_shipped, repeats)
+            print(f"reference: first chart {ref['first']:.2f} s, switch {ref['switch']:.2f} s", flush=True)
+            rows = {}
+            for name, bundle in bundles.items():
+                rows[name] = measure_app(browser, bundle, song, repeats)
+                m = rows[name]
+                print(f"{name}: first map {m['first']:.2f} s, second visit {m['second']:.2f} s, switch "
+                      f"{m['switch']:.2f} s (max {m['switch_max']:.2f}; with a song selected {m['switch_song']:.2f} s),"
+                      f" upload {m['upload']:.2f} s (first {m['warm_up_upload']:.2f} s), RSS {m['rss_mb']:.0f} MB",
+                      flush=True)
+        finally:
+            browser.close()
+    report(ref, rows)
+
+
+def bench_script(repeats: int) -> None:
+    """Server-side time of the Map page in AppTest: a first run, a layer switch (fragments only)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    t0 = time.perf_counter()
+    at.run()
+    print(f"AppTest: Map page first run {time.perf_counter() - t0:.2f} s", flush=True)
+    times = []
+    for e in ["shallow", "none", "immediate", "deep"] * repeats:
+        at.run()  # the controls are outside the fragments: AppTest needs the whole page to find them
+        radio = at.radio(key="embedding")
+        t0 = time.perf_counter()
+        radio.set_value(e).run()
+        times.append(time.perf_counter() - t0)
+    print(f"AppTest: layer switch (map + sounds like fragments), median of {len(times)}: "
+          f"{statistics.median(times):.3f} s", flush=True)
 
 
 def bench_exports(repeats: int) -> None:
-    """The downloads, generated when clicked (PNG, HTML) or with the page (CSV)."""
-    from explorer import export, map_view
+    """The downloads under the map, made when clicked (PNG, HTML) or with the page (CSV)."""
     from explorer.state import DEFAULT_BUNDLE
+    from explorer.views import export, map_view
     from pipeline.bundle import load_bundle
 
     bundle = load_bundle(DEFAULT_BUNDLE)
@@ -106,167 +305,73 @@ def bench_exports(repeats: int) -> None:
                                                             title="deep"),
         "interactive HTML (plotly.js inlined)": lambda: export.map_html(fig),
         "coordinates CSV (every layer)": lambda: export.csv_bytes(export.coordinates_frame(bundle)),
-        "similarity CSV (every layer, long)": lambda: export.csv_bytes(export.similarity_long_frame(
-            {e: bundle.similarity(e) for e in bundle.embeddings}, bundle.labels)),
     }
     for name, job in jobs.items():
-        times, size = [], 0
+        times = []
         for _ in range(repeats):
-            out, t, _ = timed(job)
-            times.append(t)
-            size = len(out)
-        line(f"export: {name}, {size / 1e6:.2f} MB (median of {repeats}; first {times[0]:.2f} s)",
-             statistics.median(times))
-
-
-def bench_script(repeats: int) -> None:
-    t0 = time.perf_counter()
-    import plotly.graph_objects  # noqa: F401
-    import streamlit  # noqa: F401
-    from streamlit.testing.v1 import AppTest
-
-    import explorer.cache  # noqa: F401
-    import pipeline.bundle  # noqa: F401
-    line("imports (streamlit, plotly, explorer, pipeline.bundle)", time.perf_counter() - t0)
-
-    at = AppTest.from_file(APP, default_timeout=120)
-    t0 = time.perf_counter()
-    at.run()
-    line("page script, first run (cold caches; placer starts in background)", time.perf_counter() - t0, 3.0)
-    assert not at.exception, at.exception
-    t0 = time.perf_counter()
-    at.run()
-    line("page script, second run (warm caches)", time.perf_counter() - t0)
-
-    from explorer import state
-    t0 = time.perf_counter()
-    state.get_placer(state.bundle_path([]))
-    line("  waiting for the background placer after first run", time.perf_counter() - t0)
-
-    times = []
-    for _ in range(repeats):
-        for e in ("shallow", "none", "immediate", "deep"):
             t0 = time.perf_counter()
-            at.sidebar.radio(key="embedding").set_value(e).run()
+            out = job()
             times.append(time.perf_counter() - t0)
-    line(f"embedding switch, rerun (median of {len(times)})", statistics.median(times), 0.2)
-    line("embedding switch, rerun (max)", max(times))
-
-    data = wav_30s()
-    from explorer import cache, map_view, upload
-    placer = state.get_placer(state.bundle_path([]))
-    ref = (str(state.bundle_path([])), state.stamp(state.bundle_path([])))
-    places, draws = [], []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        result = upload.place_upload(placer, f"k{i}", "song.wav", data)
-        t1 = time.perf_counter()
-        fig = map_view.add_overlays(cache.map_base(*ref, "deep", "genre"), cache.map_frame(*ref, "deep"),
-                                    placer.labels, markers=upload.markers([result], "deep"))
-        import plotly.io as pio
-        pio.to_json(fig.to_dict(), validate=False)
-        places.append(t1 - t0)
-        draws.append(time.perf_counter() - t1)
-    line(f"30 s upload: decode + place (median of {repeats})", statistics.median(places))
-    line(f"30 s upload: map figure with the star + JSON (median of {repeats})", statistics.median(draws))
-    times = []
-    for i in range(repeats):
-        at.file_uploader[0].set_value((f"song{i}.wav", data, "audio/wav"))
-        t0 = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - t0)
-        assert not at.exception and not at.error, (at.exception, at.error)
-    line(f"30 s upload: full page rerun incl. placement (median of {repeats})", statistics.median(times), 1.0)
-
-    bench_trajectory(placer, max(1, min(repeats, 3)))
-    bench_exports(repeats)
+        print(f"export: {name}, {len(out) / 1e6:.2f} MB, median of {repeats}: {statistics.median(times):.3f} s",
+              flush=True)
 
 
-def bench_browser(chromium: str) -> None:
+def gl_sweep(counts=(500, 1000, 2000, 3000, 5000, 10000), repeats: int = 5) -> None:
+    """Draw and select-redraw times of the map as SVG and as WebGL in Chromium, by number of dots."""
+    import numpy as np
+    import plotly
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    t_start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
-                             "--server.headless", "true"], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    mapsel = ".st-key-map_chart .js-plotly-plot"
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        line("browser: server process start to healthy (imports)", time.perf_counter() - t_start)
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
-                                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                                  "--no-first-run"])
-            page = b.new_page(viewport={"width": 1600, "height": 1000})
-            t0 = time.perf_counter()
-            page.goto(url)
-            page.wait_for_selector('[data-testid="stSidebar"] [role="radiogroup"]', timeout=120_000)
-            line("browser: first page load to first widgets shown", time.perf_counter() - t0)
-            page.wait_for_function(f"() => {{ const e = document.querySelector('{mapsel}'); "
-                                   "return e && e._fullData && e._fullData.length > 0; }", timeout=120_000)
-            line("browser: first page load to map drawn (cold server)", time.perf_counter() - t0, 3.0)
-            page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
-            line("browser: first page load to script finished", time.perf_counter() - t0)
-            page.wait_for_timeout(3000)  # let the background placer finish before timing an upload
-            first_x = ("() => { const e = document.querySelector('" + mapsel + "'); return e && e._fullData ? "
-                       "Array.from(e._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 3).join(',')"
-                       " : null; }")
-            for label in ("Last layer (shallow)", "Deep layer (deep)"):
-                before = page.evaluate(first_x)
-                t0 = time.perf_counter()
-                page.locator('[data-testid="stSidebar"]').get_by_text(label).click()
-                page.wait_for_function(f"b => {{ const x = ({first_x})(); return x !== null && x !== b; }}", arg=before,
-                                       timeout=30_000)
-                line(f"browser: click '{label}' to new map drawn", time.perf_counter() - t0, 0.2)
-                page.wait_for_selector('[data-test-script-state="notRunning"]')
-            tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-            for i, label in enumerate(("first", "second")):
-                song = tmp / f"bench {label} 30s song.wav"
-                song.write_bytes(wav_30s())
-                t0 = time.perf_counter()
-                page.locator('input[type="file"]').set_input_files(str(song))
-                page.wait_for_function(f"n => {{ const e = document.querySelector('{mapsel}'); return e && e._fullData "
-                                       "&& e._fullData.filter(t => t.meta && t.meta.kind === 'upload').length === n; }",
-                                       arg=i + 1, timeout=120_000)
-                note = " (may wait for the model to load)" if i == 0 else ""
-                line(f"browser: {label} 30 s upload to star drawn{note}", time.perf_counter() - t0,
-                     None if i == 0 else 1.0)
-                page.wait_for_selector('[data-test-script-state="notRunning"]')
-                song.unlink()
-            b.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    from explorer.views import map_view
+    from pipeline.bundle import load_bundle
+
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    bundle = load_bundle(REPO / "assets" / "gtzan")
+    frame = map_view.map_frame(bundle, "deep")
+    measure = """async spec => { const f = JSON.parse(spec), el = document.getElementById('g');
+        const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        Plotly.purge(el); const t0 = performance.now(); await Plotly.newPlot(el, f.data, f.layout); await frame();
+        const t1 = performance.now(); await Plotly.restyle(el, {selectedpoints: [[0, 1, 2]]}); await frame();
+        return [t1 - t0, performance.now() - t1]; }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for n in counts:
+            dots = frame.sample(n, replace=True, random_state=0).reset_index(drop=True)
+            rng = np.random.default_rng(0)
+            dots["x"] += rng.normal(0, 1, n)
+            dots["y"] += rng.normal(0, 1, n)
+            out = []
+            for gl in (False, True):
+                spec = map_view.base_figure(dots, bundle.labels, style={**map_view.dot_style(n), "gl": gl}).to_json()
+                page = browser.new_page(viewport=VIEWPORT)
+                page.set_content("<div id='g' style='width:900px;height:470px'></div>")
+                page.add_script_tag(path=str(plotly_js))
+                out.append(np.median([page.evaluate(measure, spec) for _ in range(repeats)], axis=0))
+                page.close()
+            print(f"{n:6d} dots: SVG draw {out[0][0]:5.0f} ms, select {out[0][1]:5.0f} ms | "
+                  f"WebGL draw {out[1][0]:5.0f} ms, select {out[1][1]:5.0f} ms", flush=True)
+        browser.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--no-browser", action="store_true")
-    ap.add_argument("--browser-only", action="store_true", help="skip the AppTest, 5-minute song and export timings")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 10_000],
+                    help="synthetic collection sizes besides the shipped bundle (none: --sizes)")
+    ap.add_argument("--repeats", type=int, default=4, help="switches are measured 2 × this many times")
+    ap.add_argument("--script", action="store_true", help="also AppTest (server-side) timings")
+    ap.add_argument("--gl-sweep", action="store_true", help="only the SVG vs WebGL sweep")
     args = ap.parse_args()
-    os.environ.pop("GENRE_MAP_BUNDLE", None)
-    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (other processes slow every number)")
-    if not args.browser_only:
-        bench_script(args.repeats)
-    chromium = "/usr/bin/chromium"
-    if not args.no_browser:
-        if Path(chromium).exists():
-            bench_browser(chromium)
-        else:
-            print(f"browser timings skipped: {chromium} not installed")
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (other processes slow every number)",
+          flush=True)
+    if args.gl_sweep:
+        gl_sweep()
+    else:
+        if args.script:
+            bench_script(args.repeats)
+            bench_exports(3)
+        if not Path(CHROMIUM).exists():
+            sys.exit(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+        bench_browser(args.sizes, args.repeats)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

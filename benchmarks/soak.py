@@ -175,9 +175,9 @@ async def wait_idle(page, timeout_ms: int = 120_000) -> None:
 
 
 async def switch(page, embedding: str) -> str:
-    """Click another embedding in the sidebar and wait until the map shows it."""
+    """Click another layer above the map and wait until the map shows it."""
     before = await page.evaluate(FIRST_X)
-    await page.locator(".st-key-embedding label").filter(has_text=f"({embedding})").first.click()
+    await page.locator(".st-key-embedding").get_by_text(embedding, exact=True).first.click()
     await page.wait_for_function(f"b => ({FIRST_X})() !== b", arg=before, timeout=120_000)
     await wait_idle(page)
     return embedding

@@ -1,4 +1,4 @@
-"""The page's figures and tables, built once per bundle (and embedding / colouring) and shared.
+"""The pages' figures and tables, built once per bundle (and embedding / colouring) and shared by all sessions.
 
 Every function is keyed on the bundle path and its version stamp, so a rebuilt
 bundle is redrawn. Returned figures are shared between sessions: never modify
@@ -8,57 +8,58 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import map_view, model_view, similarity_view, text
-from .state import _load
+from . import text
+from .state import cached_bundle
+from .views import map_view, model_view, similarity_view
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def map_frame(path: str, version: float, embedding: str):
-    return map_view.map_frame(_load(path, version), embedding)
+    return map_view.map_frame(cached_bundle(path, version), embedding)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def map_base(path: str, version: float, embedding: str, colour_by: str):
-    bundle = _load(path, version)
-    return map_view.base_figure(map_frame(path, version, embedding), bundle.labels, colour_by)
+    """The Map page's map; it keeps the user's zoom across colourings and songs, not across layers."""
+    bundle = cached_bundle(path, version)
+    return map_view.base_figure(map_frame(path, version, embedding), bundle.labels, colour_by, revision=embedding)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def map_small(path: str, version: float, embedding: str, colour_by: str):
-    """One cell of the side-by-side grid."""
-    bundle = _load(path, version)
+    """One cell of the Compare page's 2 × 2 grid."""
+    bundle = cached_bundle(path, version)
     return map_view.small_figure(map_frame(path, version, embedding), bundle.labels, colour_by,
-                                 f"{text.embedding_title(embedding)} ({embedding})")
+                                 f"{text.layer_title(embedding)} ({embedding})")
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def similarity(path: str, version: float, embedding: str, scale: str):
-    bundle = _load(path, version)
+    bundle = cached_bundle(path, version)
     return similarity_view.similarity_figure(bundle.similarity(embedding), bundle.labels, scale)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def similarity_all(path: str, version: float, scale: str):
-    bundle = _load(path, version)
-    matrices = {e: bundle.similarity(e) for e in bundle.embeddings}
-    return similarity_view.comparison_figure(matrices, bundle.labels, scale)
+def similarity_all(path: str, version: float, embeddings: tuple, scale: str):
+    """The heatmaps of ``embeddings`` (one network's layers) side by side."""
+    bundle = cached_bundle(path, version)
+    return similarity_view.comparison_figure({e: bundle.similarity(e) for e in embeddings}, bundle.labels, scale)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def model_panel(path: str, version: float) -> dict:
-    bundle = _load(path, version)
-    per_genre = model_view.per_genre_frame(bundle.meta, bundle.labels)
+def model_panel(path: str, version: float, network: str | None = None) -> dict:
+    bundle = cached_bundle(path, version)
+    meta = model_view.network_meta(bundle.meta, network or bundle.predictor)
+    per_genre = model_view.per_genre_frame(meta, bundle.labels)
     return {
-        "lines": model_view.accuracy_lines(bundle.meta),
+        "lines": model_view.accuracy_lines(meta),
         "per_genre": model_view.per_genre_figure(per_genre),
-        "confusion": model_view.confusion_figure(bundle.meta, bundle.labels),
-        "quality": model_view.quality_frame(bundle.meta),
+        "confusion": model_view.confusion_figure(meta, bundle.labels),
+        "quality": model_view.quality_frame(bundle.meta, bundle.networks),
     }
 
 
-def warm(path: str, version: float, embeddings, colour_modes) -> None:
-    """Build every map once (a few ms each) so the first switch is as fast as the rest."""
+def warm(path: str, version: float, embeddings, colour_by: str) -> None:
+    """Build these layers' maps once, so that the first switch to each is as fast as the rest."""
     for e in embeddings:
-        for c in colour_modes:
-            map_base(path, version, e, c)
-            map_small(path, version, e, c)
+        map_base(path, version, e, colour_by)

@@ -1,13 +1,16 @@
-"""Which bundle the page shows, loading it (and the Placer) once per process, and session keys.
+"""Which bundle the pages show, opening it (and the Placer) once per process.
 
 The bundle path comes from ``streamlit run app.py -- --bundle DIR``, else the
 ``GENRE_MAP_BUNDLE`` environment variable, else ``assets/gtzan`` next to this
 repo. The bundle and the Placer are shared by all sessions (read-only); they
-are reloaded when ``bundle.json`` changes on disk (a rebuild).
+are reloaded when ``bundle.json`` changes on disk (a rebuild). The bundle is
+opened lazily (``explorer.lazy_bundle``): an array is read when a view first
+asks for it. Session-state keys live in ``explorer.keys``.
 
-The Placer (torch, model weights, numba warm-up: several seconds) is loaded in
-a background thread so the map is interactive before it is ready; only
-placing a song or looking up a clip's neighbours waits for it.
+The Placer (model weights, numba warm-up: several seconds) is loaded in a
+background thread, a few seconds after the first page is sent, so the map is
+drawn and interactive before it is ready; only placing a song or looking up a
+clip's neighbours waits for it (and starts it at once if it has not started).
 """
 from __future__ import annotations
 
@@ -16,33 +19,20 @@ import os
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from pipeline.bundle import Bundle, BundleError, load_bundle, read_meta
+from pipeline.bundle import Bundle, BundleError, read_meta
+
+from .lazy_bundle import open_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
 DEFAULT_BUNDLE = ASSETS / "gtzan"
 ENV_VAR = "GENRE_MAP_BUNDLE"
 THREADS_VAR = "GENRE_MAP_TORCH_THREADS"
-
-# Session-state keys. Widget keys double as URL query-parameter names if the
-# widgets are later bound to the URL (st.radio(..., bind="query-params")).
-EMBEDDING = "embedding"
-COLOUR = "colour"
-SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>"
-SELECTION_ORIGIN = "selection_origin"  # "map" when the last selection was a click on the map, else "page"
-MAP_DRAWN = "map_drawn"  # (signature, selection drawn into it) of the map figure last sent
-UPLOADS = "uploads"  # file id → UploadResult (this session's songs)
-UPLOADS_VERSION = "uploads_version"  # the bundle (path, version) those songs were placed on
-UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
-MAP_CHART = "map_chart"
-BUNDLE_CHOICE = "bundle"  # the collection selector (its value: the bundle directory)
-URL_WRITTEN = "url_written"  # the query parameters the page last wrote (see explorer/share.py)
-AUTOPLAY = "autoplay"  # item key whose player should start playing on this run (after a jump)
-
 
 def bundle_path(argv: list[str] | None = None, environ=None) -> Path:
     """The bundle directory: ``--bundle`` after ``--``, else $GENRE_MAP_BUNDLE, else assets/gtzan."""
@@ -97,13 +87,14 @@ def stamp(path: Path) -> float:
 
 
 @st.cache_resource(show_spinner="Opening the genre map…", max_entries=4)
-def _load(path: str, version: float) -> Bundle:
-    return load_bundle(path)
+def cached_bundle(path: str, version: float) -> Bundle:
+    """The shared, lazily read bundle at ``path`` as it was at ``version`` (see ``stamp``)."""
+    return open_bundle(path)
 
 
 def get_bundle(path: Path) -> Bundle:
     """The shared bundle at ``path``; raises BundleError (not cached, so a fix is picked up)."""
-    return _load(str(path), stamp(path))
+    return cached_bundle(str(path), stamp(path))
 
 
 def _lower_this_threads_priority() -> None:
@@ -114,17 +105,37 @@ def _lower_this_threads_priority() -> None:
         pass
 
 
-def _make_placer(bundle: Bundle):
-    _lower_this_threads_priority()  # this loader thread only; placements later run at normal priority
-    import torch  # imported here, off the page's critical path
+PLACER_DELAY_S = 8.0  # the first page is in the browser (plotly.js loaded) before the model starts loading
 
+
+@dataclass
+class PlacerLoad:
+    """The background load of one bundle's Placer: ``future`` holds it; ``needed`` starts it without delay."""
+
+    future: Future
+    needed: threading.Event
+
+
+def _make_placer(bundle: Bundle, needed: threading.Event, before=None):
+    # Loading holds the GIL for seconds (imports, JIT, warm-up): right after a first visit it would starve
+    # the server thread that sends the browser plotly.js (measured: the first map ~1.5 s later). Wait a
+    # little, unless a song or a neighbour list needs the model now.
+    needed.wait(PLACER_DELAY_S)
+    _lower_this_threads_priority()  # this loader thread only; placements later run at normal priority
+    if before is not None and not needed.is_set():
+        try:
+            before()
+        except Exception:  # a convenience (e.g. warming figure caches): never a reason not to load the model
+            pass
+    # One compute thread per placement. A web server shares its cores between sessions (and, on a
+    # classroom laptop, other programs); spinning worker threads then made a 30 s song take ~4.5 s
+    # instead of ~0.6 s (measured on 2 cores at load average ~9). The explorer never imports torch
+    # itself: where the placement still runs on torch, OMP_NUM_THREADS (read when torch is first
+    # imported, below) sets it; GENRE_MAP_TORCH_THREADS overrides it.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, int(os.environ.get(THREADS_VAR) or 1))))
     from pipeline.place import Placer
 
-    # One torch thread per placement. A web server shares its cores between sessions (and, on a
-    # classroom laptop, other programs); torch's spinning worker threads then make a 30 s song
-    # take ~4.5 s instead of ~0.6 s (measured on 2 cores at load average ~9). GENRE_MAP_TORCH_THREADS
-    # overrides it.
-    torch.set_num_threads(max(1, int(os.environ.get(THREADS_VAR) or 1)))
     placer = Placer(bundle)
     placer.warm_up()  # numba JIT, torch kernels, kNN indices
     # a typical upload is 30 s (several windows in one batch): run that shape once too
@@ -132,33 +143,41 @@ def _make_placer(bundle: Bundle):
 
     noise = 0.1 * np.random.default_rng(0).standard_normal(int(30 * placer.spec.sample_rate))
     placer.place_audio(noise.astype(np.float32), "warm-up")
+    if "thumbnails" in bundle.arrays:  # the detail panel's first spectrogram: unpacked (large bundles) now
+        bundle.arrays["thumbnails"]
     return placer
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _placer_future(path: str, version: float) -> Future:
-    bundle = _load(path, version)
+def _placer_load(path: str, version: float, _before=None) -> PlacerLoad:
+    bundle = cached_bundle(path, version)
+    needed = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer")
-    future = pool.submit(_make_placer, bundle)
+    future = pool.submit(_make_placer, bundle, needed, _before)
     pool.shutdown(wait=False)
-    return future
+    return PlacerLoad(future, needed)
 
 
-def start_placer(path: Path) -> Future:
-    """Start loading the shared Placer in the background (returns at once)."""
-    return _placer_future(str(path), stamp(path))
+def start_placer(path: Path, before=None) -> Future:
+    """Start loading the shared Placer in the background, after ``PLACER_DELAY_S`` (returns at once).
+
+    ``before``: a callable the loader thread runs first, unless the model is needed at once (the first
+    session's call only: the load is shared).
+    """
+    return _placer_load(str(path), stamp(path), before).future
 
 
 def get_placer(path: Path):
-    """The shared, warmed-up Placer; waits for the background load if needed.
+    """The shared, warmed-up Placer; starts its load now if it waits, and waits for it.
 
     A failed load is not kept: the next call tries again.
     """
-    future = start_placer(path)
+    load = _placer_load(str(path), stamp(path))
+    load.needed.set()
     try:
-        return future.result()
+        return load.future.result()
     except Exception:
-        _placer_future.clear()
+        _placer_load.clear()
         raise
 
 
@@ -177,19 +196,3 @@ def release_uploads(file_ids) -> None:
         return
     for file_id in list(file_ids):
         remove(ctx.session_id, file_id)
-
-
-def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
-    """Which selection to write into the map figure (as plotly ``selectedpoints``).
-
-    Streamlit identifies a chart by a hash of its figure, so a figure that changes
-    is a new chart: zoom, pan and plotly's own click highlight are lost. After a
-    click on the map, plotly already shows that selection, so the figure is kept
-    exactly as last sent (``last`` = (signature, drawn selection)). Any other
-    change (a search, an upload, clearing, another embedding or colouring, i.e.
-    another ``signature``) draws the current selection. ``chart`` names the chart
-    (the main map is "map"; the side-by-side maps "grid_<embedding>").
-    """
-    if origin == chart and last is not None and last[0] == signature:
-        return list(last[1])
-    return list(selection)

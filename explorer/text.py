@@ -1,7 +1,10 @@
 """The words on the page, written for a classroom: no jargon without a gloss."""
 from __future__ import annotations
 
+from pipeline.networks import DEFAULT_NETWORK, NETWORKS, split_key
+
 TITLE = "The genre map: how a network hears music"
+INTRO_TITLE = "What is this map?"
 
 INTRO = (
     "Each dot is one of {n} music clips from {collection}, each labelled with one of {g} genres. A neural network "
@@ -18,17 +21,54 @@ def intro(n_tracks: int, n_genres: int, dataset_name: str) -> str:
     return INTRO.format(n=n_tracks, g=n_genres, collection=collection)
 
 
-# What each layer is and what the paper found (Matei, Nebreda Bernal & Jethoe, Figure 4).
-EMBEDDINGS = {
-    "none": ("No network", "the spectrogram picture itself, shrunk to {dim} pixels. "
-             "Paper: not informative — genres are mixed together."),
-    "immediate": ("Straight out of the CNN", "{dim} numbers from MobileNetV2, a network trained on photos, not music. "
-                  "Paper: some separation, but not enough (classical spreads into unrelated genres)."),
-    "deep": ("Deep layer", "{dim} numbers from inside the genre-trained part. "
-             "Paper: the best balance — clear genre groups whose positions and overlaps still say how genres relate."),
-    "shallow": ("Last layer", "{dim} numbers just before the genre decision. "
-                "Paper: tight clusters, but they no longer show how genres relate to each other."),
+# What each layer is (keyed by layer: pipeline.networks.LAYERS) and, for the paper's network, what the paper
+# found (Matei, Nebreda Bernal & Jethoe, Figure 4). {dim}: its size; {network}: the network's short name.
+LAYER_TEXTS = {
+    "none": ("No network", "the spectrogram picture itself, shrunk to {dim} pixels"),
+    "immediate": ("Straight out of the CNN", "{dim} numbers straight out of {network}, before any genre training"),
+    "deep": ("Deep layer", "{dim} numbers from inside the new, genre-trained part"),
+    "shallow": ("Last layer", "{dim} numbers just before the genre decision"),
 }
+PAPER_FINDINGS = {  # MobileNetV2, the paper's network
+    "none": "Paper: not informative — genres are mixed together.",
+    "immediate": "A network trained on photos, not music. Paper: some separation, but not enough (classical "
+                 "spreads into unrelated genres).",
+    "deep": "Paper: the best balance — clear genre groups whose positions and overlaps still say how genres relate.",
+    "shallow": "Paper: tight clusters, but they no longer show how genres relate to each other.",
+}
+NETWORK_NOTES = {  # one sentence per other network, for its "immediate" layer
+    "musicnn": "A network trained on music (tags of a million songs), not photos.",
+}
+
+NETWORK_HELP = ("The same clips, heard by two different networks: one first trained on photos (ImageNet, as in "
+                "the paper) and one first trained on music (MusiCNN). Compare where genres sit on each network's "
+                "maps.")
+
+
+def layer_title(key: str) -> str:
+    """'Deep layer' for ``deep`` or ``musicnn.deep`` (the network is said by the network picker)."""
+    _, layer = split_key(key)
+    return LAYER_TEXTS.get(layer, (layer,))[0]
+
+
+def layer_finding(key: str, dim: int | None) -> str:
+    """What the layer is and, where known, what the paper found about it (no title)."""
+    network, layer = split_key(key)
+    short = NETWORKS.get(network, {}).get("short", network)
+    base = LAYER_TEXTS.get(layer, (layer, "a layer of this bundle's network ({dim} numbers)"))[1]
+    text = base.format(dim=dim if dim is not None else "?", network=short) + "."
+    note = PAPER_FINDINGS.get(layer) if network == DEFAULT_NETWORK else NETWORK_NOTES.get(network) if layer == "immediate" else None
+    return f"{text[0].upper()}{text[1:]} {note}" if note else f"{text[0].upper()}{text[1:]}"
+
+
+def layer_caption(key: str, dim: int | None) -> str:
+    return f"{layer_title(key)}: {layer_finding(key, dim)}"
+
+
+def network_title(network: str) -> str:
+    """'Trained on photos (ImageNet MobileNetV2, the paper)' (from pipeline.networks)."""
+    return NETWORKS.get(network, {}).get("title", network)
+
 
 MAP_HELP = ("Hover a dot for the clip's details; click one (or draw round several with the lasso tool at the top "
             "right) to see more. Drag to move, scroll or use the toolbar to zoom; click a genre in the legend to "
@@ -55,20 +95,6 @@ QUALITY_HELP = (
     "genre. **Silhouette** (−1 to 1): how well genres form separate groups. **Trustworthiness** (0 to 1): how well "
     "the flat map keeps each clip's true neighbours. Measured on all clips of this bundle."
 )
-
-
-def embedding_caption(name: str, dim: int | None) -> str:
-    title, body = EMBEDDINGS.get(name, (name, "a layer of this bundle's network ({dim} numbers)."))
-    return f"{title}: " + body.format(dim=dim if dim is not None else "?")
-
-
-def embedding_finding(name: str, dim: int | None) -> str:
-    """What the layer is and what the paper found, without the title."""
-    return embedding_caption(name, dim).split(": ", 1)[1]
-
-
-def embedding_title(name: str) -> str:
-    return EMBEDDINGS.get(name, (name,))[0]
 
 
 # ---------------------------------------------------------------- beyond the paper (issue 7)

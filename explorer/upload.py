@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
 from pipeline.errors import one_line
 
-from .map_view import UPLOAD_PREFIX
-from .trajectory_view import song_path
+from .views.map_view import UPLOAD_PREFIX
+from .views.trajectory_view import song_path
 
 log = logging.getLogger(__name__)
 _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]

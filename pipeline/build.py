@@ -27,7 +27,7 @@ from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
-from .model import GenreNet, load_imagenet_backbone
+from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
@@ -59,6 +59,9 @@ class BuildConfig:
     preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # MobileNetV2 blocks whose global-average pools, concatenated, are the "immediate" features
+    # (18 = the last block alone, 1280-d); chosen by the artist-grouped CV of issue 12.
+    pool_blocks: tuple = (LAST_BLOCK,)
 
 
 def package_versions() -> dict:
@@ -98,7 +101,8 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     for t in tracks:
         st = t.path.stat()
         h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment]).encode())
+    h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
+                         list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -169,11 +173,12 @@ class NetworkResult:
 
 def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
     """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
-    net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow)
+    net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
     weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
     feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
         net.backbone, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress))
-    return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name}
+    return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
+                        "pool_blocks": list(cfg.pool_blocks)}
 
 
 def musicnn_network_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):

@@ -67,6 +67,34 @@ def summary_lines(meta: dict) -> list[str]:
     return lines
 
 
+def _pm(score: dict) -> str:
+    return f"{score['mean']:.3f} ± {score['std']:.3f}"
+
+
+def markdown_numbers(meta: dict) -> list[str]:
+    """The README's table of a bundle's headline numbers (``info --markdown``): balanced accuracy first."""
+    d = meta["dataset"]
+    networks = meta["metrics"].get("networks") or {"mobilenet_v2": meta["metrics"]}
+    out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. Predictions come from "
+           f"**{meta.get('predictor', 'mobilenet_v2')}** ({meta.get('predictor_reason', 'the only network')}).", "",
+           "| network | what | folds | balanced accuracy | accuracy | macro-F1 |", "|---|---|---|---|---|---|"]
+    for name, m in networks.items():
+        for kind, cv in m["cross_validation"].items():
+            folds = f"{cv['folds']}-fold × {cv['repeats']}, seeds {cv['seed']}–{cv['seed'] + cv['repeats'] - 1}"
+            for model, label in (("head", "head"), ("logistic_baseline", "logistic probe")):
+                r = cv[model]
+                out.append(f"| {name} | {label}, CV grouped by {kind} | {folds} | {_pm(r['balanced_accuracy'])} | "
+                           f"{_pm(r['accuracy'])} | {_pm(r['macro_f1'])} |")
+        t = m["test"]
+        out.append(f"| {name} | head, fixed test split ({t['n_tracks']} tracks, artist-grouped) | seed {t['seed']} | "
+                   f"{t['balanced_accuracy']:.3f} | {t['accuracy']:.3f} | {t['macro_f1']:.3f} |")
+    out += ["", "| layer | dim | kNN genre accuracy | silhouette | trustworthiness |", "|---|---|---|---|---|"]
+    for e, q in meta["metrics"]["embedding_quality"].items():
+        out.append(f"| {e} | {meta['embeddings'][e]['dim']} | {q['knn_accuracy']:.3f} | {q['silhouette']:+.3f} | "
+                   f"{q['trustworthiness']:.3f} |")
+    return out
+
+
 def cmd_build(args) -> int:
     from .build import BuildConfig, build
     from .spectrogram import SpectrogramConfig
@@ -95,6 +123,8 @@ def cmd_info(args) -> int:
     check_files(path, meta)
     if args.json:
         print(json.dumps({k: v for k, v in meta.items() if k != "files"} | {"path": str(path)}, indent=2))
+    elif args.markdown:
+        print("\n".join(markdown_numbers(meta)))
     else:
         print(f"bundle       {path} (format {meta['format_version']}, created {meta['created']})")
         print("\n".join(summary_lines(meta)))
@@ -201,6 +231,7 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what a bundle holds")
     i.add_argument("--bundle", default=DEFAULT_BUNDLE)
     i.add_argument("--json", action="store_true")
+    i.add_argument("--markdown", action="store_true", help="the headline numbers as the README's tables")
     i.set_defaults(func=cmd_info)
     pl = sub.add_parser("place", help="place audio files on the map")
     pl.add_argument("files", nargs="+")

@@ -16,24 +16,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import log_loss
 from tqdm.auto import tqdm
 
 from . import experiment_cv as xcv
-from . import feature_sets, finetune
+from . import evaluate, feature_sets, finetune, splits
+from . import train as training
 from .build import cached_features
 from .embed import head_taps
 from .evaluate import logistic_probabilities
-from .experiment_runner import HEAD_CODE, Runner
+from .experiment_runner import Runner
 from .feature_sets import block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
 from .model import Backbone, load_imagenet_backbone
-from .spectrogram import SpectrogramConfig
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
 from .train import SegmentFeatures, TrainConfig, fit_head
 
+# What a row's results depend on (hashed, so edited code never serves stale folds): training, probe, folds.
 FEATURE_SET_CODE = xcv.code_version(feature_sets)
+ROW_CODE = xcv.code_version(training, evaluate, splits)
 FINETUNE_CODE = xcv.code_version(finetune)
 
 
@@ -67,22 +71,28 @@ class Variant:
 UNWEIGHTED = (("class_weight", "none"),)
 MIXUP = (("mixup_alpha", 0.4),)
 TAPS = (14, 17, 18)
+ALL_BLOCKS = tuple(range(19))
 # The rows, cheapest first. "current" is the build's configuration before issue 12 (no class weights).
 VARIANTS = (
     Variant("current: 10 s / 5 s windows, native 128 x 431, last block, head", train=UNWEIGHTED),
     Variant("+ class-weighted loss"),
     Variant("logistic probe (class-weighted), same features", model="logistic"),
-    Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
-    Variant("+ class weights + mixup (alpha 0.4, on the head's input)", train=MIXUP),
-    Variant("+ class weights, 224 x 224 images", image_size=224),
-    Variant("+ class weights, 5 s / 2.5 s windows", seconds=5.0, hop=2.5),
-    Variant("+ class weights, 3 s / 1.5 s windows", seconds=3.0, hop=1.5),
     Variant("+ class weights, blocks 14+17+18 pooled", blocks=TAPS),
     Variant("logistic probe (class-weighted), blocks 14+17+18", blocks=TAPS, model="logistic"),
+    Variant("+ class weights, all 19 blocks pooled", blocks=ALL_BLOCKS),
+    Variant("logistic probe (class-weighted), all 19 blocks", blocks=ALL_BLOCKS, model="logistic"),
+    Variant("+ class weights + mixup (alpha 0.4, on the head's input)", train=MIXUP),
+    Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
+    Variant("+ class weights, 224 x 224 images", image_size=224),
+    Variant("+ class weights, 5 s / 2.5 s windows", seconds=5.0, hop=2.5),
     Variant("+ class weights, blocks 14+17+18, seed ensemble (3 heads)", blocks=TAPS, members=3),
+    Variant("+ class weights, 3 s / 1.5 s windows", seconds=3.0, hop=1.5),
     Variant("+ class weights, blocks 14+17+18, fine-tuned blocks 16-18", blocks=TAPS, model="finetune",
             finetune_first=16),
 )
+
+# Rows also scored on Sturm's fault-filtered split (those of its tracks that are here).
+FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:7])
 
 
 def feature_needs(variants) -> dict:
@@ -102,7 +112,8 @@ class GeneralizationRunner(Runner):
     def block_features(self, spec: SpectrogramConfig, masked: int, tail_from: int | None) -> tuple[dict, str]:
         path = self.weights_file("mobilenet_v2")
         st = path.stat()
-        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": FEATURE_SET_CODE, "data": self.corpus.fingerprint,
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": FEATURE_SET_CODE, "front_end": FRONT_END_VERSION,
+                              "data": self.corpus.fingerprint,
                               "weights": [path.name, st.st_size, st.st_mtime_ns], "spectrogram": spec.to_dict(),
                               "max_seconds": self.cfg.max_track_seconds, "masked": masked, "tail_from": tail_from,
                               "feature_seed": self.cfg.feature_seed})
@@ -134,7 +145,7 @@ class GeneralizationRunner(Runner):
                               feats["masked_track"][: len(feats["track"]) * v.masked] if v.masked else None)
         train_cfg = v.train_config(self.cfg.train)
         ft = replace(self.cfg.finetune, first=v.finetune_first) if v.model == "finetune" else None
-        code = {"head": HEAD_CODE, "finetune": FINETUNE_CODE if ft else None}
+        code = {"rows": ROW_CODE, "finetune": FINETUNE_CODE if ft else None}
         results = []
         for seed, k, tr, te in tqdm(xcv.cv_jobs(c.genres, groups, folds, self.seeds), desc=v.name[:40], unit="fold",
                                     disable=not self.progress):
@@ -183,7 +194,55 @@ class GeneralizationRunner(Runner):
         return {**m, **extra, "seconds": round(time.perf_counter() - t1, 1)}
 
 
-def run_generalization(cfg, progress: bool = True, log=print, variants=VARIANTS) -> dict:
+def fault_filtered_lists(data) -> dict[str, list[str]] | None:
+    """Sturm/Kereliuk's fault-filtered split (``gtzan_splits/fault_filtered/{train,valid,test}.txt`` beside the data)."""
+    d = Path(data).resolve().parent / "gtzan_splits" / "fault_filtered"
+    files = {s: d / f"{s}.txt" for s in ("train", "valid", "test")}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return {s: [line.strip() for line in f.read_text().splitlines() if line.strip()] for s, f in files.items()}
+
+
+def fault_filtered_row(r: GeneralizationRunner, v: Variant, feats: dict, features_id: str, lists: dict) -> dict:
+    """Train on the split's train tracks here (early stopping on its valid tracks), score its test tracks here.
+
+    Seeds 0..S-1 re-initialise the head (the split itself is fixed). Reports how
+    many of the split's tracks are in this data, and how many test tracks share
+    an artist with a training track (the published split predates some artist
+    identifications).
+    """
+    c = r.corpus
+    where = {t: i for i, t in enumerate(c.ids)}
+    idx = {s: np.array([where[t] for t in ids if t in where], dtype=np.int64) for s, ids in lists.items()}
+    trained = {c.artists[i] for i in np.concatenate([idx["train"], idx["valid"]]) if c.artists[i]}
+    shared = int(sum(1 for i in idx["test"] if c.artists[i] in trained))
+    info = {"name": v.name, "variant": v.describe(), "split": "fault_filtered",
+            "n_tracks": {s: int(len(i)) for s, i in idx.items()}, "n_listed": {s: len(x) for s, x in lists.items()},
+            "test_tracks_with_a_trained_artist": shared,
+            "test_genres": sorted({c.genres[i] for i in idx["test"]})}
+    if min(len(i) for i in idx.values()) == 0:
+        return {**info, "status": "not run", "reason": "a split has none of its tracks in this data"}
+    cols = block_columns(v.blocks)
+    seg = SegmentFeatures(feats["clean"][:, cols], feats["track"])
+    train_cfg = v.train_config(r.cfg.train)
+    results = []
+    for seed in r.seeds:
+        spec_ = {"v": xcv.CACHE_VERSION, "code": {"rows": ROW_CODE}, "features": features_id,
+                 "variant": v.describe(), "train": train_cfg.to_dict(), "seed": seed, "split": "fault_filtered",
+                 "members": [xcv.array_key(idx[s]) for s in ("train", "valid", "test")]}
+
+        def fit(seed=seed):
+            return r._fit_fold(v, seg, feats, v.spec(r.cfg.spectrogram), train_cfg, None, seed,
+                               np.concatenate([idx["train"], idx["valid"]]), idx["train"], idx["valid"], idx["test"])
+
+        results.append({"seed": seed, **r.folds.run(spec_, fit)})
+    keys = xcv.METRICS if v.model != "logistic" else xcv.PROBE_METRICS + ("track_loss",)
+    return {**info, "status": "ok", "seeds": r.seeds, "n_results": len(results),
+            "metrics": xcv.summarize(results, keys), "fold_results": results}
+
+
+def run_generalization(cfg, progress: bool = True, log=print, variants=VARIANTS,
+                       fault_filtered_rows=FAULT_FILTERED_ROWS) -> dict:
     """All rows on the same artist-grouped folds; the summary goes to ``<cache>/generalization.json``."""
     r = GeneralizationRunner(cfg, progress, log)
     found = r.groups("artist")
@@ -203,5 +262,28 @@ def run_generalization(cfg, progress: bool = True, log=print, variants=VARIANTS)
         log(f"  {v.name[:70]:70} balanced acc {m['track_balanced_accuracy']['mean']:.3f} ± "
             f"{m['track_balanced_accuracy']['std']:.3f}  acc {m['track_accuracy']['mean']:.3f}  "
             f"macro-F1 {m['track_macro_f1']['mean']:.3f}")
+    lists = fault_filtered_lists(cfg.data)
+    fault = []
+    if lists is not None:
+        for v in (v for v in variants if v.name in fault_filtered_rows and v.model in ("head", "logistic")):
+            feats, fid = sets[(v.seconds, v.hop, v.image_size)]
+            fault.append(fault_filtered_row(r, v, feats, fid, lists))
     return r.finish("generalization", rows, split="artist", grouping=notes["grouping"],
-                    folds_identical_across_rows=True)
+                    folds_identical_across_rows=True, fault_filtered=fault,
+                    largest_artist=largest_artist(r.corpus.genres, r.corpus.artists, r.corpus.labels))
+
+
+def largest_artist(genres, artists, labels) -> dict:
+    """Per genre: its most frequent known artist, that artist's tracks, the genre's tracks and known artists.
+
+    When one artist holds most of a genre, an artist-grouped fold either trains
+    on almost none of the genre or tests on almost none of its sound: the
+    ceiling of the artist-grouped figure for that genre.
+    """
+    out = {}
+    for g in labels:
+        names = [a for a, gg in zip(artists, genres) if gg == g and a]
+        top = max(set(names), key=names.count) if names else None
+        out[g] = {"artist": top, "tracks": names.count(top) if top else 0,
+                  "genre_tracks": int(sum(1 for gg in genres if gg == g)), "artists": len(set(names))}
+    return out

@@ -25,7 +25,8 @@ from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_trac
 from .embed import extract_features, head_taps
 from .evaluate import logistic_probabilities
 from .finetune import FinetuneConfig
-from .model import WeightsError, _cached_torchvision_weights
+from .errors import WeightsError
+from .weights import shipped_weights_file
 from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
 from .spectrogram import SpectrogramConfig
 from .splits import grouping_line, split_groups, track_groups
@@ -146,7 +147,7 @@ class Runner:
         if backbone in UNAVAILABLE:
             raise WeightsError(UNAVAILABLE[backbone])
         if backbone == "mobilenet_v2":
-            return Path(given) if given else _cached_torchvision_weights()
+            return Path(given) if given else shipped_weights_file()
         if backbone == "efficientnet_lite0":
             return Path(given) if given else efficientnet_lite0_weights()
         if given:

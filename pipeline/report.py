@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import report_figures as figs
+from . import report_generalize
 from .experiments import EXPERIMENTS
 
 # The paper's Table 1 (test loss, test accuracy) and Table 2 (accuracy), as summarised in paper.md.
@@ -25,7 +26,8 @@ PAPER_EMBEDDINGS = {"none": "not informative", "immediate": "some separation, no
 COMMANDS = {e: f"python -m pipeline experiment {e} --data DIR --weights mobilenet_v2_imagenet_float.pth"
             for e in EXPERIMENTS}
 TITLES = {"backbones": "Table 1 — backbones", "augmentation": "Table 2 — window length and augmentation",
-          "leakage": "Leakage — what the split does to the number"}
+          "leakage": "Leakage — what the split does to the number",
+          "generalization": "What generalizes to unheard artists (issue 12)"}
 UNIT = {"segment": "window", "track": "track", "artist": "artist"}
 
 
@@ -37,7 +39,7 @@ def num(m: dict | None) -> str:
     return "—" if not m else f"{m['mean']:.3f} ± {m['std']:.3f}"
 
 
-def _acc(row: dict | None, key: str = "track_accuracy") -> str:
+def _acc(row: dict | None, key: str = "track_balanced_accuracy") -> str:
     return "—" if row is None or row.get("status") != "ok" else f"{100 * row['metrics'][key]['mean']:.1f} %"
 
 
@@ -63,26 +65,40 @@ def _name(row: dict) -> str:
     return row["name"].split(" (")[0]
 
 
+def _split_line(s: dict) -> str:
+    """How the folds of an experiment were grouped, from its rows."""
+    split = s["protocol"].get("split", "track")
+    grouping = next((r.get("grouping") for r in s["rows"] if r.get("grouping")), None)
+    return f"by {UNIT.get(split, split)}" + (f" ({grouping})" if grouping else "") + ", stratified by genre"
+
+
+def scores(m: dict, probe: dict | None = None) -> str:
+    """``| balanced | accuracy | macro-F1 |`` cells of a row's track-level metrics (older results: accuracy only)."""
+    m = m or {}
+    return f"{pct(m.get('track_balanced_accuracy'))} | {pct(m.get('track_accuracy'))} | {pct(m.get('track_macro_f1'))}"
+
+
 def table_backbones(s: dict) -> list[str]:
     spec = s["protocol"]["spectrogram"]
-    out = [f"Data: {_data_line(s)}. Split: by track, stratified by genre. Features: windows of "
+    out = [f"Data: {_data_line(s)}. Split: {_split_line(s)}. Features: windows of "
            f"{spec['segment_seconds']:g} s (hop {spec['segment_hop_seconds']:g} s); a track's prediction is the mean of "
-           "its windows' probabilities. Loss = log loss of those track probabilities. Mean ± std over all folds of all "
+           "its windows' probabilities. Balanced accuracy = mean per-genre recall. Mean ± std over all folds of all "
            "seeds.", "",
-           "| backbone | weights | test loss (ours) | test accuracy (ours, per track) | per window | logistic probe "
-           "| folds × seeds | paper loss | paper accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+           "| backbone | weights | balanced accuracy (per track) | accuracy | macro-F1 | per window | loss "
+           "| logistic probe, balanced | folds × seeds | paper loss | paper accuracy |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in s["rows"]:
         paper = ("—", "—") if "scratch" in r["name"] else PAPER_TABLE1.get(r["backbone"], ("—", "—"))
         if r["status"] != "ok":
-            out.append(f"| {r['name']} | **not run**: {r['reason']} | | | | | | {paper[0]} | {paper[1]} |")
+            out.append(f"| {r['name']} | **not run**: {r['reason']} | | | | | | | | {paper[0]} | {paper[1]} |")
             continue
-        m, probe = r["metrics"], (r.get("logistic") or {}).get("track_accuracy")
-        out.append(f"| {r['name']} | {r['weights']} | {num(m.get('track_loss'))} | {pct(m.get('track_accuracy'))} | "
-                   f"{pct(m.get('segment_accuracy'))} | {pct(probe)} | {protocol(r)} | {paper[0]} | {paper[1]} |")
+        m, probe = r["metrics"], (r.get("logistic") or {}).get("track_balanced_accuracy")
+        out.append(f"| {r['name']} | {r['weights']} | {scores(m)} | {pct(m.get('segment_accuracy'))} | "
+                   f"{num(m.get('track_loss'))} | {pct(probe)} | {protocol(r)} | {paper[0]} | {paper[1]} |")
     out += ["", "Losses are not comparable with the paper's: theirs is the Keras test loss of one model, ours the log "
             "loss of averaged window probabilities from a head trained with label smoothing "
-            f"{s['protocol']['train']['label_smoothing']}. Compare accuracies. The logistic probe is logistic "
-            "regression on the same frozen features and folds: a check that the head adds nothing spurious."]
+            f"{s['protocol']['train']['label_smoothing']}. Compare accuracies. The logistic probe is class-weighted "
+            "logistic regression on the same frozen features and folds: a check that the head adds nothing spurious."]
     scratch = next((r for r in s["rows"] if "scratch" in r["name"] and r["status"] == "ok"), None)
     if scratch:
         out += ["", _scratch_note(scratch, max(r.get("n_results", 0) for r in s["rows"]))]
@@ -104,19 +120,18 @@ def _scratch_note(r: dict, most_folds: int) -> str:
 
 
 def table_augmentation(s: dict) -> list[str]:
-    out = [f"Data: {_data_line(s)}. Backbone: MobileNetV2 (ImageNet, frozen) + head. Split: by track, stratified. "
+    out = [f"Data: {_data_line(s)}. Backbone: MobileNetV2 (ImageNet, frozen) + head. Split: {_split_line(s)}. "
            f"Windows overlap by half their length. Augmentation: {s['protocol']['augmentation']}. "
            "Mean ± std over all folds of all seeds.", "",
-           "| windows | augmentation | accuracy per track (ours) | per window (ours) | track loss | folds × seeds "
-           "| paper MobileNetV2 | paper Xception |", "|---|---|---|---|---|---|---|---|"]
+           "| windows | augmentation | balanced accuracy (per track) | accuracy | macro-F1 | per window | track loss "
+           "| folds × seeds | paper MobileNetV2 | paper Xception |", "|---|---|---|---|---|---|---|---|---|---|"]
     whole = s["protocol"].get("max_track_seconds", 30.0)
     for r in s["rows"]:
         sec, aug, m = r["windows"]["seconds"], r["augment"], r["metrics"]
         paper = PAPER_TABLE2.get((float(sec), aug), ("—", "—"))
         win = f"{sec:g} s (whole clip)" if sec >= whole else f"{sec:g} s (hop {r['windows']['hop_seconds']:g} s)"
-        out.append(f"| {win} | {'paper scheme' if aug else 'none'} | {pct(m.get('track_accuracy'))} | "
-                   f"{pct(m.get('segment_accuracy'))} | {num(m.get('track_loss'))} | {protocol(r)} | "
-                   f"{paper[0]} | {paper[1]} |")
+        out.append(f"| {win} | {'paper scheme' if aug else 'none'} | {scores(m)} | {pct(m.get('segment_accuracy'))} | "
+                   f"{num(m.get('track_loss'))} | {protocol(r)} | {paper[0]} | {paper[1]} |")
     out += ["", "Per track = mean of the track's window probabilities; per window = each window on its own. Our "
             "augmentation adds an augmented copy of every training window next to the clean one; whether the paper "
             "replaced or added windows is not stated in our summary of it."]
@@ -126,19 +141,22 @@ def table_augmentation(s: dict) -> list[str]:
 def table_leakage(s: dict) -> list[str]:
     out = [f"Data: {_data_line(s)}. Backbone: MobileNetV2 (ImageNet, frozen) + head, clean windows. The same "
            "training in every row; only what the folds are made of changes. Mean ± std over all folds of all seeds.",
-           "", "| split | fold unit | accuracy per window | accuracy per track | folds × seeds | note |",
-           "|---|---|---|---|---|---|"]
+           "", "| split | fold unit | accuracy per window | accuracy per track | balanced accuracy per track "
+           "| folds × seeds | note |", "|---|---|---|---|---|---|---|"]
     for r in s["rows"]:
         if r["status"] != "ok":
-            out.append(f"| {r['name']} | — | — | — | — | **not run**: {r['reason']} |")
+            out.append(f"| {r['name']} | — | — | — | — | — | **not run**: {r['reason']} |")
             continue
         m, split = r["metrics"], r["split"]
-        per_track = "— (tracks straddle folds)" if split == "segment" else pct(m.get("track_accuracy"))
+        straddle = "— (tracks straddle folds)"
+        per_track = straddle if split == "segment" else pct(m.get("track_accuracy"))
+        balanced = straddle if split == "segment" else pct(m.get("track_balanced_accuracy"))
         fallback = ", ".join(r.get("genres_grouped_by_track", [])) or "no genre"
         note = {"segment": f"{r['n_units']} windows split at random: other windows of a test track are in training",
-                "track": f"{r['n_units']} tracks; no track in two folds",
+                "track": f"{r['n_units']} tracks in {r.get('n_groups', r['n_units'])} groups (repeated recordings "
+                         "together); no track in two folds",
                 "artist": f"{r.get('n_groups')} groups; by track for {fallback} (too few artists)"}[split]
-        out.append(f"| {r['name']} | {UNIT[split]} | {pct(m.get('segment_accuracy'))} | {per_track} | "
+        out.append(f"| {r['name']} | {UNIT[split]} | {pct(m.get('segment_accuracy'))} | {per_track} | {balanced} | "
                    f"{protocol(r)} | {note} |")
     return out
 
@@ -150,18 +168,21 @@ def _headlines(summaries: dict) -> list[str]:
     frozen = [r for r in bb if r["status"] == "ok" and "scratch" not in r["name"]]
     scratch = next((r for r in bb if "scratch" in r["name"] and r["status"] == "ok"), None)
     if frozen:
-        best = max(frozen, key=lambda r: r["metrics"]["track_accuracy"]["mean"])
+        best = max(frozen, key=lambda r: r["metrics"]["track_balanced_accuracy"]["mean"])
         missing = ", ".join(_name(r) for r in bb if r["status"] != "ok") or "none"
-        out.append(f"- **Backbones**: best frozen ImageNet backbone {_name(best)} {_acc(best)} per track"
+        out.append(f"- **Backbones** (balanced accuracy per track, by {UNIT.get(summaries['backbones']['protocol'].get('split', 'track'))}): "
+                   f"best frozen ImageNet backbone {_name(best)} {_acc(best)}"
                    + (f"; the same MobileNetV2 trained from scratch {_acc(scratch)}" if scratch else "")
-                   + f" (paper: MobileNetV2 best, 73 %). Not run: {missing}.")
+                   + f" (paper, accuracy on its own split: MobileNetV2 best, 73 %). Not run: {missing}.")
     aug = {(r["windows"]["seconds"], r["augment"]): r for r in summaries.get("augmentation", {}).get("rows", [])}
     if aug:
         per_window = " / ".join(_acc(aug.get((w, False)), "segment_accuracy") for w in (30.0, 10.0, 5.0))
-        out.append(f"- **Augmentation and window length** (per track): 30 s clean {_acc(aug.get((30.0, False)))}, "
+        out.append(f"- **Augmentation and window length** (balanced accuracy per track): 30 s clean "
+                   f"{_acc(aug.get((30.0, False)))}, "
                    f"10 s augmented {_acc(aug.get((10.0, True)))} vs clean {_acc(aug.get((10.0, False)))}, "
                    f"5 s augmented {_acc(aug.get((5.0, True)))} vs clean {_acc(aug.get((5.0, False)))}; per window, "
-                   f"30 / 10 / 5 s clean: {per_window} (paper: 75.9 / 74.6 / 67.3 %; augmentation did not help).")
+                   f"30 / 10 / 5 s clean (accuracy): {per_window} (paper: 75.9 / 74.6 / 67.3 % accuracy; augmentation "
+                   "did not help there).")
     rows = summaries.get("leakage", {}).get("rows", [])
     if rows:
         by = {split: next((r for r in rows if r["split"] == split), None) for split in ("track", "artist")}
@@ -169,6 +190,9 @@ def _headlines(summaries: dict) -> list[str]:
         out.append(f"- **Leakage** (per window): random split over windows {windows} (overlapping / non-overlapping "
                    f"windows) vs by track {_acc(by['track'], 'segment_accuracy')} vs by artist "
                    f"{_acc(by['artist'], 'segment_accuracy')}: the kind of split behind the paper's near-100 %.")
+    gen = summaries.get("generalization")
+    if gen:
+        out += report_generalize.headline(gen)
     return (["## In short", ""] + out + [""]) if out else []
 
 
@@ -215,7 +239,8 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
              f"data named under each table{_size_note(summaries)}, so every ± is wide and a difference of a few "
              "points between rows is within noise. Each number says its data, split, folds and seeds.", ""]
     lines += _headlines(summaries)
-    makers = {"backbones": table_backbones, "augmentation": table_augmentation, "leakage": table_leakage}
+    makers = {"backbones": table_backbones, "augmentation": table_augmentation, "leakage": table_leakage,
+              "generalization": lambda s: report_generalize.section(s, _data_line(s))}
     for e in EXPERIMENTS:
         lines += [f"## {TITLES[e]}", ""]
         if e not in summaries:

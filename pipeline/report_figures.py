@@ -1,7 +1,7 @@
 """PNG figures for the report (matplotlib, Agg canvas, no pyplot state).
 
-Colours come from the explorer's genre palette when it is importable, so a
-genre has the same colour in the report as on the page; otherwise tab10.
+Colours come from the genre palette the explorer also uses (``palette``), so a
+genre has the same colour in the report as on the page.
 """
 from __future__ import annotations
 
@@ -11,22 +11,16 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .palette import genre_colours as palette_colours
+
 TITLES = {"none": "none (spectrogram pixels)", "immediate": "immediate (after the CNN)",
           "deep": "deep (inner dense layer)", "shallow": "shallow (before softmax)"}
 DPI = 110
 
 
 def genre_colours(labels) -> dict[str, str]:
-    """The explorer's palette (same colour per genre everywhere), or tab10 if it is not importable."""
-    try:
-        from explorer.palette import genre_colours as palette
-    except ImportError:
-        palette = None
-    if palette is not None:
-        return palette(labels)
-    tab10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-             "#17becf")
-    return {g: tab10[i % 10] for i, g in enumerate(labels)}
+    """The shared palette: the same colour per genre in the report and on the page."""
+    return palette_colours(labels)
 
 
 def _save(fig: Figure, path: Path) -> Path:

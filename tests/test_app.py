@@ -1,4 +1,8 @@
-"""The page, run by Streamlit's AppTest (no browser): start, switch, heatmaps, uploads, bad input."""
+"""The pages, run by Streamlit's AppTest (no browser): start, switch, heatmaps, uploads, bad input.
+
+The Map page reruns fragments, not the whole page, after most clicks: AppTest then holds only the
+elements of the fragments that ran (``app.run()`` draws the whole page again).
+"""
 from __future__ import annotations
 
 import io
@@ -14,6 +18,8 @@ from explorer.state import ENV_VAR
 from tests.synth import genre_clip, write_bad_files
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+COMPARE, SIMILARITY, MODEL, MAP = ("explorer/pages/compare_layers.py", "explorer/pages/similarity.py",
+                                   "explorer/pages/model.py", "explorer/pages/map.py")
 TIMEOUT = 90  # the first upload waits for the model (torch import + warm-up) on a busy 2-core machine
 
 
@@ -37,8 +43,44 @@ def charts(at) -> dict[str, dict]:
     return {chart_key(el): json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
+def control(at, kind: str, key: str):
+    """A page-level control (outside the Map page's fragments): after a fragment rerun AppTest holds only the
+    fragments' elements, so the page is run whole first (in a browser the control stays on screen)."""
+    found = [w for w in at.get(kind) if getattr(w, "key", None) == key]
+    if not found:
+        at.run()
+        found = [w for w in at.get(kind) if getattr(w, "key", None) == key]
+    return found[0]
+
+
+def uploader(at):
+    if not at.get("file_uploader"):
+        at.run()
+    return at.get("file_uploader")[0]
+
+
+def go(at, page: str):
+    """Move to another page. AppTest forgets the pages ``st.navigation`` declared when its last run was a
+    fragment rerun (and would show the first page): the page is run whole first, as a browser has it."""
+    at.run()
+    return at.switch_page(page).run()
+
+
+def layer(at):
+    return control(at, "radio", "embedding")
+
+
+def colour(at):
+    return control(at, "selectbox", "colour")
+
+
+def map_caption(at) -> str:
+    """The line under the map naming its layer: 'Deep layer (deep), 94 clips: …'."""
+    return next(c.value for c in at.caption if " clips: " in c.value)
+
+
 def map_spec(at) -> dict:
-    """The main map (the side-by-side grid holds four more maps, keyed grid_<embedding>)."""
+    """The Map page's map (the Compare page holds four small maps, keyed grid_<layer>)."""
     found = [s for k, s in charts(at).items() if k == "map_chart"]
     assert len(found) == 1, "exactly one main map on the page"
     assert any((t.get("meta") or {}).get("kind") == "tracks" for t in found[0]["data"])
@@ -70,39 +112,52 @@ def app(monkeypatch) -> AppTest:
 def test_starts_with_the_deep_map_and_every_track(app):
     no_problems(app)
     assert app.title[0].value.startswith("The genre map")
-    assert app.sidebar.radio(key="embedding").value == "deep"
+    assert layer(app).value == "deep"
     spec = map_spec(app)
     from pipeline.bundle import load_bundle
     from explorer.state import DEFAULT_BUNDLE
     n = len(load_bundle(DEFAULT_BUNDLE).tracks)
     assert sum(len(t["x"]) for t in traces(spec, "tracks")) == n
-    # each embedding's caption says what the paper found
-    captions = " ".join(app.sidebar.radio(key="embedding").proto.captions)
+    # each layer says what the paper found: the control's help lists them all, the map's caption its own
+    captions = layer(app).proto.help
     assert "not informative" in captions and "best balance" in captions
+    assert "best balance" in map_caption(app) and "(deep)" in map_caption(app)
 
 
 def test_embedding_switch_changes_the_map(app):
     before = [x for t in traces(map_spec(app), "tracks") for x in t["x"]]
-    app.sidebar.radio(key="embedding").set_value("shallow").run()
+    layer(app).set_value("shallow").run()
     no_problems(app)
     after = [x for t in traces(map_spec(app), "tracks") for x in t["x"]]
     assert len(after) == len(before) and sorted(after) != sorted(before)
-    assert "shallow" in app.subheader[0].value
+    assert "(shallow)" in map_caption(app)
 
 
 def test_colouring_switch(app):
-    app.sidebar.radio(key="colour").set_value("correct").run()
+    colour(app).set_value("correct").run()
     no_problems(app)
     assert [t["name"] for t in traces(map_spec(app), "tracks")] == ["model right", "model wrong"]
 
 
-def test_heatmaps_render_in_both_scales(app):
-    heat = [t for s in specs(app) for t in s["data"] if t["type"] == "heatmap" and len(t["z"]) == 10
+def cosine_heatmaps(at) -> list[dict]:
+    return [t for s in specs(at) for t in s["data"] if t["type"] == "heatmap" and len(t["z"]) == 10
             and "cosine" in t.get("hovertemplate", "")]
-    assert len(heat) >= 2 + 4  # absolute + relative for this layer, and the four-layer comparison
+
+
+def test_heatmaps_render_in_both_scales(app):
+    go(app, SIMILARITY)
+    no_problems(app)
+    heat = cosine_heatmaps(app)
+    assert len(heat) == 2  # absolute + relative for this layer
     assert (heat[0]["zmin"], heat[0]["zmax"]) == (0.0, 1.0)
     assert heat[1]["zmin"] > 0.0 or heat[1]["zmax"] < 1.0
+    go(app, COMPARE)
+    no_problems(app)
+    assert len(cosine_heatmaps(app)) == 4  # the four-layer comparison
     app.radio(key="compare_scale").set_value("absolute").run()
+    no_problems(app)
+    assert all((t["zmin"], t["zmax"]) == (0.0, 1.0) for t in cosine_heatmaps(app))
+    go(app, MODEL)
     no_problems(app)
     assert any("Confusion" in json.dumps(s["layout"].get("title", "")) for s in specs(app))
     assert app.dataframe[-1].value.shape[0] == 4  # embedding-quality table, one row per layer
@@ -118,19 +173,20 @@ def test_clicked_track_shows_detail_and_neighbours(app):
     assert neighbours["similarity"].is_monotonic_decreasing
     assert highlighted(map_spec(app)) == ["blues.00001"]
     # the selection follows an embedding switch, with neighbours of that embedding
-    app.sidebar.radio(key="embedding").set_value("none").run()
-    assert highlighted(map_spec(app)) == ["blues.00001"] and any(s.value == "blues.00001" for s in app.subheader)
+    layer(app).set_value("none").run()
+    assert highlighted(map_spec(app)) == ["blues.00001"] and any(h.value == "Sounds like blues.00001" for h in app.header)
+    app.run()  # the whole page: the detail panel was not redrawn by the switch (it does not depend on the layer)
+    assert any(s.value == "blues.00001" for s in app.subheader)
 
 
 def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path):
-    uploader = app.file_uploader[0]
     bad = write_bad_files(tmp_path)["text.wav"].read_bytes()
-    uploader.set_value(("text.wav", bad, "audio/wav")).run()
+    uploader(app).set_value(("text.wav", bad, "audio/wav")).run()
     assert not app.exception
     assert len(app.error) == 1 and "text.wav" in app.error[0].value and "not a decodable audio file" in app.error[0].value
     assert traces(map_spec(app), "upload") == []
 
-    app.file_uploader[0].set_value(("my song.wav", wav_bytes(), "audio/wav")).run()
+    uploader(app).set_value(("my song.wav", wav_bytes(), "audio/wav")).run()
     no_problems(app)
     stars = traces(map_spec(app), "upload")
     assert [t["name"] for t in stars] == ["★ my song.wav"] and stars[0]["marker"]["symbol"] == "star"
@@ -142,16 +198,16 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
 
     # the star follows an embedding switch (a placement exists for every embedding)
     x_deep = stars[0]["x"]
-    app.sidebar.radio(key="embedding").set_value("immediate").run()
+    layer(app).set_value("immediate").run()
     stars = traces(map_spec(app), "upload")
     assert len(stars) == 1 and stars[0]["x"] != x_deep
 
     # several songs at once, then remove them all
-    app.file_uploader[0].set_value([("my song.wav", wav_bytes(), "audio/wav"),
+    uploader(app).set_value([("my song.wav", wav_bytes(), "audio/wav"),
                                     ("second.wav", wav_bytes(8.0, genre_index=2, seed=5), "audio/wav")]).run()
     no_problems(app)
     assert len(traces(map_spec(app), "upload")) == 2
-    app.button(key="remove_songs").click().run()
+    control(app, "button", "remove_songs").click().run()
     no_problems(app)
     assert traces(map_spec(app), "upload") == [] and app.session_state["uploads"] == {}
 
@@ -172,11 +228,11 @@ def test_songs_removed_are_not_kept_alive_by_earlier_runs(app):
     # its page into main()).
     assert live_uploaded_files() == []
     for i in range(3):
-        app.file_uploader[0].set_value((f"song {i}.wav", wav_bytes(seconds=4.0, seed=i), "audio/wav")).run()
+        uploader(app).set_value((f"song {i}.wav", wav_bytes(seconds=4.0, seed=i), "audio/wav")).run()
         no_problems(app)
         assert len(traces(map_spec(app), "upload")) == 1
-        app.sidebar.radio[0].set_value(["shallow", "none", "immediate"][i]).run()  # more runs with the song
-        app.button(key="remove_songs").click().run()
+        layer(app).set_value(["shallow", "none", "immediate"][i]).run()  # more runs with the song
+        control(app, "button", "remove_songs").click().run()
         assert traces(map_spec(app), "upload") == []
     assert live_uploaded_files() == [], "uploads outlive their removal"
 
@@ -186,7 +242,7 @@ def test_songs_removed_are_not_kept_alive_by_earlier_runs(app):
                                             ("song.m4a", "unsupported format '.m4a'; supported: wav, flac, au, mp3")])
 def test_bad_files_give_clear_errors(app, tmp_path, name, expected):
     data = write_bad_files(tmp_path)[name].read_bytes()
-    app.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
+    uploader(app).set_value((name, data, "application/octet-stream")).run()
     assert not app.exception
     assert len(app.error) == 1 and name in app.error[0].value and expected in app.error[0].value
     assert traces(map_spec(app), "upload") == []

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
-from tests.test_app import APP, TIMEOUT, charts, highlighted, map_spec, no_problems, traces, wav_bytes
+from tests.test_app import (APP, COMPARE, MAP, SIMILARITY, TIMEOUT, charts, colour, control, go, highlighted, layer,
+                            map_caption, map_spec, no_problems, traces, uploader, wav_bytes)
 
 
 @pytest.fixture
@@ -57,14 +58,14 @@ def test_url_restores_the_view_and_follows_it(app):
     app.query_params.update(embedding="shallow", colour="predicted", track="blues.00003")
     app.run()
     no_problems(app)
-    assert app.sidebar.radio(key="embedding").value == "shallow" and app.sidebar.radio(key="colour").value == "predicted"
-    assert "shallow" in app.subheader[0].value
+    assert layer(app).value == "shallow" and colour(app).value == "predicted"
+    assert "(shallow)" in map_caption(app)
     assert app.session_state["selection"] == ["blues.00003"] and highlighted(map_spec(app)) == ["blues.00003"]
     assert any(s.value == "blues.00003" for s in app.subheader)  # its detail panel is open
     assert app.query_params == {"embedding": "shallow", "colour": "predicted", "track": "blues.00003"}
-    assert "?embedding=shallow&colour=predicted&track=blues.00003" in app.code[0].value  # the link to copy
+    assert any("?embedding=shallow&colour=predicted&track=blues.00003" in m.value for m in app.markdown)  # to copy
     # the address follows the page
-    app.sidebar.radio(key="embedding").set_value("immediate").run()
+    layer(app).set_value("immediate").run()
     assert app.query_params["embedding"] == "immediate" and app.query_params["track"] == "blues.00003"
     app.session_state["selection"] = []
     app.run()
@@ -73,14 +74,14 @@ def test_url_restores_the_view_and_follows_it(app):
     app.query_params.update(embedding="none", track="rock.00002")
     app.run()
     no_problems(app)
-    assert app.sidebar.radio(key="embedding").value == "none" and app.session_state["selection"] == ["rock.00002"]
+    assert layer(app).value == "none" and app.session_state["selection"] == ["rock.00002"]
 
 
 def test_invalid_url_params_are_ignored(app):
     app.query_params.update(embedding="sideways", colour="loudness", track="blues.00012,<script>", bundle="../etc")
     app.run()
     no_problems(app)
-    assert app.sidebar.radio(key="embedding").value == "deep" and app.sidebar.radio(key="colour").value == "genre"
+    assert layer(app).value == "deep" and colour(app).value == "genre"
     assert app.session_state["selection"] == []
     assert "blues.00012" in app.toast[0].value  # said, not failed: this collection has no blues.00012
     assert app.query_params == {"embedding": "deep", "colour": "genre"}  # the bad ones are dropped from the address
@@ -120,7 +121,7 @@ def test_sounds_like_for_a_clip_with_the_why_and_every_layer(app, downloads):
 
 def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
     app.run()
-    app.file_uploader[0].set_value(("long song.wav", wav_bytes(60.0, genre_index=2, seed=3), "audio/wav")).run()
+    uploader(app).set_value(("long song.wav", wav_bytes(60.0, genre_index=2, seed=3), "audio/wav")).run()
     no_problems(app)
     (path,) = traces(map_spec(app), "trajectory")
     assert len(path["x"]) >= 2 and len(path["x"]) == 11  # 10 s windows every 5 s over 60 s
@@ -140,7 +141,10 @@ def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
     app.run()
     assert not app.get("audio")[0].proto.autoplay  # only right after the jump
 
-    # exports of this view: PNG, offline HTML, coordinates with the song and its windows
+    # exports of this view: PNG, offline HTML, coordinates with the song and its windows; the similarity
+    # matrices on the Genre similarity page
+    go(app, SIMILARITY)
+    no_problems(app)
     names = downloads.names()
     png, html = "genre-map_gtzan_deep_genre.png", "genre-map_gtzan_deep_genre.html"
     assert {png, html, "genre-map_gtzan_coordinates.csv", "genre-map_gtzan_deep_similarity.csv",
@@ -158,6 +162,8 @@ def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
 
 def test_linked_selection_across_the_grid(app):
     app.run()
+    go(app, COMPARE)
+    no_problems(app)
     grid = [k for k in charts(app) if k.startswith("grid_")]
     assert sorted(grid) == ["grid_deep", "grid_immediate", "grid_none", "grid_shallow"]
     # what a lasso on the shallow map does (the chart's on_select callback: select(keys, origin="grid_shallow"))
@@ -166,11 +172,14 @@ def test_linked_selection_across_the_grid(app):
     app.run()
     no_problems(app)
     specs = charts(app)
-    for key in ["grid_none", "grid_immediate", "grid_deep", "map_chart"]:
+    for key in ["grid_none", "grid_immediate", "grid_deep"]:
         assert sorted(highlighted(specs[key])) == ["blues.00001", "metal.00002"], key
     # the lassoed map itself is left as the browser last had it (plotly already shows the lasso; zoom survives)
     assert highlighted(specs["grid_shallow"]) == []
+    go(app, MAP)  # …and the selection is on the Map page's map
+    assert sorted(highlighted(map_spec(app))) == ["blues.00001", "metal.00002"]
     app.selectbox(key="lookup").set_value("rock.00002").run()  # a selection made elsewhere reaches every cell
+    go(app, COMPARE)
     assert all(highlighted(s) == ["rock.00002"] for k, s in charts(app).items() if k in grid)
     # each cell keeps its own layer's positions
     xs = {k: sorted(x for t in traces(specs[k], "tracks") for x in t["x"]) for k in grid}
@@ -195,7 +204,7 @@ def test_bundle_selector_lists_the_collections(monkeypatch, tmp_path):
     again.run()
     no_problems(again)
     assert again.sidebar.selectbox(key="bundle").value == str(DEFAULT_BUNDLE.resolve())
-    assert again.sidebar.radio(key="embedding").value == "none"
+    assert layer(again).value == "none"
     # a collection that cannot be opened: a clear error, and the selector is still there to go back
     (mine / "bundle.json").write_text(json.dumps({"format": "nope"}))
     broken = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

@@ -1,10 +1,14 @@
-"""The real page in headless Chromium: map with every track, embedding switch, click, upload → star and path.
+"""The real pages in headless Chromium on a 1280 × 720 projector: the whole map on the first screen, a layer
+switch, a click, an upload → star and path.
 
-Then the song's path through time (a click on the timeline and on the path moves the player), linked
-selection in the side-by-side grid, and a shared link (?embedding=shallow&track=…) opening that view.
+Then the song's path through time (a click on the timeline and on the path moves the player), every other
+page (linked selection in the Compare grid, the similarity heatmaps, the model), back to the Map with the
+layer, selection and song kept, and at 1920 × 1080 a shared link (/map?embedding=shallow&track=…) opening
+that page and view.
 
 Starts ``streamlit run app.py`` on a free port, drives Debian's /usr/bin/chromium
-with Playwright and always stops the server. Screenshots go to pytest's tmp dir
+with Playwright and always stops the server. Screenshots (map-1280x720.png,
+map-1920x1080.png and one per step) go to $GENRE_MAP_SCREENSHOTS or pytest's tmp dir
 (printed at the end; run with ``-s`` to see the path).
 """
 from __future__ import annotations
@@ -33,7 +37,7 @@ COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'trac
 FIRST_X = "el => Array.from(el._fullData.find(t => t.meta && t.meta.kind === 'tracks').x).slice(0, 5).join(',')"
 DOTS = """el => Array.from(el.querySelectorAll('.scatterlayer .trace path.point')).map(p => {
     const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })"""
-SELECTED = """el => el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0]))"""
+SELECTED = """el => el && el.data ? el.data.flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0])) : []"""
 X_RANGE = "el => el._fullLayout.xaxis.range.map(v => v.toFixed(3)).join(',')"
 UPLOAD_NAMES = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'upload').map(t => t.name)"
 PATH_LENGTH = "el => el._fullData.filter(t => t.meta && t.meta.kind === 'trajectory').map(t => t._length)"
@@ -102,6 +106,50 @@ def wait_idle(page) -> None:
     page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60_000)
 
 
+LAYER = ".st-key-embedding"
+CHECKED_LAYER = LAYER + ' input[type="radio"]:checked'
+NAV = '[data-testid="stTopNavLinkContainer"], [data-testid="stSidebarNav"]'
+
+
+def shots_dir(tmp_path) -> Path:
+    """Where screenshots go: $GENRE_MAP_SCREENSHOTS if set (to look at them), else pytest's tmp dir."""
+    out = Path(os.environ.get("GENRE_MAP_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def go_to_page(page, title: str, url_path: str) -> None:
+    """Click a page in the navigation bar and wait until it is drawn and named in the address bar.
+
+    ``url_path`` "" is the Map (the default page: "/"). The page is left idle for a moment first: a click
+    while an earlier rerun is still answering can be overtaken by that rerun's address.
+    """
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def there(url: str) -> bool:
+        return urlparse(url).path.rstrip("/") == f"/{url_path}".rstrip("/")
+
+    for attempt in range(3):  # a click that lands while the page is busy is sometimes ignored: click again
+        wait_idle(page)
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        page.get_by_role("link", name=title, exact=True).first.click()
+        try:
+            page.wait_for_url(there, timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    page.wait_for_timeout(300)
+    wait_idle(page)
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -112,26 +160,28 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
     rng = np.random.default_rng(7)  # 45 s that change style halfway: a path with somewhere to go
     medley = np.concatenate([genre_clip(0, 20.0, 22050, rng), genre_clip(2, 25.0, 22050, rng)])
     song = write_audio(tmp_path / "class song.wav", medley, 22050)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = shots_dir(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page = browser.new_page(viewport={"width": 1280, "height": 720})  # a classroom projector
             page.goto(server)
             page.wait_for_selector(MAP, timeout=60_000)
             wait_idle(page)
             chart = page.locator(MAP)
             assert chart.evaluate(COUNT_TRACKS) == n_tracks
-            page.screenshot(path=str(shots / "1-start.png"))
+            box = chart.bounding_box()  # the whole map on the first screen, without scrolling
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+            page.screenshot(path=str(shots / "map-1280x720.png"))
 
             before = chart.evaluate(FIRST_X)
-            page.locator(SIDEBAR).get_by_text("Last layer (shallow)").click()
+            page.locator(LAYER).get_by_text("shallow", exact=True).click()
             page.wait_for_function(f"""before => {{
                 const el = document.querySelector('{MAP}');
                 return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=30_000)
             wait_idle(page)
             assert chart.evaluate(COUNT_TRACKS) == n_tracks
+            assert "embedding=shallow" in page.url
             page.screenshot(path=str(shots / "2-shallow.png"))
 
             # zoom in, then click a dot: its detail panel opens and the zoom is kept
@@ -142,9 +192,9 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.wait_for_function(f"r => ({X_RANGE})(document.querySelector('{MAP}')) !== r", arg=full_range)
             page.wait_for_timeout(1500)  # plotly redraws a moment after a scroll zoom
             zoomed = chart.evaluate(X_RANGE)
-            bottom = min(box["y"] + box["height"] - 60, page.viewport_size["height"] - 20)
+            bottom = min(box["y"] + box["height"] - 40, page.viewport_size["height"] - 20)
             inside = [(x, y) for x, y in chart.evaluate(DOTS)  # dots well inside the zoomed view and the window
-                      if box["x"] + 60 < x < box["x"] + box["width"] * 0.55 and box["y"] + 80 < y < bottom]
+                      if box["x"] + 40 < x < box["x"] + box["width"] * 0.6 and box["y"] + 60 < y < bottom]
             assert inside, "no dot to click inside the zoomed map"
             x, y = inside[0]
             page.mouse.click(x, y)
@@ -155,6 +205,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             wait_idle(page)
             assert page.locator(MAP).evaluate(SELECTED) == [clicked]
             assert page.locator(MAP).evaluate(X_RANGE) == zoomed != full_range
+            assert f"track={clicked}" in page.url  # the address follows the selection
             page.screenshot(path=str(shots / "3-clicked.png"))
 
             page.locator('input[type="file"]').set_input_files(str(song))
@@ -165,7 +216,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
             assert page.locator(MAP).evaluate(COUNT_TRACKS) == n_tracks
             assert page.get_by_text("sounds like", exact=False).first.is_visible()
-            assert page.locator('[data-testid="stException"]').count() == 0
+            no_exception(page)
             page.screenshot(path=str(shots / "4-upload.png"))
 
             # the song's path through time: 8 windows of 10 s (every 5 s), and a timeline to play from
@@ -193,41 +244,94 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.wait_for_selector(f"text={index * 5 // 60}:{index * 5 % 60:02d}–", timeout=60_000)
             wait_idle(page)
             page.wait_for_function(f"() => ({SONG_PLAYER_TIME})() >= {index * 5 - 0.5}", timeout=30_000)
+            song_key = page.locator(MAP).evaluate(SELECTED)
+            try:
+                walk_the_other_pages(page, shots, song_key)
+            except Exception:
+                page.screenshot(path=str(shots / "failed.png"))
+                print("failed at", page.url)
+                raise
+        finally:
+            browser.close()
+    print(f"\nscreenshots: {shots}")
 
-            # side by side: a dot clicked on the shallow cell is highlighted on every cell
-            cell = page.locator(".st-key-grid_shallow .js-plotly-plot")
-            cell.scroll_into_view_if_needed()
-            page.wait_for_timeout(500)
-            cbox = cell.bounding_box()
-            dots = [(x, y) for x, y in cell.evaluate(DOTS)
-                    if cbox["x"] + 30 < x < cbox["x"] + cbox["width"] - 30 and cbox["y"] + 60 < y < cbox["y"] + cbox["height"] - 20
-                    and 0 < y < page.viewport_size["height"]]
-            assert dots
-            page.mouse.click(*dots[len(dots) // 2])
-            page.wait_for_function(f"() => ({SELECTED})(document.querySelector('.st-key-grid_shallow .js-plotly-plot')).length === 1",
-                                   timeout=30_000)
-            (picked,) = cell.evaluate(SELECTED)
-            for other in ("grid_none", "grid_immediate", "grid_deep"):
-                page.wait_for_function(f"() => ({SELECTED})(document.querySelector('.st-key-{other} .js-plotly-plot'))"
-                                       f".includes('{picked}')", timeout=60_000)
-            wait_idle(page)
-            assert page.locator(MAP).evaluate(SELECTED) == [picked]
-            assert f"track={picked}" in page.url  # the address follows the selection
-            page.screenshot(path=str(shots / "6-grid.png"))
-            assert page.locator('[data-testid="stException"]').count() == 0
 
-            # a shared link opens on that layer with that clip selected
-            shared = browser.new_page(viewport={"width": 1600, "height": 1200})
-            shared.goto(f"{server}/?embedding=shallow&track=blues.00003")
+def walk_the_other_pages(page, shots: Path, selected: list) -> None:
+    """Compare layers (linked grid, the song's star), Genre similarity, Model, and back to the Map: the layer,
+    the selection and the song are kept; each page is named in the address bar."""
+    go_to_page(page, "Compare layers", "compare")
+    cell = page.locator(".st-key-grid_shallow .js-plotly-plot")
+    cell.wait_for(timeout=60_000)
+    assert "/compare" in page.url and "embedding=shallow" in page.url
+    assert cell.evaluate(UPLOAD_NAMES) == ["★ class song.wav"]  # the song followed
+    # side by side: a dot clicked on the shallow cell is highlighted on every cell
+    cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    cbox = cell.bounding_box()
+    dots = [(x, y) for x, y in cell.evaluate(DOTS)
+            if cbox["x"] + 30 < x < cbox["x"] + cbox["width"] - 30 and cbox["y"] + 50 < y < cbox["y"] + cbox["height"] - 20
+            and 0 < y < page.viewport_size["height"]]
+    assert dots
+    page.mouse.click(*dots[len(dots) // 2])
+    page.wait_for_function("() => (" + SELECTED + ")(document.querySelector('.st-key-grid_shallow .js-plotly-plot'))"
+                           ".length === 1", timeout=30_000)
+    (picked,) = cell.evaluate(SELECTED)
+    for other in ("grid_none", "grid_immediate", "grid_deep"):
+        page.wait_for_function(f"() => ({SELECTED})(document.querySelector('.st-key-{other} .js-plotly-plot'))"
+                               f".includes('{picked}')", timeout=60_000)
+    wait_idle(page)
+    assert f"track={picked}" in page.url
+    no_exception(page)
+    page.screenshot(path=str(shots / "6-compare.png"))
+
+    go_to_page(page, "Genre similarity", "similarity")
+    page.wait_for_selector(".st-key-sim_relative .js-plotly-plot", timeout=60_000)
+    assert "/similarity" in page.url
+    assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
+    assert page.get_by_text("Last layer (shallow)").count() >= 1  # the heatmaps' caption: that layer's
+    no_exception(page)
+    page.screenshot(path=str(shots / "7-similarity.png"))
+
+    go_to_page(page, "Model", "model")
+    page.wait_for_selector(".st-key-confusion .js-plotly-plot", timeout=60_000)
+    assert "/model" in page.url
+    no_exception(page)
+    page.screenshot(path=str(shots / "8-model.png"))
+
+    go_to_page(page, "Map", "")
+    page.wait_for_selector(MAP, timeout=60_000)
+    wait_idle(page)
+    assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
+    assert page.locator(MAP).evaluate(SELECTED) == [picked]
+    assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
+    no_exception(page)
+
+
+def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = shots_dir(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            shared = browser.new_page(viewport={"width": 1920, "height": 1080})
+            shared.goto(f"{server}/map?embedding=shallow&track=blues.00003")
             shared.wait_for_selector(MAP, timeout=60_000)
             wait_idle(shared)
-            assert shared.locator("h3").filter(has_text="(shallow)").count() == 1
-            assert shared.locator('[data-testid="stSidebar"] input[type="radio"]:checked').first.evaluate(
-                "el => el.closest('label').innerText").startswith("Last layer (shallow)")
+            shared.wait_for_selector("h3:has-text('blues.00003')", timeout=60_000)
+            assert shared.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
             assert shared.locator(MAP).evaluate(SELECTED) == ["blues.00003"]
             assert "embedding=shallow" in shared.url and "track=blues.00003" in shared.url
-            assert shared.locator('[data-testid="stException"]').count() == 0
-            shared.screenshot(path=str(shots / "7-shared-link.png"))
+            box = shared.locator(MAP).bounding_box()
+            assert box["y"] + box["height"] <= 1080
+            no_exception(shared)
+            shared.screenshot(path=str(shots / "map-1920x1080.png"))
+            # a link names its page too
+            shared.goto(f"{server}/similarity?embedding=none")
+            shared.wait_for_selector(".st-key-sim_absolute .js-plotly-plot", timeout=60_000)
+            wait_idle(shared)
+            assert shared.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "none"
+            no_exception(shared)
         finally:
             browser.close()
     print(f"\nscreenshots: {shots}")

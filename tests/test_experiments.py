@@ -94,7 +94,7 @@ def test_backbones_table(backbones, cache):
         "mobilenet_v2", "efficientnet_lite0", "vgg16", "inception_v3", "resnet18", "xception", "mobilenet_v2"]
     for r in ok_rows(backbones):
         check_row(r, 2)
-        assert r["split"] == "track" and r["seeds"] == [0] and r["folds"] == 2
+        assert r["split"] == "artist" and r["seeds"] == [0] and r["folds"] == 2  # Tables 1 and 2: by artist
     frozen = rows["MobileNetV2 (ImageNet, frozen)"]
     assert frozen["metrics"]["track_accuracy"]["mean"] > 0.6  # three very different sounds
     assert 0 <= frozen["logistic"]["track_accuracy"]["mean"] <= 1
@@ -196,38 +196,6 @@ def test_parse_weights(tmp_path):
         parse_weights(["alexnet=c.pth"])
 
 
-def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
-    from pipeline.build import BuildConfig, build
-
-    for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
-        ex.run_experiment(name, config(corpus, weights, cache), progress=False)
-    bundle = tmp_path / "bundle"
-    build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
-                      cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
-          progress=False, log=lambda *_: None)
-    out = tmp_path / "reports"
-    assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
-    text = (out / "README.md").read_text()
-    for heading in ("Table 1", "Table 2", "Leakage", "Timings", "Figure 4", "Embedding quality", "Confusion",
-                    "Appendix"):
-        assert f"## {heading}" in text, heading
-    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert sorted(linked) == sorted(FIGURES)
-    for f in FIGURES:
-        assert (out / f).stat().st_size > 1000
-    assert "73 %" in text and "75.9 %" in text  # the paper's numbers sit next to ours
-    assert "**not run**" in text and "2-fold × seed 0" in text and "18 tracks" in text
-    for e in ("none", "immediate", "deep", "shallow"):
-        assert f"| {e} |" in text
-    assert "Not run yet" not in text
-
-
-def test_report_without_results_says_what_to_run(tmp_path):
-    readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
-    text = readme.read_text()
-    assert text.count("Not run yet") == 3 and "python -m pipeline experiment backbones" in text
-
-
 # --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
 
 def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
@@ -244,7 +212,14 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
         eg.Variant("fine-tuned 17-18", blocks=eg.TAPS, model="finetune", finetune_first=17),
     )
     cfg = config(corpus, weights, cache, finetune=FinetuneConfig(max_epochs=2))
-    s = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    lists = corpus.parent / "gtzan_splits" / "fault_filtered"  # a fault-filtered split naming some absent tracks
+    lists.mkdir(parents=True, exist_ok=True)
+    for name, ids in {"train": [f"{g}.{i:05d}" for g in GENRES for i in (0, 1, 2)] + ["alpha.00999"],
+                      "valid": [f"{g}.00003" for g in GENRES], "test": [f"{g}.{i:05d}" for g in GENRES for i in (4, 5)]
+                      }.items():
+        (lists / f"{name}.txt").write_text("\n".join(ids) + "\n")
+    s = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants,
+                              fault_filtered_rows=("weighted", "probe"))
     assert [r["name"] for r in s["rows"]] == [v.name for v in variants]
     units = [[f["test_units"] for f in r["fold_results"]] for r in s["rows"]]
     assert all(u == units[0] for u in units), "every row must be scored on the same folds"
@@ -257,5 +232,83 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
     assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
     assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
-    again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants)
+    ff = s["protocol"]["fault_filtered"]
+    assert [r["name"] for r in ff] == ["weighted", "probe"] and all(r["status"] == "ok" for r in ff)
+    assert ff[0]["n_tracks"] == {"train": 9, "valid": 3, "test": 6} and ff[0]["n_listed"]["train"] == 10
+    assert ff[0]["test_tracks_with_a_trained_artist"] == 6  # tracks 4 and 5 are by artists 1 and 2 of their genre
+    again = eg.run_generalization(cfg, progress=False, log=lambda *_: None, variants=variants,
+                                  fault_filtered_rows=("weighted", "probe"))
     assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0
+
+
+def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
+    from pipeline.build import BuildConfig, build
+
+    for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
+        ex.run_experiment(name, config(corpus, weights, cache), progress=False)
+    bundle = tmp_path / "bundle"
+    build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
+                      cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
+          progress=False, log=lambda *_: None)
+    out = tmp_path / "reports"
+    assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
+    text = (out / "README.md").read_text()
+    for heading in ("Table 1", "Table 2", "Leakage", "What generalizes", "Timings", "Figure 4", "Embedding quality",
+                    "Confusion", "Appendix"):
+        assert f"## {heading}" in text, heading
+    assert "**Head vs probe**" in text and "**weighted** (build default)" in text  # the generalization rows above
+    assert "fault-filtered split" in text and "balanced accuracy" in text
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(linked) == sorted(FIGURES)
+    for f in FIGURES:
+        assert (out / f).stat().st_size > 1000
+    assert "73 %" in text and "75.9 %" in text  # the paper's numbers sit next to ours
+    assert "**not run**" in text and "2-fold × seed 0" in text and "18 tracks" in text
+    for e in ("none", "immediate", "deep", "shallow"):
+        assert f"| {e} |" in text
+    assert "Not run yet" not in text
+
+
+def test_report_without_results_says_what_to_run(tmp_path):
+    readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
+    text = readme.read_text()
+    assert text.count("Not run yet") == 4 and "python -m pipeline experiment backbones" in text
+
+
+def _row(name, model, values, blocks=(18,), class_weight="balanced", seconds=10.0):
+    folds = [{"seed": i // 5, "fold": i % 5, "track_balanced_accuracy": v, "track_accuracy": v, "track_macro_f1": v}
+             for i, v in enumerate(values)]
+    m = {k: {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": list(values)}
+         for k in ("track_balanced_accuracy", "track_accuracy", "track_macro_f1")}
+    return {"name": name, "status": "ok", "variant": {"model": model, "seconds": seconds, "hop": seconds / 2,
+                                                      "image_size": None, "blocks": list(blocks), "members": 1,
+                                                      "masked": 0},
+            "windows": {"seconds": seconds, "hop_seconds": seconds / 2, "image_size": "native"},
+            "train": {"class_weight": class_weight, "mixup_alpha": 0.0, "dropout": 0.3, "deep": 256, "shallow": 64},
+            "n_results": len(values), "metrics": m, "fold_results": folds, "dim": 1280,
+            "confusion": [[3, 1], [2, 2]]}
+
+
+def test_generalization_report_numbers_come_from_the_rows():
+    from pipeline import report_generalize as rg
+
+    base = [0.6, 0.5, 0.7, 0.6, 0.55, 0.65, 0.6, 0.5, 0.7, 0.6]
+    head = _row("head", "head", [v + 0.05 for v in base])
+    probe = _row("probe", "logistic", base)
+    first = _row("first", "head", [v - 0.02 for v in base], class_weight="none")
+    assert rg.paired(head, probe) == pytest.approx((0.05, 0.0))
+    defaults = {"spectrogram": {"segment_seconds": 10.0, "segment_hop_seconds": 5.0, "image_size": None},
+                "train": {"class_weight": "balanced", "mixup_alpha": 0.0, "dropout": 0.3, "deep": 256, "shallow": 64},
+                "pool_blocks": [18], "model": "head"}
+    assert rg.is_default(head, defaults) and not rg.is_default(first, defaults) and not rg.is_default(probe, defaults)
+    s = {"rows": [first, head, probe], "labels": ["a", "b"],
+         "protocol": {"folds": 5, "seeds": [0, 1], "grouping": "artist ...", "fault_filtered": [],
+                      "largest_artist": {"a": {"artist": "X", "tracks": 3, "genre_tracks": 4, "artists": 2}}}}
+    text = "\n".join(rg.section(s, "data", defaults))
+    assert "**head** (build default)" in text and "+7.0 ± 0.0" in text  # head vs first row, paired
+    assert "the head beats the probe" in text and "not reached" in text
+    assert "| a | 75 % | 4 | 2 | X (3) |" in text
+    worse = _row("head", "head", [v - 0.01 if i % 2 else v + 0.01 for i, v in enumerate(base)])
+    text = "\n".join(rg.section({**s, "rows": [first, worse, probe]}, "data", defaults))
+    assert "does **not** beat the probe" in text and "deep* and *shallow*" in text
+    assert rg.headline({**s, "rows": [first, head, probe]}, defaults)[0].startswith("- **Unheard artists**")

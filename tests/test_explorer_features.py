@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from explorer import export, map_view, palette, share, sounds_like, state, trajectory_view, upload
-from explorer.plotting import trace_kind
+from explorer import share, state, upload
+from explorer.views import export, map_view, palette, sounds_like, trajectory_view
+from explorer.views.plotting import trace_kind
 from explorer.state import DEFAULT_BUNDLE
 from pipeline.bundle import load_bundle
 from tests.synth import genre_clip
@@ -182,7 +183,7 @@ def test_small_maps_for_the_grid(bundle):
 
 
 def test_a_selection_made_in_one_grid_map_is_drawn_in_the_others():
-    from explorer.state import selection_to_draw
+    from explorer.views.map_view import selection_to_draw
     sig = ("deep", "genre", ())
     last = (sig, ["a"])
     # the clicked chart keeps its figure as sent; every other chart draws the new selection

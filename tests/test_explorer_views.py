@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from explorer import map_view, model_view, palette, similarity_view, track_view, upload
-from explorer.plotting import trace_kind
+from explorer import upload
+from explorer.views import map_view, model_view, palette, similarity_view, track_view
+from explorer.views.plotting import trace_kind
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR, bundle_path
 from pipeline.audio import AudioError
 from pipeline.bundle import load_bundle
@@ -132,7 +133,7 @@ def test_selected_items_are_highlighted_on_any_embedding(bundle):
 
 
 def test_a_click_on_the_map_keeps_the_figure_as_sent():
-    from explorer.state import selection_to_draw
+    from explorer.views.map_view import selection_to_draw
     sig = ("deep", "genre", ())
     assert selection_to_draw(["a"], "page", sig, None) == ["a"]
     assert selection_to_draw(["b"], "map", sig, (sig, ["a"])) == ["a"]  # plotly shows the click itself

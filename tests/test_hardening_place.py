@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from explorer import state, upload
+from explorer import keys, state, upload
 from pipeline.audio import load_audio
 from pipeline.cli import main as cli_main
 from pipeline.model import EMBEDDINGS
@@ -412,14 +412,14 @@ def app(tiny, monkeypatch):
 
 def page_uploads(at) -> dict:
     """Name -> placement or error of this session's uploads (what the page shows)."""
-    return {r.name: r for r in at.session_state[state.UPLOADS].values()}
+    return {r.name: r for r in at.session_state[keys.UPLOADS].values()}
 
 
 def stars(at) -> list[str]:
     """Names of the upload stars on the main map."""
     out = []
     for el in at.get("plotly_chart"):
-        if el.proto.id.rsplit("-", 1)[-1] == state.MAP_CHART:
+        if el.proto.id.rsplit("-", 1)[-1] == keys.MAP_CHART:
             out += [t["name"] for t in json.loads(el.proto.spec)["data"] if (t.get("meta") or {}).get("kind") == "upload"]
     return out
 
@@ -452,7 +452,7 @@ def test_app_bad_uploads_then_good_uploads_still_work(app, inputs):
     assert not app.exception
     assert len(errors(app)) == 1 and "text.wav" in errors(app)[0]
     assert sorted(stars(app)) == ["★ clip ü.flac", "★ new song.wav"]
-    app.sidebar.radio(key=state.EMBEDDING).set_value("none").run()
+    app.radio(key=keys.EMBEDDING).set_value("none").run()  # the layer control sits above the map
     assert not app.exception and sorted(stars(app)) == ["★ clip ü.flac", "★ new song.wav"]
 
 

@@ -5,6 +5,11 @@ colouring); ``add_overlays`` returns a copy with uploaded songs drawn as
 labelled stars, songs' paths through time and the selected items highlighted.
 Every trace carries ``meta.kind`` ("tracks", "upload", "trajectory") so tests and
 later features can find them. ``small_figure`` is the same map for the 2×2 grid.
+
+Large collections: dots shrink and fade as their number grows (``dot_style``), so
+clusters stay readable instead of merging into blobs, and from ``GL_FROM`` dots on
+the tracks are drawn with WebGL (``scattergl``: one canvas instead of an SVG
+element per dot). Stars and song paths stay SVG, drawn above the canvas.
 """
 from __future__ import annotations
 
@@ -22,11 +27,17 @@ COLOUR_MODES = {
 SPLIT_NAMES = {"train": "used in training", "val": "used to decide when to stop training",
                "test": "held out for testing"}
 UPLOAD_PREFIX = "upload:"
+SELECT_MODES = ("points", "lasso", "box")  # how a map's dots can be selected (st.plotly_chart selection_mode)
 # How plotly draws selected points, whether a click selected them or the page did (selectedpoints).
 SELECTED_STYLE = dict(marker=dict(size=20, opacity=1.0))
 UNSELECTED_STYLE = dict(marker=dict(opacity=0.2))
-MAP_HEIGHT = 640
-GRID_HEIGHT = 420
+MAP_HEIGHT = 470  # the whole map fits a 1280 × 720 projector under the title and the controls
+GRID_HEIGHT = 330  # one cell of the 2 × 2 grid of small maps
+# From this many dots on, the tracks are drawn with WebGL. benchmarks/bench_app.py --gl-sweep, headless
+# Chromium with software GL (SwiftShader), loaded 2-core machine: SVG costs ~0.1-0.15 ms per dot to draw and
+# as much to redraw a selection; WebGL ~0.4-0.6 s whatever the count. They cross at 2 000-3 000 dots (a real
+# GPU moves it lower); WebGL also keeps the page's element count flat.
+GL_FROM = 2500
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
@@ -65,28 +76,64 @@ def colour_groups(frame: pd.DataFrame, labels, colour_by: str):
     return [(g, colours[g], "circle", frame[colour_by] == g) for g in labels]
 
 
-def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: int = MAP_HEIGHT):
-    """The map of every track: one trace per colour group (legend click hides a group)."""
+def dot_style(n: int, small: bool = False) -> dict:
+    """Marker size, opacity and outline for a map of ``n`` dots, and whether to draw them with WebGL.
+
+    The dot area shrinks roughly as 1/sqrt(n) (12 px at ~100 dots, ~7 px at 1 000, ~4 px at 10 000) and
+    the dots fade, so that dense groups show as darker areas instead of one solid blob. Small maps (the
+    grid) use three quarters of the size.
+    """
+    n = max(int(n), 1)
+    size = float(min(12.0, max(3.5, 12.0 * (100.0 / n) ** 0.25)))
+    opacity = float(min(0.9, max(0.45, 0.9 - 0.15 * max(0.0, (n / 100.0) ** 0.25 - 1.0))))
+    if small:
+        size = max(3.0, 0.75 * size)
+    selected = max(size * 5 / 3, 10.0)  # 20 px for the 12 px dots of a small map
+    return {"size": round(size, 1), "opacity": round(opacity, 2), "outline": 1.0 if n < 1000 else 0.0,
+            "selected_size": round(selected, 1), "gl": n >= GL_FROM}
+
+
+def _hover_rows(rows: pd.DataFrame) -> list:
+    return list(zip(rows["track_id"], rows["name"], rows["genre"], rows["predicted"],
+                    [f"{c:.0%}" for c in rows["confidence"]], [SPLIT_NAMES.get(s, s) for s in rows["split"]]))
+
+
+def track_traces(frame: pd.DataFrame, labels, colour_by: str, style: dict) -> list[dict]:
+    """One trace of dots per colour group (legend click hides a group), styled by ``dot_style``."""
     traces = []
     for name, colour, symbol, mask in colour_groups(frame, labels, colour_by):
         rows = frame[mask]
         if rows.empty:
             continue
-        custom = list(zip(rows["track_id"], rows["name"], rows["genre"], rows["predicted"],
-                          [f"{c:.0%}" for c in rows["confidence"]], [SPLIT_NAMES.get(s, s) for s in rows["split"]]))
+        # a large map's positions to 1/1000 of a map unit (invisible; a third less to send)
+        x, y = (rows["x"].round(3), rows["y"].round(3)) if style["gl"] else (rows["x"], rows["y"])
         traces.append(dict(
-            type="scatter", mode="markers", name=name, x=rows["x"].tolist(), y=rows["y"].tolist(),
-            customdata=custom, hovertemplate=_HOVER, meta=dict(kind="tracks"),
-            marker=dict(color=colour, size=12, symbol=symbol, opacity=0.9, line=dict(width=1, color="white")),
-            selected=SELECTED_STYLE, unselected=UNSELECTED_STYLE,
+            type="scattergl" if style["gl"] else "scatter", mode="markers", name=name,
+            x=x.tolist(), y=y.tolist(), customdata=_hover_rows(rows), hovertemplate=_HOVER,
+            meta=dict(kind="tracks"),
+            marker=dict(color=colour, size=style["size"], symbol=symbol, opacity=style["opacity"],
+                        line=dict(width=style["outline"], color="white")),
+            selected=dict(marker=dict(size=style["selected_size"], opacity=1.0)), unselected=UNSELECTED_STYLE,
         ))
+    return traces
+
+
+def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: int = MAP_HEIGHT,
+                style: dict | None = None, revision: str | None = None):
+    """The map of every track (``style``: ``dot_style(len(frame))`` unless given).
+
+    ``revision`` (plotly ``uirevision``): while it stays the same, a redrawn map keeps the user's zoom.
+    """
+    traces = track_traces(frame, labels, colour_by, style or dot_style(len(frame)))
     legend_title = {"genre": "genre", "predicted": "predicted", "correct": ""}[colour_by]
     axis = dict(showticklabels=False, showgrid=False, zeroline=False)
     layout = base_layout(
         height=height, xaxis=axis, yaxis=axis,
         legend=dict(title=dict(text=legend_title), itemsizing="constant", bgcolor="rgba(255,255,255,0.8)"),
-        margin=dict(l=10, r=10, t=40, b=10),  # the toolbar sits above the plot, not on the legend
+        margin=dict(l=10, r=10, t=30, b=10),  # the toolbar sits above the plot, not on the legend
     )
+    if revision is not None:
+        layout["uirevision"] = revision
     return figure(traces, layout)
 
 
@@ -106,8 +153,8 @@ def upload_trace(marker: dict, colour: str) -> dict:
 
 
 def small_figure(frame: pd.DataFrame, labels, colour_by: str, title: str, height: int = GRID_HEIGHT):
-    """The map for one cell of the side-by-side grid: no legend, the layer's name as title."""
-    d = base_figure(frame, labels, colour_by, height=height).to_dict()
+    """The map for one cell of the side-by-side grid: smaller dots, no legend, the layer's name as title."""
+    d = base_figure(frame, labels, colour_by, height=height, style=dot_style(len(frame), small=True)).to_dict()
     d["layout"].update(showlegend=False, title=dict(text=title, x=0.02, xanchor="left", font=d["layout"]["title"]["font"]),
                        margin=dict(l=10, r=10, t=40, b=10))
     return figure(d["data"], d["layout"])
@@ -144,6 +191,15 @@ def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=()
     return add_overlays(base_figure(frame, labels, colour_by), frame, labels, markers, selected, paths)
 
 
+def find_tracks(frame: pd.DataFrame, words: str, limit: int = 50) -> pd.DataFrame:
+    """Rows whose id, artist – title or genre contain every one of ``words`` (any case), at most ``limit``."""
+    haystack = (frame["track_id"] + " " + frame["name"] + " " + frame["genre"]).str.lower()
+    hit = pd.Series(True, index=frame.index)
+    for word in str(words).lower().split():
+        hit &= haystack.str.contains(word, regex=False)
+    return frame[hit].head(limit)
+
+
 def selection_keys(selection) -> list[str]:
     """Item keys (track ids or ``upload:<key>``) of the points in a chart selection, in order."""
     try:
@@ -157,3 +213,19 @@ def selection_keys(selection) -> list[str]:
         if isinstance(key, str) and key not in keys:
             keys.append(key)
     return keys
+
+
+def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
+    """Which selection to write into a map figure (as plotly ``selectedpoints``).
+
+    Streamlit identifies a chart by a hash of its figure, so a figure that changes
+    is a new chart: zoom, pan and plotly's own click highlight are lost. After a
+    click on the map, plotly already shows that selection, so the figure is kept
+    exactly as last sent (``last`` = (signature, drawn selection)). Any other
+    change (a search, an upload, clearing, another embedding or colouring, i.e.
+    another ``signature``) draws the current selection. ``chart`` names the chart
+    (the main map is "map"; the side-by-side maps "grid_<layer>").
+    """
+    if origin == chart and last is not None and last[0] == signature:
+        return list(last[1])
+    return list(selection)

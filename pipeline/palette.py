@@ -1,4 +1,4 @@
-"""One fixed, legible genre palette used by every chart in the explorer.
+"""One fixed, legible genre palette used by every chart: the explorer's and the report's.
 
 The ten GTZAN genres always get the same colour, whatever order a bundle lists
 them in. Any other label set (a user's own collection) gets colours from the

@@ -12,23 +12,73 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+CV_NAMES = {"artist": "held-out artists", "track": "held-out clips"}
+
+
+def _cv_score(scores: dict, metric: str) -> tuple[float, float] | None:
+    """(mean, std) of one metric in a cross-validation entry's ``head`` or ``logistic_baseline``.
+
+    Bundles from format 3 hold ``{metric: {"mean", "std", "folds"}}``; older ones held the accuracy
+    alone as ``{"mean", "std", "fold_accuracy"}``.
+    """
+    if isinstance(scores.get(metric), dict):
+        return float(scores[metric]["mean"]), float(scores[metric]["std"])
+    if metric == "accuracy" and "mean" in scores:
+        return float(scores["mean"]), float(scores["std"])
+    return None
+
+
+def _cv_text(scores: dict) -> str:
+    """'balanced accuracy 78 % ± 9 % (accuracy 80 % ± 8 %, macro-F1 …)', or the accuracy alone."""
+    parts = {m: _cv_score(scores, m) for m in ("balanced_accuracy", "accuracy", "macro_f1")}
+    def one(m: str, name: str) -> str:
+        mean, std = parts[m]
+        return f"{name}{_pct(mean)} ± {_pct(std)}"
+    if parts["balanced_accuracy"] is None:
+        return one("accuracy", "")
+    extra = [one(m, n) for m, n in (("accuracy", "accuracy "), ("macro_f1", "macro-F1 ")) if parts[m] is not None]
+    return one("balanced_accuracy", "balanced accuracy ") + (f" ({', '.join(extra)})" if extra else "")
+
+
 def accuracy_lines(meta: dict) -> list[str]:
-    """Markdown lines: every accuracy says which split and seed it comes from."""
+    """Markdown lines: every number says which split and seed it comes from.
+
+    Shows balanced accuracy and macro-F1 beside the accuracy when the bundle has them; the
+    artist-grouped cross-validation (the honest one) comes first.
+    """
     m, splits = meta["metrics"], meta.get("splits", {})
     t = m["test"]
     grouped = splits.get("genres_grouped_by_track") or []
     how = "clips grouped by artist" + (f" (by clip for {', '.join(grouped)})" if grouped else "")
-    lines = [f"**Test accuracy {_pct(t['accuracy'])}** on the {t['n_tracks']} held-out **{t.get('split', 'test')}** "
+    extra = [f"{name} {_pct(t[k])}" for k, name in (("balanced_accuracy", "balanced accuracy"),
+                                                      ("macro_f1", "macro-F1")) if t.get(k) is not None]
+    lines = [f"**Test accuracy {_pct(t['accuracy'])}**" + (f" ({', '.join(extra)})" if extra else "")
+             + f" on the {t['n_tracks']} held-out **{t.get('split', 'test')}** "
              f"clips ({how}; seed {t['seed']}). With so few test clips, one clip moves this by "
              f"{_pct(1 / max(1, t['n_tracks']))}."]
-    names = {"track": "held-out clips", "artist": "held-out artists"}
-    for kind, cv in m.get("cross_validation", {}).items():
-        head, base = cv["head"], cv["logistic_baseline"]
+    cvs = m.get("cross_validation", {})
+    for kind in sorted(cvs, key=lambda k: (k != "artist", k)):
+        cv = cvs[kind]
         lines.append(
-            f"**Cross-validation, {names.get(kind, kind)}**: {_pct(head['mean'])} ± {_pct(head['std'])} "
+            f"**Cross-validation, {CV_NAMES.get(kind, kind)}**: {_cv_text(cv['head'])} "
             f"({cv['folds']} folds × {cv['repeats']} repeats, seed {cv['seed']}); a plain logistic regression "
-            f"on the same CNN features gets {_pct(base['mean'])} ± {_pct(base['std'])}.")
+            f"on the same CNN features gets {_cv_text(cv['logistic_baseline'])}.")
     return lines
+
+
+def predictor_line(predictor: str, networks, title: str, reason: str | None = None) -> str | None:
+    """Which network's probabilities give a song its genre, when the bundle holds more than one."""
+    if len(networks) < 2:
+        return None
+    return (f"**The genre a song gets comes from the network {title.lower()}**: of the networks in this "
+            "bundle, it scores better under artist-grouped cross-validation"
+            + (f" ({reason})." if reason else "."))
+
+
+def network_meta(meta: dict, network: str) -> dict:
+    """bundle.json as if its metrics were only ``network``'s (what the lines and figures here read)."""
+    own = meta["metrics"].get("networks", {}).get(network)
+    return meta if own is None else {**meta, "metrics": {**meta["metrics"], **own}}
 
 
 def per_genre_frame(meta: dict, labels) -> pd.DataFrame:
@@ -76,13 +126,19 @@ def confusion_figure(meta: dict, labels, height: int = 480):
     return figure([trace], layout)
 
 
-def quality_frame(meta: dict) -> pd.DataFrame:
-    """One row per embedding: size and how well it keeps genres and neighbourhoods."""
+def quality_frame(meta: dict, networks: dict | None = None) -> pd.DataFrame:
+    """One row per embedding: size and how well it keeps genres and neighbourhoods.
+
+    ``networks`` (``Bundle.networks``): with more than one, a first column names each row's network.
+    """
     q = meta["metrics"].get("embedding_quality", {})
+    owner = {e: n for n, keys in (networks or {}).items() for e in keys}
     rows = []
     for e, info in meta["embeddings"].items():
         v = q.get(e, {})
-        rows.append({"layer": e, "numbers per clip": int(info.get("dim", 0)),
-                     "kNN genre accuracy": v.get("knn_accuracy", np.nan), "silhouette": v.get("silhouette", np.nan),
-                     "trustworthiness": v.get("trustworthiness", np.nan)})
+        row = {"network": owner.get(e, "")} if len(networks or {}) > 1 else {}
+        row.update({"layer": e, "numbers per clip": int(info.get("dim", 0)),
+                    "kNN genre accuracy": v.get("knn_accuracy", np.nan), "silhouette": v.get("silhouette", np.nan),
+                    "trustworthiness": v.get("trustworthiness", np.nan)})
+        rows.append(row)
     return pd.DataFrame(rows)

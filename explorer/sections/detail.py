@@ -11,19 +11,18 @@ from functools import partial
 
 import streamlit as st
 
-from . import text, track_view
-from .map_view import SPLIT_NAMES, UPLOAD_PREFIX
-from .palette import genre_colours
-from .plotting import CONFIG
-from .state import AUTOPLAY
-from .trajectory_view import timeline_figure, window_clicks, window_label
-
-TIMELINE_CHART = "detail_timeline"
+from .. import text
+from ..keys import AUTOPLAY, JUMP_PREFIX, TIMELINE_CHART
+from ..views import track_view
+from ..views.map_view import SPLIT_NAMES, UPLOAD_PREFIX
+from ..views.palette import genre_colours
+from ..views.plotting import CONFIG
+from ..views.trajectory_view import timeline_figure, window_clicks, window_label
 
 
 def jump_key(item: str) -> str:
     """Session key of a song's 'play from' control (its value: a window start in s)."""
-    return "jump_" + item.removeprefix(UPLOAD_PREFIX)
+    return JUMP_PREFIX + item.removeprefix(UPLOAD_PREFIX)
 
 
 def jump_to(item: str, start_s: float) -> None:
@@ -54,6 +53,22 @@ def _play(audio: dict | None, start: float, item: str, what: str) -> None:
         del st.session_state[AUTOPLAY]
 
 
+def thumbnail(bundle, index: int):
+    """One clip's spectrogram thumbnail (one row: a large bundle's thumbnails are not all read for it)."""
+    row = getattr(bundle.arrays, "row", None)
+    return row("thumbnails", index) if row is not None else bundle.arrays["thumbnails"][index]
+
+
+def clip_audio(bundle, index: int) -> dict | None:
+    """``st.audio`` arguments for a clip: its file when the dataset is on this computer, else the bundle's
+    short preview (when it has one), else None."""
+    path = track_view.audio_file(bundle, index)
+    if path is not None:
+        return track_view.audio_for_player(path)
+    preview = bundle.preview(index) if hasattr(bundle, "preview") else None
+    return {"data": preview, "format": "audio/ogg"} if preview else None
+
+
 def show_track(bundle, name: str, track_id: str) -> None:
     """A bundle clip."""
     i = track_view.track_index(bundle, track_id)
@@ -61,9 +76,8 @@ def show_track(bundle, name: str, track_id: str) -> None:
     st.subheader(track_id)
     st.markdown(f"{name}  \nReal genre **{row['genre']}** · the model says **{row['predicted']}** "
                 f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
-    path = track_view.audio_file(bundle, i)
-    _play(track_view.audio_for_player(path) if path is not None else None, 0, track_id, "clip")
-    st.plotly_chart(track_view.spectrogram_figure(bundle.arrays["thumbnails"][i], track_view.track_seconds(bundle, i),
+    _play(clip_audio(bundle, i), 0, track_id, "clip")
+    st.plotly_chart(track_view.spectrogram_figure(thumbnail(bundle, i), track_view.track_seconds(bundle, i),
                                                   title="What the network sees: the spectrogram"),
                     config=CONFIG, theme=None, key="detail_spectrogram")
     st.plotly_chart(track_view.probability_figure(track_view.track_probabilities(bundle, i), bundle.labels),

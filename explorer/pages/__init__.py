@@ -1,0 +1,1 @@
+"""One file per page, run by st.navigation (app.py) as a script; each defines one function, ``page``."""

@@ -1,0 +1,156 @@
+"""The explorer at scale, without a browser: dot styles and WebGL by size, word search, lazily read bundles,
+the synthetic large bundles of benchmarks/large_bundle.py, and layer texts read from a layer's name."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer import text
+from explorer.lazy_bundle import LazyArrays, open_bundle
+from explorer.state import DEFAULT_BUNDLE
+from explorer.views import map_view
+from pipeline.bundle import BundleError, load_bundle
+from pipeline.maps import genre_similarity
+from tests.test_explorer_views import validated
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def large_bundle_module():
+    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(DEFAULT_BUNDLE)
+
+
+# ---------------------------------------------------------------- dots by the number of dots
+def test_dots_shrink_and_fade_as_their_number_grows():
+    styles = [map_view.dot_style(n) for n in (94, 1_000, 10_000, 100_000)]
+    sizes, opacities = [s["size"] for s in styles], [s["opacity"] for s in styles]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 12 and sizes[-1] >= 3
+    assert opacities == sorted(opacities, reverse=True) and opacities[0] == 0.9 and opacities[-1] >= 0.45
+    assert styles[0]["selected_size"] == 20 and all(s["selected_size"] > s["size"] for s in styles)
+    assert [s["gl"] for s in styles] == [n >= map_view.GL_FROM for n in (94, 1_000, 10_000, 100_000)]
+    assert map_view.dot_style(10_000, small=True)["size"] <= styles[2]["size"]
+
+
+def test_map_switches_to_webgl_from_gl_from_dots(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    svg = validated(map_view.base_figure(frame, bundle.labels))
+    assert {t.type for t in svg.data} == {"scatter"}
+    big = frame.sample(map_view.GL_FROM, replace=True, random_state=0)
+    gl = validated(map_view.base_figure(big, bundle.labels, revision="deep"))
+    assert {t.type for t in gl.data} == {"scattergl"} and gl.layout.uirevision == "deep"
+    assert sum(len(t.x) for t in gl.data) == map_view.GL_FROM
+    # stars and selections still work on top of a WebGL map
+    marker = {"key": "k", "name": "song", "x": 0.0, "y": 0.0, "genre": "rock", "confidence": 0.5}
+    both = validated(map_view.add_overlays(gl, big, bundle.labels, markers=[marker], selected=[big["track_id"].iloc[0]]))
+    assert [t.type for t in both.data if (t.meta or {}).get("kind") == "upload"] == ["scatter"]
+    assert sum(len(t.selectedpoints or ()) for t in both.data) >= 1
+
+
+def test_find_tracks_matches_every_word_in_any_case(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    found = map_view.find_tracks(frame, "BLUES")
+    assert set(frame[frame["genre"] == "blues"]["track_id"]) <= set(found["track_id"])
+    assert all("blues" in (t + n + g).lower() for t, n, g in zip(found["track_id"], found["name"], found["genre"]))
+    both = map_view.find_tracks(frame, "blues hooker")
+    assert len(both) > 0 and all("Hooker" in n for n in both["name"])
+    assert map_view.find_tracks(frame, "blues metal").empty
+    assert len(map_view.find_tracks(frame, "", limit=7)) == 7
+
+
+# ---------------------------------------------------------------- lazily read bundles
+def test_open_bundle_reads_arrays_on_demand(bundle):
+    lazy = open_bundle(DEFAULT_BUNDLE, cache_dir=None)
+    assert lazy.arrays.loaded() == ["probabilities"]  # the labels check needs it; nothing else yet
+    assert set(lazy.arrays) == set(bundle.arrays) and lazy.labels == bundle.labels
+    assert lazy.tracks.equals(bundle.tracks) and lazy.networks == bundle.networks
+    np.testing.assert_array_equal(lazy.coords("deep"), bundle.coords("deep"))
+    assert lazy.arrays.loaded() == ["map_deep", "probabilities"]
+    np.testing.assert_array_equal(lazy.arrays.row("thumbnails", 7), bundle.arrays["thumbnails"][7])
+    assert lazy.arrays.shape("track_none") == bundle.vectors("none").shape
+
+
+def test_big_arrays_are_memory_mapped_from_a_cache_folder(tmp_path, monkeypatch):
+    import explorer.lazy_bundle as lazy_bundle
+
+    monkeypatch.setattr(lazy_bundle, "MMAP_FROM", 1_000_000)  # the thumbnails (1.9 MB) count as big here
+    lazy = open_bundle(DEFAULT_BUNDLE, cache_dir=tmp_path)
+    thumbs = lazy.arrays["thumbnails"]
+    assert isinstance(thumbs, np.memmap) and not isinstance(lazy.arrays["map_deep"], np.memmap)
+    (unpacked,) = list(tmp_path.glob("*/thumbnails.npy"))  # one folder per content hash
+    np.testing.assert_array_equal(np.load(unpacked), load_bundle(DEFAULT_BUNDLE).arrays["thumbnails"])
+    again = LazyArrays(DEFAULT_BUNDLE / "arrays.npz", unpacked.parent)  # a restarted server maps it at once
+    assert isinstance(again["thumbnails"], np.memmap)
+
+
+def test_open_bundle_refuses_what_load_bundle_refuses(tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(DEFAULT_BUNDLE, broken)
+    with open(broken / "arrays.npz", "r+b") as f:  # damaged after the build
+        f.seek(1000)
+        f.write(b"\x00" * 16)
+    for opener in (load_bundle, open_bundle):
+        with pytest.raises(BundleError, match="does not match its recorded hash"):
+            opener(broken)
+    edited = tmp_path / "edited"
+    shutil.copytree(DEFAULT_BUNDLE, edited)
+    meta = json.loads((edited / "bundle.json").read_text())
+    meta["embeddings"]["deep"]["dim"] += 1  # …and its content hash redone: a shape that does not fit
+    from pipeline.bundle import meta_hash
+
+    meta["meta_sha256"] = meta_hash(meta)
+    (edited / "bundle.json").write_text(json.dumps(meta))
+    for opener in (load_bundle, open_bundle):
+        with pytest.raises(BundleError, match="inconsistent.*track_deep"):
+            opener(edited)
+
+
+# ---------------------------------------------------------------- benchmarks/large_bundle.py
+def test_large_bundle_writes_a_valid_bundle_of_jittered_copies(tmp_path, bundle):
+    large_bundle = large_bundle_module()
+    out = large_bundle.make_large_bundle(DEFAULT_BUNDLE, tmp_path / "big", 250, windows=2)
+    big = load_bundle(out)  # hashes, shapes, labels against predictions
+    n = len(bundle.tracks)
+    assert len(big.tracks) == 250 and big.tracks["track_id"].is_unique
+    assert big.tracks["track_id"].iloc[n] == bundle.tracks["track_id"].iloc[0] + ".c1"
+    assert big.meta["dataset"]["n_tracks"] == 250 and big.embeddings == bundle.embeddings
+    np.testing.assert_array_equal(big.coords("deep")[:n], bundle.coords("deep"))  # the first copy is the original
+    assert not np.allclose(big.coords("deep")[n:2 * n], bundle.coords("deep"))  # the others are jittered
+    genres = big.tracks["genre"].astype(str).to_numpy()
+    for e in big.embeddings:
+        np.testing.assert_allclose(big.similarity(e), genre_similarity(big.vectors(e), genres, big.labels), atol=1e-9)
+    assert len(big.arrays["segment_track"]) == 500 and not any(k.startswith("segment_d") for k in big.arrays)
+    assert big.arrays["thumbnails"].shape[0] == 250
+
+
+def test_large_bundle_keeps_previews_for_first_copies_only():
+    from pipeline.previews import pack_previews, unpack_preview
+
+    packed = pack_previews([b"aa", b"bbb", b"c"])
+    src, copy = np.array([0, 1, 2, 0, 1, 2, 0]), np.array([0, 0, 0, 1, 1, 1, 2])
+    out = large_bundle_module().first_copy_previews(packed["preview_bytes"], packed["preview_offsets"], src, copy)
+    got = [unpack_preview(out["preview_bytes"], out["preview_offsets"], i) for i in range(7)]
+    assert got == [b"aa", b"bbb", b"c", None, None, None, None] and len(out["preview_offsets"]) == 8
+
+
+# ---------------------------------------------------------------- words keyed by layer
+def test_layer_texts_come_from_the_layer_name():
+    assert text.layer_title("deep") == text.layer_title("musicnn.deep") == "Deep layer"
+    assert "Paper: the best balance" in text.layer_finding("deep", 256)
+    assert "Paper" not in text.layer_finding("musicnn.deep", 256) and "256 numbers" in text.layer_finding("musicnn.deep", 256)
+    assert "MusiCNN" in text.layer_finding("musicnn.immediate", 753)
+    assert text.layer_caption("shallow", 64).startswith("Last layer: 64 numbers")
+    assert text.network_title("musicnn") == "Trained on music (MusiCNN)"
+    assert text.layer_title("mystery") == "mystery" and "?" in text.layer_finding("mystery", None)
