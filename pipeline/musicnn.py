@@ -307,12 +307,12 @@ def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNCo
     and ``weight`` (a track's vector is the ``weight``-weighted sum of its patches).
     """
     from .musicnn_input import patch_none, window_pooling
-    from .spectrogram import window_starts
+    from .spectrogram import nominal_starts_s
 
     out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
     for i, y in enumerate(tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress)):
         patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
-        windows_s = window_starts(len(y), spec) / spec.sample_rate
+        windows_s = nominal_starts_s(len(y), spec)
         out["clean"].append(patch_outputs(model, patches)["pooled"])
         out["none"].append(patch_none(patches, cfg))
         out["track"].append(np.full(len(patches), i, dtype=np.int64))

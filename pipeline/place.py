@@ -33,7 +33,7 @@ from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
-from .spectrogram import SpectrogramConfig, clip_windows, thumbnail_from_power, window_starts
+from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s, thumbnail_from_power
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
 MIN_SECONDS = 1.0
@@ -110,7 +110,7 @@ def load_mobilenet(bundle: Bundle, spec: SpectrogramConfig, threads: int | None)
 def musicnn_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> Windows:
     """MusiCNN's front end: its 3 s mel patches, pooled onto the bundle's window grid."""
     patches, patch_starts = musicnn_patches(y, spec.sample_rate, cfg)
-    starts_s = window_starts(len(y), spec) / spec.sample_rate
+    starts_s = nominal_starts_s(len(y), spec)
     pool = window_pooling(patch_starts, cfg.patch_seconds, starts_s, spec.segment_seconds)
     return Windows(inputs=patches, none=pool @ patch_none(patches, cfg), starts_s=starts_s, pool=pool)
 

@@ -62,28 +62,36 @@ def segment_starts(n_samples: int, segment: int, hop: int) -> np.ndarray:
 
 
 def window_starts(n_samples: int, cfg: SpectrogramConfig, hop_seconds: float | None = None) -> np.ndarray:
-    """Start samples of a signal's windows, on the STFT's frame grid.
+    """Where each window is analysed: ``segment_starts`` moved to the nearest multiple of ``cfg.hop_length``.
 
-    ``segment_starts`` moved onto multiples of ``cfg.hop_length`` (the nearest
-    one, never past the last full window): each window is then exactly a block
-    of the whole clip's STFT frames, so a song needs one STFT however many
-    windows overlap (``clip_windows``). A start moves by at most half a frame
-    hop (11.6 ms); at most one frame hop at the very end of a song is left out.
+    On the STFT's frame grid, each window is exactly a block of the whole
+    clip's frames, so a song needs one STFT however many windows overlap
+    (``clip_windows``). The move is at most half a frame hop (11.6 ms), well
+    inside one frame's own span (93 ms); windows keep their nominal start
+    (``segment_starts``) as their time everywhere they are shown or stored.
+    A window moved past the end of the signal sees zeros there, as a window
+    of a short signal does.
     """
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
     hop = int(round((hop_seconds or cfg.segment_hop_seconds) * cfg.sample_rate))
     starts = segment_starts(n_samples, seg, max(hop, 1))
-    last = max(n_samples - seg, 0) // cfg.hop_length * cfg.hop_length
-    return np.minimum(np.round(starts / cfg.hop_length).astype(np.int64) * cfg.hop_length, last)
+    return np.round(starts / cfg.hop_length).astype(np.int64) * cfg.hop_length
+
+
+def nominal_starts_s(n_samples: int, cfg: SpectrogramConfig, hop_seconds: float | None = None) -> np.ndarray:
+    """The windows' start times in s, as shown and stored (``segment_starts``; see ``window_starts``)."""
+    seg = int(round(cfg.segment_seconds * cfg.sample_rate))
+    hop = int(round((hop_seconds or cfg.segment_hop_seconds) * cfg.sample_rate))
+    return segment_starts(n_samples, seg, max(hop, 1)) / cfg.sample_rate
 
 
 def segment_audio(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | None = None):
-    """Cut a signal into fixed-length windows (at ``window_starts``).
+    """Cut a signal into fixed-length windows (analysed at ``window_starts``; zeros past the end).
 
     Returns
     -------
     segments : np.ndarray, shape (n_segments, segment_samples)
-    starts_s : np.ndarray, start time of each window in seconds
+    starts_s : np.ndarray, nominal start time of each window in seconds
     """
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
     starts = window_starts(len(y), cfg, hop_seconds)
@@ -91,7 +99,7 @@ def segment_audio(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | No
     for i, s in enumerate(starts):
         piece = y[s : s + seg]
         out[i, : len(piece)] = piece
-    return out, starts / cfg.sample_rate
+    return out, nominal_starts_s(len(y), cfg, hop_seconds)
 
 
 @lru_cache(maxsize=8)
@@ -218,7 +226,7 @@ class ClipWindows:
     """A song's windows from one STFT: what ``clip_windows`` returns."""
 
     images: np.ndarray  # (n_windows, n_mels, frames) float32 in [0, 1]
-    starts_s: np.ndarray  # (n_windows,) window start times in s
+    starts_s: np.ndarray  # (n_windows,) window start times in s (nominal: see window_starts)
     power: np.ndarray  # (n_mels, clip frames) the whole clip's mel power (for the thumbnail)
     n_samples: int  # the signal's length before any padding
 
@@ -226,8 +234,8 @@ class ClipWindows:
 def clip_windows(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | None = None) -> ClipWindows:
     """Every window's log-mel image from one STFT of the whole signal.
 
-    Windows start on the STFT frame grid (``window_starts``), so each is a block
-    of the clip's frames. Only the frames that reach past a window's edges
+    Windows are analysed on the STFT frame grid (``window_starts``), so each is
+    a block of the clip's frames; ``starts_s`` are their nominal starts. Only the frames that reach past a window's edges
     (two at each end) differ from what ``mel_image`` of the window's samples
     sees (zero padding there, the neighbouring audio here): those few are
     recomputed from the window alone, so every image equals ``mel_image`` of
@@ -235,10 +243,10 @@ def clip_windows(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | Non
     """
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
     y = np.asarray(y, dtype=np.float32)
-    padded = y if len(y) >= seg else np.pad(y, (0, seg - len(y)))  # one zero-padded window, as segment_audio
+    starts = window_starts(len(y), cfg, hop_seconds)
+    padded = np.pad(y, (0, max(0, starts[-1] + seg - len(y))))  # zeros where a window reaches past the end
     power = power_mel(padded, cfg)
     db = _db(power)
-    starts = window_starts(len(y), cfg, hop_seconds)
     width = 1 + seg // cfg.hop_length
     edges = _edge_frames(seg, width, cfg)
     edge_power = frames_power_mel(np.concatenate([_window_frames(padded, s, edges, seg, cfg) for s in starts]), cfg)
@@ -249,8 +257,8 @@ def clip_windows(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | Non
         block[:, edges] = edge_power[:, i]
         block_db[:, edges] = _db(edge_power[:, i])
         images[i] = log_mel_image(block, cfg.top_db, block_db)
-    return ClipWindows(images=images, starts_s=starts / cfg.sample_rate, power=power[:, : 1 + len(y) // cfg.hop_length],
-                       n_samples=len(y))
+    return ClipWindows(images=images, starts_s=nominal_starts_s(len(y), cfg, hop_seconds),
+                       power=power[:, : 1 + len(y) // cfg.hop_length], n_samples=len(y))
 
 
 def _edge_frames(seg: int, width: int, cfg: SpectrogramConfig) -> np.ndarray:

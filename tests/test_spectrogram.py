@@ -74,16 +74,16 @@ def test_segment_audio_windows_hold_the_signal_and_reach_the_tail():
     y = rng.uniform(-0.5, 0.5, int(29.0 * SR)).astype(np.float32)
     segments, starts_s = segment_audio(y, CFG)
     seg = 10 * SR
-    frame = CFG.hop_length / SR  # windows start on the STFT frame grid: within half a frame hop of the nominal start
     assert segments.shape[1] == seg
-    for row, s in zip(segments, starts_s):
-        i = int(round(s * SR))
-        np.testing.assert_array_equal(row, y[i : i + seg])
-    assert len(y) - CFG.hop_length < int(round(starts_s[-1] * SR)) + seg <= len(y)  # the tail is the last window
-    np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19], atol=frame)  # 4 s tail > half a hop: end-aligned
+    # each window is analysed on the STFT frame grid (within half a frame hop of its start), zeros past the end
+    padded = np.concatenate([y, np.zeros(CFG.hop_length, np.float32)])
+    for row, a in zip(segments, window_starts(len(y), CFG)):
+        np.testing.assert_array_equal(row, padded[a : a + seg])
+    assert np.all(np.abs(window_starts(len(y), CFG) - starts_s * SR) <= CFG.hop_length // 2)
+    np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19])  # 4 s tail > half a hop: end-aligned window
     # hop override
     segments2, starts2 = segment_audio(y, CFG, hop_seconds=10.0)
-    np.testing.assert_allclose(starts2, [0.0, 10.0, 19.0], atol=frame)
+    np.testing.assert_allclose(starts2, [0.0, 10.0, 19.0], atol=1e-4)
     assert len(segments2) == 3
 
 
@@ -172,9 +172,7 @@ def test_window_starts_are_on_the_frame_grid_near_the_nominal_starts():
         nominal = segment_starts(n, 10 * SR, 5 * SR)
         starts = window_starts(n, CFG)
         assert len(starts) == len(nominal) and np.all(starts % CFG.hop_length == 0)
-        assert np.all(np.abs(starts[:-1] - nominal[:-1]) <= CFG.hop_length // 2)
-        assert abs(starts[-1] - nominal[-1]) < CFG.hop_length  # the end-aligned window: never past the end
-        assert np.all(starts + 10 * SR <= max(n, 10 * SR)), "windows stay inside the signal"
+        assert np.all(np.abs(starts - nominal) <= CFG.hop_length // 2)
 
 
 @pytest.mark.parametrize("seconds", [3.0, 10.0, 30.0, 61.7])
