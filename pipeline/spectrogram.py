@@ -67,15 +67,16 @@ def window_starts(n_samples: int, cfg: SpectrogramConfig, hop_seconds: float | N
     On the STFT's frame grid, each window is exactly a block of the whole
     clip's frames, so a song needs one STFT however many windows overlap
     (``clip_windows``). The move is at most half a frame hop (11.6 ms), well
-    inside one frame's own span (93 ms); windows keep their nominal start
-    (``segment_starts``) as their time everywhere they are shown or stored.
-    A window moved past the end of the signal sees zeros there, as a window
-    of a short signal does.
+    inside one frame's own span (93 ms), except for a window aligned to the
+    end of the signal, which moves back (at most one frame hop, 23 ms) so as
+    to stay inside it. Windows keep their nominal start (``segment_starts``)
+    as their time everywhere they are shown or stored.
     """
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
     hop = int(round((hop_seconds or cfg.segment_hop_seconds) * cfg.sample_rate))
     starts = segment_starts(n_samples, seg, max(hop, 1))
-    return np.round(starts / cfg.hop_length).astype(np.int64) * cfg.hop_length
+    last = max(n_samples - seg, 0) // cfg.hop_length * cfg.hop_length
+    return np.minimum(np.round(starts / cfg.hop_length).astype(np.int64) * cfg.hop_length, last)
 
 
 def nominal_starts_s(n_samples: int, cfg: SpectrogramConfig, hop_seconds: float | None = None) -> np.ndarray:
@@ -86,7 +87,7 @@ def nominal_starts_s(n_samples: int, cfg: SpectrogramConfig, hop_seconds: float 
 
 
 def segment_audio(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | None = None):
-    """Cut a signal into fixed-length windows (analysed at ``window_starts``; zeros past the end).
+    """Cut a signal into fixed-length windows (analysed at ``window_starts``; a short signal is zero-padded).
 
     Returns
     -------
@@ -244,7 +245,7 @@ def clip_windows(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | Non
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
     y = np.asarray(y, dtype=np.float32)
     starts = window_starts(len(y), cfg, hop_seconds)
-    padded = np.pad(y, (0, max(0, starts[-1] + seg - len(y))))  # zeros where a window reaches past the end
+    padded = np.pad(y, (0, max(0, seg - len(y))))  # a short signal: one zero-padded window, as segment_audio
     power = power_mel(padded, cfg)
     db = _db(power)
     width = 1 + seg // cfg.hop_length

@@ -75,11 +75,12 @@ def test_segment_audio_windows_hold_the_signal_and_reach_the_tail():
     segments, starts_s = segment_audio(y, CFG)
     seg = 10 * SR
     assert segments.shape[1] == seg
-    # each window is analysed on the STFT frame grid (within half a frame hop of its start), zeros past the end
-    padded = np.concatenate([y, np.zeros(CFG.hop_length, np.float32)])
-    for row, a in zip(segments, window_starts(len(y), CFG)):
-        np.testing.assert_array_equal(row, padded[a : a + seg])
-    assert np.all(np.abs(window_starts(len(y), CFG) - starts_s * SR) <= CFG.hop_length // 2)
+    # each window is analysed on the STFT frame grid, near its nominal start; the last one stays inside the signal
+    analysed = window_starts(len(y), CFG)
+    for row, a in zip(segments, analysed):
+        np.testing.assert_array_equal(row, y[a : a + seg])
+    assert np.all(np.abs(analysed[:-1] - starts_s[:-1] * SR) <= CFG.hop_length // 2)
+    assert len(y) - CFG.hop_length < analysed[-1] + seg <= len(y)  # the tail is the last window
     np.testing.assert_allclose(starts_s, [0, 5, 10, 15, 19])  # 4 s tail > half a hop: end-aligned window
     # hop override
     segments2, starts2 = segment_audio(y, CFG, hop_seconds=10.0)
@@ -172,7 +173,9 @@ def test_window_starts_are_on_the_frame_grid_near_the_nominal_starts():
         nominal = segment_starts(n, 10 * SR, 5 * SR)
         starts = window_starts(n, CFG)
         assert len(starts) == len(nominal) and np.all(starts % CFG.hop_length == 0)
-        assert np.all(np.abs(starts - nominal) <= CFG.hop_length // 2)
+        assert np.all(np.abs(starts[:-1] - nominal[:-1]) <= CFG.hop_length // 2)
+        assert abs(starts[-1] - nominal[-1]) < CFG.hop_length  # the end-aligned window: never past the end
+        assert np.all(starts + 10 * SR <= max(n, 10 * SR)), "windows stay inside the signal"
 
 
 @pytest.mark.parametrize("seconds", [3.0, 10.0, 30.0, 61.7])
