@@ -24,12 +24,16 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .errors import one_line
 from .networks import DEFAULT_NETWORK
 from .previews import unpack_preview
+
+if TYPE_CHECKING:  # pandas is imported where tables are read or written: `info` needs only bundle.json
+    import pandas as pd
 
 FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
@@ -373,15 +377,9 @@ def _meta_type_problems(meta: dict) -> list[str]:
     return wrong
 
 
-def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
-    """Open a bundle; every file's hash and every array's shape are checked.
-
-    Raises
-    ------
-    BundleError with a message saying what is wrong and how to fix it.
-    """
+def check_files(path: str | Path, meta: dict, verify: bool = True) -> None:
+    """Every file bundle.json lists is there and (``verify``) matches its recorded hash; raises BundleError."""
     path = Path(path)
-    meta = read_meta(path)
     for name in meta["files"]:  # FILES (checked by read_meta) and any graphs
         if "/" in name or name.startswith("."):
             raise BundleError(f"bundle {path} is damaged: bundle.json lists a file outside it ({name}); rebuild it")
@@ -389,6 +387,20 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
             raise BundleError(f"bundle {path} is incomplete: {name} is missing; rebuild it")
         if verify and sha256_file(path / name) != meta["files"].get(name):
             raise BundleError(f"bundle {path} is damaged: {name} does not match its recorded hash; rebuild it")
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Open a bundle; every file's hash and every array's shape are checked.
+
+    Raises
+    ------
+    BundleError with a message saying what is wrong and how to fix it.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    meta = read_meta(path)
+    check_files(path, meta, verify)
     try:
         with np.load(path / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

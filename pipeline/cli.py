@@ -115,16 +115,19 @@ def cmd_build(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .bundle import load_bundle
+    # bundle.json and every file's hash: what a bundle holds, without reading its tables (info stays fast)
+    from .bundle import check_files, read_meta
 
-    b = load_bundle(args.bundle)
+    path = Path(args.bundle)
+    meta = read_meta(path)
+    check_files(path, meta)
     if args.json:
-        print(json.dumps({k: v for k, v in b.meta.items() if k != "files"} | {"path": str(b.path)}, indent=2))
+        print(json.dumps({k: v for k, v in meta.items() if k != "files"} | {"path": str(path)}, indent=2))
     elif args.markdown:
-        print("\n".join(markdown_numbers(b.meta)))
+        print("\n".join(markdown_numbers(meta)))
     else:
-        print(f"bundle       {b.path} (format {b.meta['format_version']}, created {b.meta['created']})")
-        print("\n".join(summary_lines(b.meta)))
+        print(f"bundle       {path} (format {meta['format_version']}, created {meta['created']})")
+        print("\n".join(summary_lines(meta)))
     return 0
 
 

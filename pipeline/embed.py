@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .spectrogram import AUGMENTATIONS, SpectrogramConfig, pool_matrix, augment, clip_windows, mel_images, segment_audio
+from .spectrogram import AUGMENTATIONS, SpectrogramConfig, augment, clip_windows, mel_images, pool_axis, segment_audio
 
 if TYPE_CHECKING:  # torch modules, for the build's functions only
     from .model import Backbone, GenreHead
@@ -26,12 +26,10 @@ def segment_images(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | N
 def none_vectors(images: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     """The "none" embedding: each image block-averaged to ``cfg.none_shape``, flattened.
 
-    All images at once: ``downsample_image`` of each, as two small matrix products.
+    All images at once: ``downsample_image`` of each.
     """
-    images = np.asarray(images, dtype=np.float32)
-    rows = pool_matrix(images.shape[1], cfg.none_shape[0]).astype(np.float32)
-    cols = pool_matrix(images.shape[2], cfg.none_shape[1]).astype(np.float32)
-    return (rows @ images @ cols.T).reshape(len(images), -1).astype(np.float32)
+    small = pool_axis(pool_axis(np.asarray(images), cfg.none_shape[0], 1), cfg.none_shape[1], 2)
+    return small.reshape(len(small), -1).astype(np.float32)
 
 
 def backbone_features(backbone: Backbone, images: np.ndarray, batch_size: int = 16) -> np.ndarray:

@@ -32,7 +32,7 @@ from .networks import DEFAULT_NETWORK, LAYERS, embedding_key
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
-from .serve import OUTPUTS, OnnxNetwork
+from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
 from .spectrogram import SpectrogramConfig, clip_windows, thumbnail_from_power, window_starts
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
@@ -134,11 +134,14 @@ class Placer:
     Parameters
     ----------
     bundle : an opened bundle (``load_bundle``).
-    threads : onnxruntime threads per placement (default: ``serve.default_threads()``, 1).
+    threads : onnxruntime threads per placement (default: ``serve.default_threads()``, 1); numpy's BLAS
+        is set to as many, process-wide (``serve.limit_blas_threads``).
     network : whose probabilities are the prediction (default: the bundle's ``predictor``).
     """
 
     def __init__(self, bundle: Bundle, threads: int | None = None, network: str | None = None):
+        threads = threads or default_threads()
+        limit_blas_threads(threads)
         self.bundle = bundle
         self.labels = bundle.labels
         try:  # bundle.json is not hashed: an edited config or map setting must fail here, in one clear line

@@ -271,19 +271,24 @@ def _window_frames(y: np.ndarray, start: int, frames: np.ndarray, seg: int, cfg:
     return out
 
 
-def pool_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) averaging weights of adaptive average pooling (torch's bins: floor/ceil edges)."""
-    m = np.zeros((n_out, n_in), dtype=np.float64)
-    for i in range(n_out):
-        a, b = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-        m[i, a:b] = 1.0 / (b - a)
-    return m
+def pool_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Adaptive average pooling along one axis (torch's bins: floor/ceil edges, which may overlap), float64.
+
+    Each output is a difference of two running sums over its bin: O(size), whatever the bin widths.
+    """
+    n_in = x.shape[axis]
+    i = np.arange(n_out)
+    starts, ends = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    sums = np.cumsum(x, axis=axis, dtype=np.float64)
+    sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis=axis)), sums], axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    return (np.take(sums, ends, axis=axis) - np.take(sums, starts, axis=axis)) / (ends - starts).reshape(shape)
 
 
 def downsample_image(img: np.ndarray, shape: tuple) -> np.ndarray:
     """Block-average an image to ``shape`` (the "none" embedding): ``adaptive_avg_pool2d`` in numpy."""
-    rows, cols = pool_matrix(img.shape[0], shape[0]), pool_matrix(img.shape[1], shape[1])
-    return (rows @ np.asarray(img, dtype=np.float64) @ cols.T).astype(np.float32)
+    return pool_axis(pool_axis(np.asarray(img), shape[0], 0), shape[1], 1).astype(np.float32)
 
 
 def thumbnail_image(y: np.ndarray, cfg: SpectrogramConfig, shape: tuple = (64, 320)) -> np.ndarray:

@@ -210,3 +210,51 @@ def test_front_end_settings_come_from_the_bundle(tiny):
     assert placer.spec == SpectrogramConfig.from_dict(placer.bundle.meta["config"]["spectrogram"])
     assert [n.name for n in placer.networks] == ["mobilenet_v2"]
     assert placer.networks[0].graph.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_second_network_is_one_more_entry(tiny, song, tmp_path, monkeypatch):
+    # The multi-network design (issue 16): a network with its own front end (here: each window cut into
+    # two patches, as MusiCNN cuts 3 s patches) and its own graph is one NETWORK_LOADERS entry; its layers
+    # are placed under their own embedding keys, beside MobileNetV2's. (MobileNetV2's graph stands in.)
+    from pipeline import place as place_mod
+    from pipeline.embed import none_vectors
+    from pipeline.networks import embedding_key
+    from pipeline.spectrogram import clip_windows
+
+    b = load_bundle(tiny.bundle)
+    keys = [embedding_key("musicnn", layer) for layer in LAYERS]
+    arrays = dict(b.arrays)
+    for layer, key in zip(LAYERS, keys):
+        for kind in ("track", "map", "similarity"):
+            arrays[f"{kind}_{key}"] = b.arrays[f"{kind}_{layer}"]
+    meta = {k: v for k, v in b.meta.items() if k not in ("files", "meta_sha256")}
+    meta["embeddings"] = {**b.meta["embeddings"], **{k: b.meta["embeddings"][layer] for k, layer in zip(keys, LAYERS)}}
+    meta["networks"] = {"mobilenet_v2": {"layers": list(LAYERS)}, "musicnn": {"layers": keys}}
+    meta["onnx"] = {**b.meta["onnx"], "musicnn": b.meta["onnx"]["mobilenet_v2"]}
+    out = write_bundle(tmp_path / "two", meta, b.tracks, arrays, b.state_dict(), graphs=b.graphs())
+
+    def patches(y, spec):
+        clip = clip_windows(y, spec)
+        half = clip.images.shape[2] // 2
+        inputs = np.concatenate([clip.images[:, :, :half], clip.images[:, :, half : 2 * half]])
+        pool = np.hstack([np.eye(len(clip.images))] * 2) / 2  # each window: the mean of its two patches
+        return place_mod.Windows(inputs=inputs, none=none_vectors(clip.images, spec), starts_s=clip.starts_s,
+                                 pool=pool)
+
+    def load_patches(bundle, spec, threads):
+        return place_mod.Network("musicnn", lambda y: patches(y, spec),
+                                 OnnxNetwork(bundle.graph_path("musicnn"), threads))
+
+    monkeypatch.setitem(place_mod.NETWORK_LOADERS, "musicnn", load_patches)
+    placer = Placer.from_path(out)
+    assert [n.name for n in placer.networks] == ["mobilenet_v2", "musicnn"]
+    p = placer.place_file(song, trajectory=True)
+    assert set(p.maps) == set(LAYERS) | set(keys) and set(p.vectors) == set(p.maps)
+    np.testing.assert_allclose(p.vectors["musicnn.none"], p.vectors["none"])  # the same window images
+    assert not np.allclose(p.vectors["musicnn.immediate"], p.vectors["immediate"], rtol=1e-3, atol=0)  # as patches
+    assert all(set(w["maps"]) == set(p.maps) for w in p.trajectory)
+    one = Placer.from_path(tiny.bundle).place_file(song, trajectory=True)
+    assert p.genre == one.genre and p.probabilities == pytest.approx(one.probabilities)  # the predictor's
+    for layer in LAYERS:
+        assert (p.maps[layer]["x"], p.maps[layer]["y"]) == pytest.approx((one.maps[layer]["x"], one.maps[layer]["y"]))
+        assert p.maps[layer]["neighbours"] == one.maps[layer]["neighbours"]
