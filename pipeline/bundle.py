@@ -39,6 +39,7 @@ FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
 FILES = ("model.safetensors", "tracks.csv", "arrays.npz")  # always there; graphs (model.onnx) are listed in "files" too
 WEIGHTS = "model.safetensors"
+FLOAT16_SUFFIX = ".float16"  # a graph initializer read as float16 from WEIGHTS (a Cast node restores the name)
 TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
 REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
 
@@ -223,8 +224,9 @@ def link_weights(graph: bytes, weights: Path) -> bytes:
     data = weights.read_bytes()
     casts = []
     for init in model.graph.initializer:
-        found = tensors.get(init.name)
-        if init.data_type != onnx.TensorProto.FLOAT or found is None or found[1] != list(init.dims):
+        half = init.data_type == onnx.TensorProto.FLOAT16 and init.name.endswith(FLOAT16_SUFFIX)  # linked before
+        found = tensors.get(init.name.removesuffix(FLOAT16_SUFFIX) if half else init.name)
+        if not (init.data_type == onnx.TensorProto.FLOAT or half) or found is None or found[1] != list(init.dims):
             continue
         dtype, _, a, b = found
         values = numpy_helper.to_array(init).astype("<f4")
@@ -233,9 +235,10 @@ def link_weights(graph: bytes, weights: Path) -> bytes:
             continue  # a tensor of that name with other values: keep the graph's own
         init.ClearField("raw_data")
         init.ClearField("float_data")
-        if dtype == "F16":
+        init.ClearField("int32_data")
+        if dtype == "F16" and not half:
             name = init.name
-            init.name, init.data_type = f"{name}.float16", onnx.TensorProto.FLOAT16
+            init.name, init.data_type = f"{name}{FLOAT16_SUFFIX}", onnx.TensorProto.FLOAT16
             casts.append(helper.make_node("Cast", [init.name], [name], to=onnx.TensorProto.FLOAT))
         for key, value in (("location", weights.name), ("offset", str(a)), ("length", str(b - a))):
             entry = init.external_data.add()

@@ -83,13 +83,14 @@ def test_model_page_numbers_and_quality_table(app):
     assert "Test accuracy" in text and "Cross-validation, held-out artists" in text
     assert sorted(charts(app)) == ["confusion", "per_genre"]
     quality = app.dataframe[-1].value
-    assert list(quality["layer"]) == ["none", "immediate", "deep", "shallow"] and "network" not in quality
+    shipped = load_bundle(DEFAULT_BUNDLE)  # two networks: a network column names each layer's
+    assert list(quality["layer"]) == shipped.embeddings and list(quality["network"].unique()) == list(shipped.networks)
 
 
 def test_model_page_shows_balanced_accuracy_and_macro_f1_when_the_bundle_has_them(monkeypatch, tmp_path):
     src = load_bundle(DEFAULT_BUNDLE)
     meta = json.loads(json.dumps(src.meta))
-    m = meta["metrics"]
+    m = meta["metrics"]["networks"][meta["predictor"]]  # the page shows the predicting network's numbers first
     m["test"].update(balanced_accuracy=0.71, macro_f1=0.69)
     score = {"accuracy": {"mean": 0.8, "std": 0.1, "folds": [0.8]}, "balanced_accuracy": {"mean": 0.77, "std": 0.09,
              "folds": [0.77]}, "macro_f1": {"mean": 0.75, "std": 0.1, "folds": [0.75]}}
