@@ -161,12 +161,13 @@ def cmd_experiment(args) -> int:
     scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
     cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
                            weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads,
-                           split=args.split)
+                           split=args.split, rows=tuple(args.rows) if args.rows else None)
     cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
                             "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
                            + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
                            + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
-                           + ([f"--split {args.split}"] if args.split != "artist" else []))
+                           + ([f"--split {args.split}"] if args.split != "artist" else [])
+                           + ([f"--rows {' '.join(map(str, args.rows))}"] if args.rows else []))
     print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
     summary = run_experiment(args.name, cfg, progress=not args.quiet)
     print("\n".join(summary_lines(summary)))
@@ -243,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
     ex.add_argument("--split", choices=("artist", "track"), default="artist",
                     help="backbones/augmentation: cross-validate by artist (default, the headline) or by track")
+    ex.add_argument("--rows", type=int, nargs="+", metavar="I",
+                    help="generalization: run only these rows (0-based; results are cached per fold, so processes "
+                         "may share the work and a full run afterwards only reads)")
     ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)
