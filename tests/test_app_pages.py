@@ -3,7 +3,6 @@ page moves, a click reruns only what it changes, a bundle with two networks gets
 collection gets a WebGL map, a word search and panels that do not grow with it."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from collections import Counter
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import large_bundle_module
 from streamlit.testing.v1 import AppTest
 
 from explorer import cache, keys
@@ -237,13 +238,6 @@ def test_two_networks_get_a_network_picker_on_every_page(monkeypatch, two_networ
 
 
 # ---------------------------------------------------------------- a large collection
-def large_bundle_module():
-    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def large(tmp_path_factory) -> Path:
     return large_bundle_module().make_large_bundle(DEFAULT_BUNDLE, tmp_path_factory.mktemp("large") / "large", 2600)

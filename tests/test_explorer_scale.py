@@ -2,13 +2,14 @@
 the synthetic large bundles of benchmarks/large_bundle.py, and layer texts read from a layer's name."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import large_bundle_module
 
 from explorer import text
 from explorer.lazy_bundle import LazyArrays, open_bundle
@@ -19,13 +20,6 @@ from pipeline.maps import genre_similarity
 from tests.test_explorer_views import validated
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def large_bundle_module():
-    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
