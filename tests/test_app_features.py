@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
-from tests.test_app import (APP, COMPARE, MAP, SIMILARITY, TIMEOUT, charts, colour, control, go, highlighted, layer,
+from tests.test_app import (APP, COMPARE, MAP, SIMILARITY, TIMEOUT, charts, colour, go, highlighted, layer,
                             map_caption, map_spec, no_problems, traces, uploader, wav_bytes)
 
 

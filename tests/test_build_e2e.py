@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
 
 import pipeline.build as build_mod
 from pipeline.build import BuildConfig, _cache_key, build

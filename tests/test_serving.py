@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from pipeline import export
 from pipeline.audio import load_audio
