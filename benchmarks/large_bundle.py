@@ -145,7 +145,7 @@ def make_large_bundle(source: Path, out: Path, n_tracks: int, *, seed: int = 0, 
                        "n_tracks": int(n_tracks), "synthetic": {"source": str(source), "seed": seed,
                                                                 "jitter": jitter, "spread": spread},
                        "tracks_per_genre": {g: int(per_genre.get(g, 0)) for g in labels}}
-    graphs = bundle.graphs() if bundle.meta.get("onnx") else None  # model.onnx: placing a song needs it
+    graphs = bundle.graphs() if bundle.meta.get("onnx") else None  # the networks, so songs can be placed on it
     return write_bundle(out, meta, tracks, arrays, bundle.state_dict(), graphs=graphs)
 
 

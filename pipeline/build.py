@@ -28,7 +28,7 @@ from .evaluate import cross_validate
 from .export import check_windows, export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
-from .networks import DEFAULT_NETWORK, embedding_key, network_title
+from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
@@ -312,7 +312,9 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
         arrays, quality = {}, {}
         for e, vectors in per_track.items():
             proj = MapProjector(**map_params).fit(vectors)
-            arrays[f"track_{e}"] = vectors.astype(np.float32)
+            # the input layers are wide (2 048 and 768 numbers) pixel averages in [0, 1]: float16 keeps them to
+            # 1e-3 and keeps the shipped bundle under 25 MB; cosine searches read them as float32
+            arrays[f"track_{e}"] = vectors.astype(np.float16 if split_key(e)[1] == "none" else np.float32)
             arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
             arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
             quality[e] = embedding_quality(vectors, proj.coords_, genres)

@@ -39,6 +39,7 @@ FORMAT = "gtzan-genre-map"
 FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
 FILES = ("model.safetensors", "tracks.csv", "arrays.npz")  # always there; graphs (model.onnx) are listed in "files" too
 WEIGHTS = "model.safetensors"
+FLOAT16_SUFFIX = ".float16"  # a graph initializer read as float16 from WEIGHTS (a Cast node restores the name)
 TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
 REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
 
@@ -164,7 +165,7 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     tmp = out.parent / _temp_name(out, "tmp")
     tmp.mkdir()
     try:
-        save_file({k: v.detach().contiguous().float() for k, v in state_dict.items()}, tmp / "model.safetensors")
+        save_file({k: _storage(v) for k, v in state_dict.items()}, tmp / "model.safetensors")
         tracks.loc[:, list(TRACK_COLUMNS) + [c for c in tracks.columns if c not in TRACK_COLUMNS]].to_csv(
             tmp / "tracks.csv", index=False)
         np.savez_compressed(tmp / "arrays.npz", **arrays)
@@ -186,6 +187,14 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     return out
 
 
+def _storage(tensor):
+    """A weight as it is stored: float16 when that is exact (the pretrained networks ship as float16, so their
+    frozen weights are), else float32. Halves the bundle's weights; the values are unchanged."""
+    v = tensor.detach().contiguous().float()
+    half = v.half()
+    return half if v.is_floating_point() and bool((half.float() == v).all()) else v
+
+
 def safetensors_offsets(path: Path) -> dict[str, tuple[str, list, int, int]]:
     """name → (dtype, shape, first byte, end byte) of every tensor in a safetensors file (header only)."""
     with open(path, "rb") as f:
@@ -197,32 +206,46 @@ def safetensors_offsets(path: Path) -> dict[str, tuple[str, list, int, int]]:
 
 
 def link_weights(graph: bytes, weights: Path) -> bytes:
-    """An ONNX model whose float32 initializers found (same name, shape, bytes) in ``weights`` point into it.
+    """An ONNX model whose float32 initializers found (same name, shape and values) in ``weights`` point into it.
 
     ONNX external data (location, offset, length) lets onnxruntime read those
     tensors straight from model.safetensors, so a bundle holds its weights
-    once; anything not found stays inside the graph. Needs the ``onnx`` package
-    (a build-time dependency; serving only needs onnxruntime).
+    once; anything not found stays inside the graph. A weight stored as
+    float16 (exactly: see ``_storage``) is read as float16 and cast to float32
+    by a ``Cast`` node, which onnxruntime folds away when it loads the graph.
+    Needs the ``onnx`` package (a build-time dependency; serving only needs onnxruntime).
     """
+    import numpy as np
     import onnx
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(graph)
     tensors = safetensors_offsets(weights)
     data = weights.read_bytes()
+    casts = []
     for init in model.graph.initializer:
-        found = tensors.get(init.name)
-        if init.data_type != onnx.TensorProto.FLOAT or found is None or found[0] != "F32" or found[1] != list(init.dims):
+        half = init.data_type == onnx.TensorProto.FLOAT16 and init.name.endswith(FLOAT16_SUFFIX)  # linked before
+        found = tensors.get(init.name.removesuffix(FLOAT16_SUFFIX) if half else init.name)
+        if not (init.data_type == onnx.TensorProto.FLOAT or half) or found is None or found[1] != list(init.dims):
             continue
-        _, _, a, b = found
-        if data[a:b] != numpy_helper.to_array(init).astype("<f4").tobytes():
+        dtype, _, a, b = found
+        values = numpy_helper.to_array(init).astype("<f4")
+        stored = {"F32": "<f4", "F16": "<f2"}.get(dtype)
+        if stored is None or not np.array_equal(np.frombuffer(data[a:b], stored).astype("<f4"), values.ravel()):
             continue  # a tensor of that name with other values: keep the graph's own
         init.ClearField("raw_data")
         init.ClearField("float_data")
+        init.ClearField("int32_data")
+        if dtype == "F16" and not half:
+            name = init.name
+            init.name, init.data_type = f"{name}{FLOAT16_SUFFIX}", onnx.TensorProto.FLOAT16
+            casts.append(helper.make_node("Cast", [init.name], [name], to=onnx.TensorProto.FLOAT))
         for key, value in (("location", weights.name), ("offset", str(a)), ("length", str(b - a))):
             entry = init.external_data.add()
             entry.key, entry.value = key, value
         init.data_location = onnx.TensorProto.EXTERNAL
+    for node in reversed(casts):
+        model.graph.node.insert(0, node)
     return model.SerializeToString()
 
 

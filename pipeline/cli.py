@@ -95,17 +95,31 @@ def markdown_numbers(meta: dict) -> list[str]:
     return out
 
 
+def spectrogram_config(args):
+    """SpectrogramConfig's defaults, with what ``build`` was told to change (a new --segment halves into the hop)."""
+    from dataclasses import replace
+
+    from .spectrogram import SpectrogramConfig
+
+    spec = SpectrogramConfig()
+    if args.segment is not None:
+        spec = replace(spec, segment_seconds=args.segment, segment_hop_seconds=args.segment / 2)
+    if args.hop is not None:
+        spec = replace(spec, segment_hop_seconds=args.hop)
+    if args.image_size is not None:
+        spec = replace(spec, image_size=args.image_size or None)
+    return spec
+
+
 def cmd_build(args) -> int:
     from .build import BuildConfig, build
-    from .spectrogram import SpectrogramConfig
     from .train import TrainConfig
 
     cfg = BuildConfig(
         data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
         cv_folds=args.folds, cv_repeats=args.repeats, preview_seconds=args.previews, networks=tuple(args.networks),
-        spectrogram=SpectrogramConfig(segment_seconds=args.segment, segment_hop_seconds=args.hop or args.segment / 2,
-                                      image_size=args.image_size),
-        train=TrainConfig(augment=args.augment),
+        spectrogram=spectrogram_config(args), train=TrainConfig(augment=args.augment),
+        **({"pool_blocks": tuple(args.pool_blocks)} if args.pool_blocks else {}),
     )
     print(f"building {cfg.out} from {cfg.data}")
     meta = build(cfg, progress=not args.quiet)
@@ -180,12 +194,13 @@ def cmd_experiment(args) -> int:
     scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
     cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
                            weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads,
-                           split=args.split)
+                           split=args.split, rows=tuple(args.rows) if args.rows else None)
     cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
                             "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
                            + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
                            + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
-                           + ([f"--split {args.split}"] if args.split != "artist" else []))
+                           + ([f"--split {args.split}"] if args.split != "artist" else [])
+                           + ([f"--rows {' '.join(map(str, args.rows))}"] if args.rows else []))
     print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
     summary = run_experiment(args.name, cfg, progress=not args.quiet)
     print("\n".join(summary_lines(summary)))
@@ -214,9 +229,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
     b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--segment", type=float, default=10.0, help="window length in seconds (30 = whole clip)")
+    b.add_argument("--segment", type=float, help="window length in seconds (30 = whole clip; default: "
+                                                  "SpectrogramConfig's, chosen by the artist-grouped CV)")
     b.add_argument("--hop", type=float, help="window hop in seconds (default: half the window)")
-    b.add_argument("--image-size", type=int, help="resize spectrograms to a square (the paper: 224); default: native size")
+    b.add_argument("--image-size", type=int, help="resize spectrograms to a square (the paper: 224; 0 = native size); "
+                                                  "default: SpectrogramConfig's")
+    b.add_argument("--pool-blocks", type=int, nargs="+", metavar="BLOCK",
+                   help="MobileNetV2 blocks (0-18) whose average pools are concatenated into the features "
+                        "(default: BuildConfig's)")
     b.add_argument("--augment", choices=("paper", "none"), default="none",
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
@@ -258,6 +278,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
     ex.add_argument("--split", choices=("artist", "track"), default="artist",
                     help="backbones/augmentation: cross-validate by artist (default, the headline) or by track")
+    ex.add_argument("--rows", type=int, nargs="+", metavar="I",
+                    help="generalization: run only these rows (0-based; results are cached per fold, so processes "
+                         "may share the work and a full run afterwards only reads)")
     ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)

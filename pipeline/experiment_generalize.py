@@ -250,6 +250,8 @@ def run_generalization(cfg, progress: bool = True, log=print, variants=VARIANTS,
         raise ValueError("the generalization experiment needs artist metadata (tracks.csv beside the data, or "
                          "--metadata)")
     groups, notes = found
+    if cfg.rows is not None:  # a part of the table (the others may be run by another process on the same cache)
+        variants = tuple(variants[i] for i in cfg.rows)
     need, rows = feature_needs(variants), []
     sets = {}
     for v in variants:

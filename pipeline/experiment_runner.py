@@ -61,6 +61,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     scratch: ScratchConfig = field(default_factory=ScratchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # generalization: the fine-tuned rows
+    rows: tuple | None = None  # generalization: run only these rows (indices; e.g. to split the work)
     scratch_seeds: int = 1
     scratch_folds: int | None = None  # None: every fold
     augmentation_windows: tuple = AUGMENTATION_ROWS

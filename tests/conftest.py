@@ -102,3 +102,13 @@ def tiny_two(tiny):
     with torch_threads(1):
         meta = build(cfg, progress=False, log=logs.append)
     return SimpleNamespace(base=tiny.base, root=tiny.root, cfg=cfg, meta=meta, logs=logs, bundle=out)
+
+
+def large_bundle_module():
+    """``benchmarks/large_bundle.py`` as a module (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -160,7 +160,7 @@ def test_heatmaps_render_in_both_scales(app):
     go(app, MODEL)
     no_problems(app)
     assert any("Confusion" in json.dumps(s["layout"].get("title", "")) for s in specs(app))
-    assert app.dataframe[-1].value.shape[0] == 4  # embedding-quality table, one row per layer
+    assert app.dataframe[-1].value.shape[0] == 8  # embedding-quality table, one row per layer of each network
 
 
 def test_clicked_track_shows_detail_and_neighbours(app):

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
 
 import pipeline.build as build_mod
 from pipeline.build import BuildConfig, _cache_key, build
@@ -335,3 +334,16 @@ def test_trained_classifier_places_fresh_clips_in_their_genre(imagenet):
                 wrong.append((g, p.genre, round(p.probabilities[p.genre], 3)))
     assert not wrong, f"fresh clips placed in the wrong genre (true, placed, p): {wrong}"
     assert imagenet.meta["metrics"]["cross_validation"]["track"]["head"]["balanced_accuracy"]["mean"] >= 0.9
+
+
+def test_build_cli_defaults_are_the_configs_defaults():
+    from pipeline.build import BuildConfig
+    from pipeline.cli import parser, spectrogram_config
+    from pipeline.spectrogram import SpectrogramConfig
+
+    args = parser().parse_args(["build", "--data", "x"])
+    assert spectrogram_config(args) == SpectrogramConfig() and args.pool_blocks is None
+    args = parser().parse_args(["build", "--data", "x", "--segment", "6", "--image-size", "0", "--pool-blocks", "17", "18"])
+    spec = spectrogram_config(args)
+    assert (spec.segment_seconds, spec.segment_hop_seconds, spec.image_size) == (6.0, 3.0, None)
+    assert args.pool_blocks == [17, 18] and BuildConfig(data="x").pool_blocks == tuple(BuildConfig.pool_blocks)

@@ -281,7 +281,7 @@ def test_bundles_found_in_assets(tmp_path):
     assert state.find_bundles(tmp_path / "nowhere") == []
     choices = state.bundle_choices(tmp_path / "zeta", tmp_path)
     assert [p.name for p in choices] == ["zeta", "alpha", "broken"]  # the startup bundle first, once
-    assert state.describe_bundle(tmp_path / "alpha") == "alpha — gtzan, 94 clips"
+    assert state.describe_bundle(tmp_path / "alpha") == "alpha — gtzan, 253 clips"
     assert "cannot be opened" in state.describe_bundle(tmp_path / "broken")
     meta = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())
     assert state.describe_bundle(DEFAULT_BUNDLE).endswith(f"{meta['dataset']['n_tracks']} clips")

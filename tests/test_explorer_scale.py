@@ -2,13 +2,14 @@
 the synthetic large bundles of benchmarks/large_bundle.py, and layer texts read from a layer's name."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import large_bundle_module
 
 from explorer import text
 from explorer.lazy_bundle import LazyArrays, open_bundle
@@ -19,13 +20,6 @@ from pipeline.maps import genre_similarity
 from tests.test_explorer_views import validated
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def large_bundle_module():
-    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +114,19 @@ def test_open_bundle_refuses_what_load_bundle_refuses(tmp_path):
 # ---------------------------------------------------------------- benchmarks/large_bundle.py
 def test_large_bundle_writes_a_valid_bundle_of_jittered_copies(tmp_path, bundle):
     large_bundle = large_bundle_module()
-    out = large_bundle.make_large_bundle(DEFAULT_BUNDLE, tmp_path / "big", 250, windows=2)
+    out = large_bundle.make_large_bundle(DEFAULT_BUNDLE, tmp_path / "big", 600, windows=2)
     big = load_bundle(out)  # hashes, shapes, labels against predictions
     n = len(bundle.tracks)
-    assert len(big.tracks) == 250 and big.tracks["track_id"].is_unique
+    assert len(big.tracks) == 600 and big.tracks["track_id"].is_unique
     assert big.tracks["track_id"].iloc[n] == bundle.tracks["track_id"].iloc[0] + ".c1"
-    assert big.meta["dataset"]["n_tracks"] == 250 and big.embeddings == bundle.embeddings
+    assert big.meta["dataset"]["n_tracks"] == 600 and big.embeddings == bundle.embeddings
     np.testing.assert_array_equal(big.coords("deep")[:n], bundle.coords("deep"))  # the first copy is the original
     assert not np.allclose(big.coords("deep")[n:2 * n], bundle.coords("deep"))  # the others are jittered
     genres = big.tracks["genre"].astype(str).to_numpy()
     for e in big.embeddings:
         np.testing.assert_allclose(big.similarity(e), genre_similarity(big.vectors(e), genres, big.labels), atol=1e-9)
-    assert len(big.arrays["segment_track"]) == 500 and not any(k.startswith("segment_d") for k in big.arrays)
-    assert big.arrays["thumbnails"].shape[0] == 250
+    assert len(big.arrays["segment_track"]) == 1200 and not any(k.startswith("segment_d") for k in big.arrays)
+    assert big.arrays["thumbnails"].shape[0] == 600
 
 
 def test_large_bundle_keeps_previews_for_first_copies_only():

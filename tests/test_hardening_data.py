@@ -35,7 +35,7 @@ from pipeline.cli import main as cli_main
 from pipeline.dataset import DatasetError
 from pipeline.spectrogram import SpectrogramConfig
 from pipeline.train import TrainConfig
-from tests.conftest import GENRES, REPO, torch_threads
+from tests.conftest import GENRES, REPO
 from tests.synth import tone, write_audio, write_tone_corpus
 
 

@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from pipeline import export
 from pipeline.audio import load_audio
@@ -62,6 +61,7 @@ def test_graph_holds_no_copy_of_the_weights(tiny):
     external = {i.name: {e.key: e.value for e in i.external_data} for i in graph.graph.initializer}
     assert external and all(e.get("location") == "model.safetensors" for e in external.values())
     for name, e in external.items():
+        name = name.removesuffix(".float16")  # weights stored as float16 (exactly) are read through a Cast
         assert int(e["offset"]) == tensors[name][2] and int(e["length"]) == tensors[name][3] - tensors[name][2]
     assert (tiny.bundle / "model.onnx").stat().st_size < 200_000 < (tiny.bundle / "model.safetensors").stat().st_size
 

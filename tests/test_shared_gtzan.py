@@ -1,10 +1,7 @@
 """The shipped bundle (assets/gtzan) against the shared partial GTZAN (skipped when absent)."""
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 
 from pipeline.bundle import load_bundle
 from pipeline.dataset import discover_tracks, find_metadata_csv, read_track_metadata
