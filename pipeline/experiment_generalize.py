@@ -85,10 +85,11 @@ VARIANTS = (
     Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
     Variant("+ class weights, 224 x 224 images", image_size=224),
     Variant("+ class weights, 5 s / 2.5 s windows", seconds=5.0, hop=2.5),
-    Variant("+ class weights, blocks 14+17+18, seed ensemble (3 heads)", blocks=TAPS, members=3),
+    Variant("+ class weights, all 19 blocks, seed ensemble (3 heads)", blocks=ALL_BLOCKS, members=3),
     Variant("+ class weights, 3 s / 1.5 s windows", seconds=3.0, hop=1.5),
-    Variant("+ class weights, blocks 14+17+18, fine-tuned blocks 16-18", blocks=TAPS, model="finetune",
+    Variant("+ class weights, all 19 blocks, fine-tuned blocks 16-18", blocks=ALL_BLOCKS, model="finetune",
             finetune_first=16),
+    Variant("all 19 blocks pooled, no class weights", blocks=ALL_BLOCKS, train=UNWEIGHTED),
 )
 
 # Rows also scored on Sturm's fault-filtered split (those of its tracks that are here).
