@@ -118,7 +118,8 @@ def cmd_build(args) -> int:
     cfg = BuildConfig(
         data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
         cv_folds=args.folds, cv_repeats=args.repeats, preview_seconds=args.previews, networks=tuple(args.networks),
-        spectrogram=spectrogram_config(args), train=TrainConfig(augment=args.augment),
+        spectrogram=spectrogram_config(args),
+        **({"train": TrainConfig(augment=args.augment)} if args.augment else {}),
         **({"pool_blocks": tuple(args.pool_blocks)} if args.pool_blocks else {}),
     )
     print(f"building {cfg.out} from {cfg.data}")
@@ -237,8 +238,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--pool-blocks", type=int, nargs="+", metavar="BLOCK",
                    help="MobileNetV2 blocks (0-18) whose average pools are concatenated into the features "
                         "(default: BuildConfig's)")
-    b.add_argument("--augment", choices=("paper", "none"), default="none",
-                   help="paper: one of none/gain/pitch/noise per training window, added to the clean windows")
+    b.add_argument("--augment", choices=("paper", "none"),
+                   help="paper: one of none/gain/pitch/noise per training window, added to the clean windows "
+                        "(default: BuildConfig's, paper)")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")
     b.add_argument("--networks", nargs="+", default=list(NETWORK_CHOICES), choices=NETWORK_CHOICES,

@@ -14,6 +14,7 @@ interrupted run resumes.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,10 +30,10 @@ from .build import cached_features
 from .embed import head_taps
 from .evaluate import logistic_probabilities
 from .experiment_runner import Runner
-from .feature_sets import block_columns, extract_block_features
+from .feature_sets import all_block_pools, block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
 from .model import Backbone, load_imagenet_backbone
-from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
+from .spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
 from .train import SegmentFeatures, TrainConfig, fit_head
 
 # What a row's results depend on (hashed, so edited code never serves stale folds): training, probe, folds.
@@ -55,16 +56,20 @@ class Variant:
     masked: int = 0  # SpecAugment-masked copies of every training window
     members: int = 1  # heads (seeds) averaged: a seed ensemble when > 1
     finetune_first: int | None = None  # first fine-tuned block (model "finetune")
+    paper_augmented: bool = False  # one gain/pitch/noise copy per training window, as the build's --augment paper
 
     def spec(self, base: SpectrogramConfig) -> SpectrogramConfig:
         return replace(base, segment_seconds=self.seconds, segment_hop_seconds=self.hop, image_size=self.image_size)
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
-        return replace(base, **dict(self.train), augment="specaugment" if self.masked else "none")
+        augment = "specaugment" if self.masked else "paper" if self.paper_augmented else "none"
+        return replace(base, **dict(self.train), augment=augment)
 
     def describe(self) -> dict:
         d = asdict(self)
         d["train"] = dict(self.train)
+        if not self.paper_augmented:  # added later: rows without it keep the description their folds are cached under
+            del d["paper_augmented"]
         return d
 
 
@@ -85,14 +90,37 @@ VARIANTS = (
     Variant("+ class weights + SpecAugment masks (2 masked copies per window)", masked=2),
     Variant("+ class weights, 224 x 224 images", image_size=224),
     Variant("+ class weights, 5 s / 2.5 s windows", seconds=5.0, hop=2.5),
-    Variant("+ class weights, blocks 14+17+18, seed ensemble (3 heads)", blocks=TAPS, members=3),
+    Variant("+ class weights, all 19 blocks, seed ensemble (3 heads)", blocks=ALL_BLOCKS, members=3),
     Variant("+ class weights, 3 s / 1.5 s windows", seconds=3.0, hop=1.5),
-    Variant("+ class weights, blocks 14+17+18, fine-tuned blocks 16-18", blocks=TAPS, model="finetune",
+    Variant("+ class weights, all 19 blocks, fine-tuned blocks 16-18", blocks=ALL_BLOCKS, model="finetune",
             finetune_first=16),
+    Variant("all 19 blocks pooled, no class weights", blocks=ALL_BLOCKS, train=UNWEIGHTED),
+    Variant("+ class weights + the paper's augmentation (a gain/pitch/noise copy per window)", paper_augmented=True),
+    Variant("+ class weights, all 19 blocks + the paper's augmentation", blocks=ALL_BLOCKS, paper_augmented=True),
 )
 
 # Rows also scored on Sturm's fault-filtered split (those of its tracks that are here).
-FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:7])
+FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:7] + VARIANTS[15:17])
+
+
+def paper_augmented_pools(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
+                          progress: bool = True) -> dict[str, np.ndarray]:
+    """All-block pools of the paper's augmentation: one copy per window, kind and parameters drawn exactly as
+    ``embed.extract_features`` draws them (same generator, same order), so a row with it is the build's
+    ``--augment paper``."""
+    rng = np.random.default_rng(seed)
+    out = {"augmented": [], "augmented_track": [], "augmentation": []}
+    for i, y in enumerate(tqdm(audios, desc="paper-augmented copies", unit="track", disable=not progress)):
+        segments, _ = segment_audio(y, cfg)
+        kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
+        aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
+        out["augmented"].append(all_block_pools(backbone, mel_images(aug, cfg)))
+        out["augmented_track"].append(np.full(len(segments), i))
+        out["augmentation"].append(kinds)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+PAPER_AUG_CODE = xcv.config_key([FEATURE_SET_CODE, inspect.getsource(paper_augmented_pools)])
 
 
 def feature_needs(variants) -> dict:
@@ -129,6 +157,34 @@ class GeneralizationRunner(Runner):
 
         return cached_features(f"blocks-{key}", self.root / "features", compute), key
 
+    def paper_augmented_features(self, spec: SpectrogramConfig) -> dict:
+        """All-block pools of one augmented copy per window (none/gain/pitch/noise), drawn as the build draws them."""
+        path = self.weights_file("mobilenet_v2")
+        st = path.stat()
+        key = xcv.config_key({"v": xcv.CACHE_VERSION, "code": PAPER_AUG_CODE, "front_end": FRONT_END_VERSION,
+                              "data": self.corpus.fingerprint, "weights": [path.name, st.st_size, st.st_mtime_ns],
+                              "spectrogram": spec.to_dict(), "max_seconds": self.cfg.max_track_seconds,
+                              "feature_seed": self.cfg.feature_seed})
+
+        def compute():
+            self.log(f"  extracting all-block features of paper-augmented copies, {spec.segment_seconds:g} s windows")
+            self.features_computed += 1
+            return paper_augmented_pools(self.backbone(spec), self.corpus.audios, spec, self.cfg.feature_seed,
+                                         self.progress)
+
+        return cached_features(f"paperaug-{key}", self.root / "features", compute)
+
+    def row_features(self, v: Variant, feats: dict, spec: SpectrogramConfig) -> SegmentFeatures:
+        """The row's blocks of the clean windows, and its augmented copies (masked or the paper's) if any."""
+        cols, n = block_columns(v.blocks), len(feats["track"])
+        if v.paper_augmented:
+            aug = self.paper_augmented_features(spec)
+            return SegmentFeatures(feats["clean"][:, cols], feats["track"], aug["augmented"][:, cols],
+                                   aug["augmented_track"])
+        return SegmentFeatures(feats["clean"][:, cols], feats["track"],
+                               feats["masked"][: n * v.masked, cols] if v.masked else None,
+                               feats["masked_track"][: n * v.masked] if v.masked else None)
+
     def backbone(self, spec: SpectrogramConfig) -> Backbone:
         bb = Backbone(spec.image_size)
         load_imagenet_backbone(bb, self.weights_file("mobilenet_v2"))
@@ -140,9 +196,7 @@ class GeneralizationRunner(Runner):
         c, folds, n_classes = self.corpus, self.cfg.folds, len(self.corpus.labels)
         spec = v.spec(self.cfg.spectrogram)
         cols = block_columns(v.blocks)
-        seg = SegmentFeatures(feats["clean"][:, cols], feats["track"],
-                              feats["masked"][: len(feats["track"]) * v.masked, cols] if v.masked else None,
-                              feats["masked_track"][: len(feats["track"]) * v.masked] if v.masked else None)
+        seg = self.row_features(v, feats, spec)
         train_cfg = v.train_config(self.cfg.train)
         ft = replace(self.cfg.finetune, first=v.finetune_first) if v.model == "finetune" else None
         code = {"rows": ROW_CODE, "finetune": FINETUNE_CODE if ft else None}
@@ -222,8 +276,7 @@ def fault_filtered_row(r: GeneralizationRunner, v: Variant, feats: dict, feature
             "test_genres": sorted({c.genres[i] for i in idx["test"]})}
     if min(len(i) for i in idx.values()) == 0:
         return {**info, "status": "not run", "reason": "a split has none of its tracks in this data"}
-    cols = block_columns(v.blocks)
-    seg = SegmentFeatures(feats["clean"][:, cols], feats["track"])
+    seg = r.row_features(v, feats, v.spec(r.cfg.spectrogram))
     train_cfg = v.train_config(r.cfg.train)
     results = []
     for seed in r.seeds:

@@ -209,6 +209,7 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
         eg.Variant("masked + mixup", masked=2, train=eg.MIXUP),
         eg.Variant("5 s, blocks 14+17+18", seconds=5.0, hop=2.5, blocks=eg.TAPS),
         eg.Variant("ensemble", members=2),
+        eg.Variant("paper-augmented, all blocks", blocks=eg.ALL_BLOCKS, paper_augmented=True),
         eg.Variant("fine-tuned 17-18", blocks=eg.TAPS, model="finetune", finetune_first=17),
     )
     cfg = config(corpus, weights, cache, finetune=FinetuneConfig(max_epochs=2))
@@ -232,6 +233,7 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
     assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
     assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
+    assert rows["paper-augmented, all blocks"]["train"]["augment"] == "paper"
     ff = s["protocol"]["fault_filtered"]
     assert [r["name"] for r in ff] == ["weighted", "probe"] and all(r["status"] == "ok" for r in ff)
     assert ff[0]["n_tracks"] == {"train": 9, "valid": 3, "test": 6} and ff[0]["n_listed"]["train"] == 10
