@@ -22,14 +22,15 @@ from pipeline.build import BuildConfig, _cache_key, build
 from pipeline.cli import main as cli_main
 from pipeline.bundle import load_bundle
 from pipeline.dataset import discover_tracks
-from pipeline.model import EMBEDDINGS
+from pipeline.model import EMBEDDINGS, pooled_dim
 from pipeline.place import Placer
 from pipeline.splits import audit_leakage, split_groups
 from tests.conftest import GENRES, REPO
 from tests.synth import genre_clip, tone, write_audio, write_tone_corpus
 
 SR = 22050
-DIMS = {"none": 32 * 64, "immediate": 1280, "deep": 256, "shallow": 64}
+# "immediate" = the pooled MobileNetV2 blocks of the build's default (all 19 blocks: 2816-d)
+DIMS = {"none": 32 * 64, "immediate": pooled_dim(BuildConfig("").pool_blocks), "deep": 256, "shallow": 64}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -210,6 +210,7 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
         eg.Variant("5 s, blocks 14+17+18", seconds=5.0, hop=2.5, blocks=eg.TAPS),
         eg.Variant("ensemble", members=2),
         eg.Variant("paper-augmented, all blocks", blocks=eg.ALL_BLOCKS, paper_augmented=True),
+        eg.Variant("probe, all blocks", blocks=eg.ALL_BLOCKS, model="logistic"),
         eg.Variant("fine-tuned 17-18", blocks=eg.TAPS, model="finetune", finetune_first=17),
     )
     cfg = config(corpus, weights, cache, finetune=FinetuneConfig(max_epochs=2))
@@ -258,7 +259,7 @@ def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, bac
     for heading in ("Table 1", "Table 2", "Leakage", "What generalizes", "Timings", "Figure 4", "Embedding quality",
                     "Confusion", "Appendix"):
         assert f"## {heading}" in text, heading
-    assert "**Head vs probe**" in text and "**weighted** (build default)" in text  # the generalization rows above
+    assert "**Head vs probe**" in text and "**paper-augmented, all blocks** (build default)" in text  # rows above
     assert "fault-filtered split" in text and "balanced accuracy" in text
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(linked) == sorted(FIGURES)
