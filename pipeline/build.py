@@ -23,12 +23,13 @@ import torch
 
 from .bundle import write_bundle
 from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
-from .embed import extract_features, head_taps, track_means
+from .embed import extract_features, head_taps, segment_images, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
+from .onnx_features import OnnxFeatures
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
@@ -54,7 +55,9 @@ class BuildConfig:
     min_artists: int = 3  # genres with fewer known artists are split by track only (the fixed split)
     cv_min_artists: int = 2  # the same for cross-validation folds (two artists are enough to hold one out)
     cv_folds: int = 5
-    cv_repeats: int = 3
+    cv_repeats: int = 3  # of the artist-grouped CV, the headline (0 skips both CVs)
+    track_cv_repeats: int = 1  # of the track-level CV beside it: a label for how much it flatters, not a headline
+    jobs: int = 0  # CV folds run side by side in this many processes (0: one per core); results do not depend on it
     networks: tuple = ("mobilenet_v2", "musicnn")  # MobileNetV2 (the paper's) and any of NETWORK_FEATURES
     preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
@@ -107,6 +110,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
                          list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
+    h.update(b"onnxruntime")  # extracted in onnxruntime (differs from eager torch by ~1e-5): torch-era caches not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     h.update(json.dumps(list(extra)).encode())  # another network's features never answer for this one's
@@ -147,8 +151,9 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     kinds["track"] = (track_groups(ids, genres, artists, titles), [], grouping_line("track", [], cfg.cv_min_artists))
     cv = {}
     for kind, (groups, fell_back, line) in kinds.items():
-        res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, cfg.cv_repeats,
-                             progress)
+        repeats = cfg.cv_repeats if kind == "artist" else max(1, cfg.track_cv_repeats)
+        res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, repeats, progress,
+                             jobs=cfg.jobs or os.cpu_count() or 1)
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,
                     "genres_grouped_by_track": fell_back, "head": res["head"],
                     "logistic_baseline": res["logistic_baseline"]}
@@ -178,8 +183,10 @@ def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progres
     """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
     net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
     weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
+    example = segment_images(audios[0], cfg.spectrogram)[0]
     feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
-        net.backbone, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress))
+        OnnxFeatures(net.backbone, example, time_axis=2), audios, cfg.spectrogram, cfg.seed,
+        cfg.train.augment != "none", progress))
     return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
                         "pool_blocks": list(cfg.pool_blocks)}
 

@@ -80,7 +80,9 @@ def markdown_numbers(meta: dict) -> list[str]:
            "| network | what | folds | balanced accuracy | accuracy | macro-F1 |", "|---|---|---|---|---|---|"]
     for name, m in networks.items():
         for kind, cv in m["cross_validation"].items():
-            folds = f"{cv['folds']}-fold × {cv['repeats']}, seeds {cv['seed']}–{cv['seed'] + cv['repeats'] - 1}"
+            last = cv['seed'] + cv['repeats'] - 1
+            folds = f"{cv['folds']}-fold × {cv['repeats']}, " + (f"seeds {cv['seed']}–{last}" if cv['repeats'] > 1
+                                                                 else f"seed {cv['seed']}")
             for model, label in (("head", "head"), ("logistic_baseline", "logistic probe")):
                 r = cv[model]
                 out.append(f"| {name} | {label}, CV grouped by {kind} | {folds} | {_pm(r['balanced_accuracy'])} | "
@@ -242,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows "
                         "(default: BuildConfig's, paper)")
     b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    b.add_argument("--repeats", type=int, default=3, help="cross-validation repeats (0 to skip)")
+    b.add_argument("--repeats", type=int, default=3, help="repeats of the artist-grouped CV (0 skips both CVs; the track-level CV runs once)")
     b.add_argument("--networks", nargs="+", default=list(NETWORK_CHOICES), choices=NETWORK_CHOICES,
                    help="networks to train heads on (default: both; mobilenet_v2 is always needed)")
     b.add_argument("--previews", type=float, default=PREVIEW_SECONDS, metavar="SECONDS",

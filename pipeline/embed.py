@@ -7,10 +7,12 @@ uses the numpy parts and the network in onnxruntime (``pipeline.serve``).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .onnx_features import OnnxFeatures
 from .spectrogram import AUGMENTATIONS, SpectrogramConfig, augment, clip_windows, mel_images, pool_axis, segment_audio
 
 if TYPE_CHECKING:  # torch modules, for the build's functions only
@@ -56,12 +58,15 @@ def head_taps(head: GenreHead, immediate: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
+def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
                      augment_training: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
     """Backbone features of every window of every track (and one augmented copy).
 
     Each window gets one augmentation drawn uniformly from none/gain/pitch/noise
     (the paper's scheme). Augmented copies are only ever used as training data.
+    ``backbone`` is a torch ``Backbone`` or any callable from images to
+    features (the build passes the backbone running in onnxruntime,
+    ``onnx_features.OnnxFeatures``).
 
     Returns
     -------
@@ -71,11 +76,12 @@ def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: i
     """
     from tqdm.auto import tqdm
 
+    features_of = backbone if isinstance(backbone, OnnxFeatures) else partial(backbone_features, backbone)
     rng = np.random.default_rng(seed)
     out = {k: [] for k in ("clean", "augmented", "none", "track", "start_s", "augmentation")}
     for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress)):
         images, starts = segment_images(y, cfg)
-        out["clean"].append(backbone_features(backbone, images))
+        out["clean"].append(features_of(images))
         out["none"].append(none_vectors(images, cfg))
         out["track"].append(np.full(len(images), i))
         out["start_s"].append(starts)
@@ -83,7 +89,7 @@ def extract_features(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: i
             segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
             kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
             aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
-            out["augmented"].append(backbone_features(backbone, mel_images(aug, cfg)))
+            out["augmented"].append(features_of(mel_images(aug, cfg)))
             out["augmentation"].append(kinds)
     return {k: np.concatenate(v) for k, v in out.items() if v}
 

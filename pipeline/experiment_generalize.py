@@ -30,7 +30,7 @@ from .build import cached_features
 from .embed import head_taps
 from .evaluate import logistic_probabilities
 from .experiment_runner import Runner
-from .feature_sets import all_block_pools, block_columns, extract_block_features
+from .feature_sets import all_block_pools, all_block_runner, block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
 from .model import Backbone, load_imagenet_backbone
 from .spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
@@ -110,11 +110,14 @@ def paper_augmented_pools(backbone: Backbone, audios, cfg: SpectrogramConfig, se
     ``--augment paper``."""
     rng = np.random.default_rng(seed)
     out = {"augmented": [], "augmented_track": [], "augmentation": []}
+    pools = None
     for i, y in enumerate(tqdm(audios, desc="paper-augmented copies", unit="track", disable=not progress)):
         segments, _ = segment_audio(y, cfg)
         kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
-        aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
-        out["augmented"].append(all_block_pools(backbone, mel_images(aug, cfg)))
+        aug = mel_images(np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)]),
+                         cfg)
+        pools = pools or all_block_runner(backbone, aug)
+        out["augmented"].append(all_block_pools(pools, aug))
         out["augmented_track"].append(np.full(len(segments), i))
         out["augmentation"].append(kinds)
     return {k: np.concatenate(v) for k, v in out.items()}

@@ -25,6 +25,7 @@ from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_trac
 from .embed import extract_features, head_taps
 from .evaluate import logistic_probabilities
 from .finetune import FinetuneConfig
+from .onnx_features import OnnxFeatures
 from .errors import WeightsError
 from .weights import shipped_weights_file
 from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
@@ -175,6 +176,8 @@ class Runner:
                      f"{' + augmented copies' if augmented else ''}")
             self.features_computed += 1
             bb, _ = load_backbone(backbone, path, spec.image_size)
+            if backbone == "mobilenet_v2":  # in onnxruntime: ~6x eager torch on these cores (see onnx_features)
+                bb = OnnxFeatures(bb, embed.segment_images(self.corpus.audios[0], spec)[0], time_axis=2)
             return extract_features(bb, self.corpus.audios, spec, self.cfg.feature_seed, augmented, self.progress)
 
         return cached_features(key, fdir, compute), clean_id, aug_id

@@ -218,6 +218,17 @@ class _TupleOutputs(nn.Module):
         return tuple(out[name] for name in ONNX_OUTPUTS)
 
 
+class _PooledOutput(nn.Module):
+    """The network's ``pooled`` output alone (what the build's head learns from)."""
+
+    def __init__(self, model: MusiCNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.model(patches)["pooled"]
+
+
 def export_onnx(model: MusiCNN, f, cfg: MusiCNNConfig = MusiCNNConfig()) -> None:
     """Write MusiCNN as an ONNX graph (opset 17) with input ``patches`` (batch, frames, n_mels).
 
@@ -309,11 +320,15 @@ def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNCo
     from .musicnn_input import patch_none, window_pooling
     from .spectrogram import nominal_starts_s
 
+    from .onnx_features import OnnxFeatures
+
     out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
+    pooled = None
     for i, y in enumerate(tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress)):
         patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
         windows_s = nominal_starts_s(len(y), spec)
-        out["clean"].append(patch_outputs(model, patches)["pooled"])
+        pooled = pooled or OnnxFeatures(_PooledOutput(model), patches, time_axis=1)  # onnxruntime: several × torch
+        out["clean"].append(pooled(patches))
         out["none"].append(patch_none(patches, cfg))
         out["track"].append(np.full(len(patches), i, dtype=np.int64))
         out["start_s"].append(start_s.astype(np.float64))
