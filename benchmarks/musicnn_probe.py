@@ -2,6 +2,7 @@
 
     python benchmarks/musicnn_probe.py                       # extract (one torch thread), save, probe
     python benchmarks/musicnn_probe.py --reuse               # probe the saved features again
+    python benchmarks/musicnn_probe.py --reuse --json .cache/experiments/musicnn_outputs.json   # for the report
 
 Decodes every track of --data at 22 050 Hz (at most 30 s), extracts MusiCNN's
 per-patch outputs (3 s patches, hop 1.5 s), saves them to --out (npz, no
@@ -92,8 +93,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "gtzan")
     parser.add_argument("--weights", type=Path,
                         default=REPO.parent / "shared" / "weights" / "musicnn" / "msd_musicnn.safetensors")
-    parser.add_argument("--out", type=Path, default=Path("/work/cache/musicnn_features_253.npz"))
+    parser.add_argument("--out", type=Path, default=REPO / ".cache" / "musicnn_features.npz")
     parser.add_argument("--reuse", action="store_true", help="probe the features saved in --out")
+    parser.add_argument("--json", type=Path, help="also write the table here (read by `python -m pipeline report`)")
     args = parser.parse_args()
     if not args.reuse:
         extract(args.data, args.weights, args.out)
@@ -105,7 +107,7 @@ def main() -> None:
     folds = [f for seed in range(3) for f in cv_folds(genres, groups, n_folds=5, seed=seed)]
     print(f"{len(ids)} tracks, {len(saved['track'])} patches; 5 folds x 3 repeats (seeds 0-2), artist-grouped")
     print(f"{'embedding':22} {'dim':>5} {'accuracy':>15} {'balanced acc.':>15} {'bal. acc. - first, paired':>26}")
-    first = None
+    first, rows = None, []
     for name, parts in CANDIDATES.items():
         x = np.concatenate([saved[p] for p in parts], axis=1)
         s = probe(x, saved["track"], y, folds)
@@ -114,6 +116,15 @@ def main() -> None:
         print(f"{name:22} {x.shape[1]:5d} " + " ".join(
             f"{np.mean(s[m]):.3f} ± {np.std(s[m]):.3f}".rjust(15) for m in ("accuracy", "balanced_accuracy"))
             + f"{np.mean(paired):+.3f} ± {np.std(paired):.3f}".rjust(27))
+        rows.append({"output": name, "dim": int(x.shape[1]), **{m: [float(v) for v in s[m]] for m in s},
+                     "paired_balanced_vs_first": [float(v) for v in paired]})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "data": f"{len(ids)} tracks of {args.data.name}", "patches": int(len(saved["track"])),
+            "patch": "3 s, hop 1.5 s", "folds": "5-fold x 3 repeats (seeds 0-2), grouped by artist",
+            "probe": "StandardScaler + class-weighted logistic regression, patch probabilities averaged per track",
+            "command": "python benchmarks/musicnn_probe.py --reuse --json ...", "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import report_figures as figs
-from . import report_generalize
+from . import report_generalize, report_networks
 from .experiments import EXPERIMENTS
 
 # The paper's Table 1 (test loss, test accuracy) and Table 2 (accuracy), as summarised in paper.md.
@@ -245,16 +245,27 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
         lines += [f"## {TITLES[e]}", ""]
         if e not in summaries:
             lines += [f"_Not run yet._ Make it with `{COMMANDS[e]}`, then re-run the report.", ""]
-            continue
-        s = summaries[e]
-        lines += makers[e](s) + ["", f"_Run: `{s.get('command') or COMMANDS[e]}` — {s['seconds'] / 60:.1f} min wall "
-                                     f"time for what that run computed (cached parts cost nothing); {s['created']}; "
-                                     f"torch {s['versions']['torch']}._", ""]
+        else:
+            s = summaries[e]
+            lines += makers[e](s) + ["", f"_Run: `{s.get('command') or COMMANDS[e]}` — {s['seconds'] / 60:.1f} min "
+                                         f"wall time for what that run computed (cached parts cost nothing); "
+                                         f"{s['created']}; torch {s['versions']['torch']}._", ""]
+        if e == "backbones":  # the networks the bundle trains, on the same folds, and MusiCNN's output choice
+            lines += _bundle_networks(bundle) + report_networks.musicnn_output_choice(results)
     lines += _timings(results)
     lines += _bundle_section(out, bundle, summaries)
     readme = out / "README.md"
     readme.write_text("\n".join(lines) + "\n")
     return readme
+
+
+def _bundle_networks(bundle) -> list[str]:
+    from .bundle import BundleError, read_meta
+
+    try:
+        return report_networks.bundle_network_rows(read_meta(bundle)) if bundle else []
+    except BundleError as e:
+        return [f"_The bundle's networks are not shown: {e}_", ""]
 
 
 def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:
