@@ -183,9 +183,9 @@ def cmd_place(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .backbones import parse_weights
-    from .experiments import ExperimentConfig, run_experiment, summary_lines
-    from .scratch import ScratchConfig
+    from .experiments.backbones import parse_weights
+    from .experiments.scratch import ScratchConfig
+    from .experiments.tables import ExperimentConfig, run_experiment, summary_lines
 
     try:
         weights = parse_weights(args.weights)
@@ -210,7 +210,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .experiments.report import write_report
 
     readme = write_report(args.out, args.bundle, args.results)
     print(f"wrote {readme} and {len(list(readme.parent.glob('*.png')))} figure(s)")

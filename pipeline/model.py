@@ -159,6 +159,6 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None
 def _cached_torchvision_weights() -> Path:
     """The default MobileNetV2 weights file: the shipped one, sha256-checked.
 
-    (The name is older than the shipped weights; ``experiment_runner`` calls it.)
+    (The name is older than the shipped weights; ``experiments.runner`` calls it.)
     """
     return shipped_weights_file("mobilenet_v2")

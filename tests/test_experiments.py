@@ -16,13 +16,14 @@ import pytest
 import torch
 import torchvision
 
-from pipeline import experiment_runner, experiments as ex
-from pipeline.backbones import load_backbone, parse_weights
 from pipeline.cli import main
-from pipeline.experiment_cv import FoldCache, non_overlapping
+from pipeline.experiments import runner as experiment_runner
+from pipeline.experiments import tables as ex
+from pipeline.experiments.backbones import load_backbone, parse_weights
+from pipeline.experiments.cv import FoldCache, non_overlapping
+from pipeline.experiments.report import write_report
+from pipeline.experiments.scratch import ScratchConfig
 from pipeline.model import WeightsError
-from pipeline.report import write_report
-from pipeline.scratch import ScratchConfig
 from pipeline.train import TrainConfig
 from tests.synth import write_tone_corpus
 
@@ -199,8 +200,8 @@ def test_parse_weights(tmp_path):
 # --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
 
 def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
-    from pipeline import experiment_generalize as eg
-    from pipeline.finetune import FinetuneConfig
+    from pipeline.experiments import generalize as eg
+    from pipeline.experiments.finetune import FinetuneConfig
 
     variants = (
         eg.Variant("current", train=eg.UNWEIGHTED),
@@ -293,7 +294,7 @@ def _row(name, model, values, blocks=(18,), class_weight="balanced", seconds=10.
 
 
 def test_generalization_report_numbers_come_from_the_rows():
-    from pipeline import report_generalize as rg
+    from pipeline.experiments import report_generalize as rg
 
     base = [0.6, 0.5, 0.7, 0.6, 0.55, 0.65, 0.6, 0.5, 0.7, 0.6]
     head = _row("head", "head", [v + 0.05 for v in base])

@@ -25,10 +25,10 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 from tqdm.auto import tqdm
 
-from .embed import segment_images
-from .model import GenreHead
-from .spectrogram import SpectrogramConfig, downsample_image
-from .train import TrainConfig
+from ..embed import segment_images
+from ..model import GenreHead
+from ..spectrogram import SpectrogramConfig, downsample_image
+from ..train import TrainConfig
 
 
 @dataclass(frozen=True)

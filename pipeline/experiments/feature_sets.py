@@ -5,7 +5,7 @@ block (2816 values), so rows that pool different blocks share one extraction.
 SpecAugment-style copies (time and frequency masks on the log-mel image) go
 through the same pass. For partial fine-tuning, the activation entering the
 first fine-tuned block is cached instead, so only the last blocks run per
-epoch (``pipeline.finetune``).
+epoch (``pipeline.experiments.finetune``).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
-from .spectrogram import SpectrogramConfig, mel_images, segment_audio
+from ..model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
+from ..spectrogram import SpectrogramConfig, mel_images, segment_audio
 
 BLOCK_OFFSETS = np.concatenate([[0], np.cumsum(BLOCK_CHANNELS)])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import report_figures as figs
 from . import report_generalize
-from .experiments import EXPERIMENTS
+from .tables import EXPERIMENTS
 
 # The paper's Table 1 (test loss, test accuracy) and Table 2 (accuracy), as summarised in paper.md.
 PAPER_TABLE1 = {"vgg16": ("9766.05", "62.99 %"), "inception_v3": ("1.4073", "68 %"), "xception": ("0.9703", "68 %"),
@@ -258,7 +258,7 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
 
 
 def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:
-    from .bundle import BundleError, load_bundle
+    from ..bundle import BundleError, load_bundle
 
     try:
         b = load_bundle(bundle) if bundle else None

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss
 
-from .splits import cv_folds
-from .train import scores
+from ..splits import cv_folds
+from ..train import scores
 
 CACHE_VERSION = 2  # 2: balanced accuracy and macro-F1 per fold; repeated recordings grouped
 METRICS = ("track_balanced_accuracy", "track_accuracy", "track_macro_f1", "track_loss", "segment_accuracy",

@@ -1,8 +1,8 @@
-"""Features, folds and summaries behind ``pipeline.experiments``.
+"""Features, folds and summaries behind ``pipeline.experiments.tables``.
 
 ``Runner`` loads a corpus once, caches backbone features per backbone/windows/
 augmentation (``build.cached_features``), cross-validates the head (or the
-from-scratch network) fold by fold through ``experiment_cv.FoldCache``, and
+from-scratch network) fold by fold through ``cv.FoldCache``, and
 writes an experiment's summary atomically.
 """
 from __future__ import annotations
@@ -17,20 +17,21 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backbones, embed, evaluate, model, scratch, spectrogram, train
-from . import experiment_cv as xcv
+from .. import embed, evaluate, model, spectrogram, train
+from ..build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
+from ..dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
+from ..embed import extract_features, head_taps
+from ..errors import WeightsError
+from ..evaluate import logistic_probabilities
+from ..spectrogram import SpectrogramConfig
+from ..splits import grouping_line, split_groups, track_groups
+from ..train import SegmentFeatures, TrainConfig, fit_head
+from ..weights import shipped_weights_file
+from . import backbones, scratch
+from . import cv as xcv
 from .backbones import UNAVAILABLE, efficientnet_lite0_weights, load_backbone
-from .build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
-from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
-from .embed import extract_features, head_taps
-from .evaluate import logistic_probabilities
 from .finetune import FinetuneConfig
-from .errors import WeightsError
-from .weights import shipped_weights_file
 from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
-from .spectrogram import SpectrogramConfig
-from .splits import grouping_line, split_groups, track_groups
-from .train import SegmentFeatures, TrainConfig, fit_head
 
 # Source hashes taken at import: features, head folds and from-scratch folds are recomputed when their code
 # changes. Decoding is covered by hashing the decoded audio itself, folds by hashing their members.

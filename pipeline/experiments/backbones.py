@@ -12,7 +12,7 @@ Every backbone maps spectrogram images (N, H, W) in [0, 1] to pooled features
   (``--weights NAME=FILE``); D = 512, 512, 2048, 2048.
 
 "MobileNetV2 from scratch" is not a frozen extractor (its whole network is
-trained per fold); it lives in ``pipeline.scratch``.
+trained per fold); it lives in ``pipeline.experiments.scratch``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import IMAGENET_MEAN, IMAGENET_STD, Backbone, WeightsError, load_imagenet_backbone
+from ..model import IMAGENET_MEAN, IMAGENET_STD, Backbone, WeightsError, load_imagenet_backbone
 
 DIMS = {"mobilenet_v2": 1280, "efficientnet_lite0": 1280, "vgg16": 512, "resnet18": 512, "resnet50": 2048,
         "inception_v3": 2048}
