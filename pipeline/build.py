@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,20 +21,20 @@ import pandas as pd
 import torch
 
 from .bundle import write_bundle
-from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
+from .dataset import check_enough_tracks, load_corpus
 from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
+from .feature_cache import cached_features
 from .maps import MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
+from .runtime import package_versions
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 from .weights import shipped_weights_file
-
-MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
 
 
 @dataclass
@@ -65,17 +64,6 @@ class BuildConfig:
     # MobileNetV2 blocks whose global-average pools, concatenated, are the "immediate" features: all 19 blocks
     # (2816-d; earlier blocks keep more of the spectrogram's texture), again the artist-grouped CV's choice.
     pool_blocks: tuple = tuple(range(LAST_BLOCK + 1))
-
-
-def package_versions() -> dict:
-    import librosa
-    import openTSNE
-    import sklearn
-    import torchvision
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "librosa": librosa.__version__,
-            "openTSNE": openTSNE.__version__, "scikit-learn": sklearn.__version__}
 
 
 class Stages:
@@ -111,23 +99,6 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     h.update(json.dumps(list(extra)).encode())  # another network's features never answer for this one's
     return h.hexdigest()[:20]
-
-
-def cached_features(key: str, cache_dir: Path, compute) -> dict:
-    """Load features saved under ``key`` or compute and save them (atomic replace)."""
-    path = cache_dir / f"features-{key}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception:
-            path.unlink(missing_ok=True)  # a damaged cache is recomputed, never trusted
-    feats = compute()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **feats)
-    os.replace(tmp, path)
-    return feats
 
 
 def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids, artists, titles, n_classes: int,
@@ -260,20 +231,12 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     stage = Stages(log)
     t0 = time.perf_counter()
     data = Path(cfg.data)
-    with stage("discover"):
-        tracks, skipped = discover_tracks(data)
-    with stage("decode"):
-        tracks, audios, failed = load_track_audio(tracks, sr=cfg.spectrogram.sample_rate,
-                                                  max_seconds=cfg.max_track_seconds, progress=progress)
-    skipped = [{"file": f, "reason": r} for f, r in skipped + failed]
+    found = load_corpus(data, sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
+                        metadata=cfg.metadata, progress=progress, stage=stage)
+    tracks, audios, skipped, labels, counts = found.tracks, found.audios, found.skipped, found.labels, found.counts
     for s in skipped:
         log(f"  skipped {s['file']}: {s['reason']}")
-    labels = sorted({t.genre for t in tracks})
-    counts = {g: sum(t.genre == g for t in tracks) for g in labels}
-    small = [g for g, c in counts.items() if c < MIN_TRACKS_PER_GENRE]
-    if len(labels) < 2 or small:
-        raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks in {len(labels)} genres "
-                           f"{counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")
+    check_enough_tracks(found)
     unknown = [n for n in cfg.networks if n not in NETWORK_FEATURES]
     if unknown or DEFAULT_NETWORK not in cfg.networks:
         raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NETWORK_FEATURES)}")
@@ -284,13 +247,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
             features[name] = NETWORK_FEATURES[name](cfg, tracks, audios, len(labels), progress)
 
     with stage("split"):
-        meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
-        info = read_track_metadata(meta_csv) if meta_csv else {}
-        ids = [t.track_id for t in tracks]
-        genres = np.array([t.genre for t in tracks])
-        artists = [info.get(i, {}).get("artist") for i in ids]
-        titles = [info.get(i, {}).get("title") for i in ids]
-        y = np.array([labels.index(g) for g in genres])
+        meta_csv, ids, genres, artists, titles, y = (found.metadata, found.ids, found.genres, found.artists,
+                                                     found.titles, found.y)
         groups, fallback = split_groups(ids, genres, artists, cfg.min_artists, titles)
         split = split_tracks(genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
         audit = audit_leakage(split, ids, groups, artists)

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import IMAGENET_MEAN, IMAGENET_STD, Backbone, WeightsError, load_imagenet_backbone
+from ..errors import WeightsError
+from ..model import IMAGENET_MEAN, IMAGENET_STD, Backbone, imagenet_input, load_imagenet_backbone
 
 DIMS = {"mobilenet_v2": 1280, "efficientnet_lite0": 1280, "vgg16": 512, "resnet18": 512, "resnet50": 2048,
         "inception_v3": 2048}
@@ -54,10 +55,7 @@ class FrozenBackbone(nn.Module):
         return super().train(False)  # frozen: batch-norm statistics and dropout never change
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.unsqueeze(1)
-        if self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = self.net((x.expand(-1, 3, -1, -1) - self.mean) / self.std)
+        x = self.net(imagenet_input(images, self.mean, self.std, self.image_size))
         return F.adaptive_avg_pool2d(x, 1).flatten(1) if x.dim() == 4 else x
 
 

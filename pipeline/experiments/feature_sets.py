@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
@@ -53,11 +52,7 @@ def all_block_pools(backbone: Backbone, images: np.ndarray, batch_size: int = 16
     """Global-average pool of every block's output, concatenated: (n, 2816) float32."""
     parts = []
     for i in range(0, len(images), batch_size):
-        x, pooled = backbone.normalise(torch.from_numpy(images[i : i + batch_size])), []
-        for block in backbone.features:
-            x = block(x)
-            pooled.append(F.adaptive_avg_pool2d(x, 1).flatten(1))
-        parts.append(torch.cat(pooled, 1))
+        parts.append(backbone.block_pools(torch.from_numpy(images[i : i + batch_size]), range(LAST_BLOCK + 1)))
     return torch.cat(parts).numpy().astype(np.float32)
 
 

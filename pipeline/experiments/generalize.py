@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from .. import evaluate, splits
 from .. import train as training
-from ..build import cached_features
 from ..embed import head_taps
 from ..evaluate import logistic_probabilities
+from ..feature_cache import cached_features
 from ..model import Backbone, load_imagenet_backbone
 from ..spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
 from ..train import SegmentFeatures, TrainConfig, fit_head

@@ -30,12 +30,10 @@ experiment goes to ``<cache>/<experiment>.json``, which ``report`` reads.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from dataclasses import replace
 
-import torch
-
-from ..model import WeightsError
+from ..errors import WeightsError
+from ..runtime import torch_threads
 from . import cv as xcv
 from . import generalize
 from .backbones import TORCHVISION
@@ -102,21 +100,11 @@ RUNNERS = {"backbones": run_backbones, "augmentation": run_augmentation, "leakag
            "generalization": generalize.run_generalization}
 
 
-@contextmanager
-def _settings(threads: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with warnings.catch_warnings():  # float32 softmax averages: sklearn warns, harmlessly
-            warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-            yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def run_experiment(name: str, cfg: ExperimentConfig, progress: bool = True, log=print) -> dict:
     """Run one of ``EXPERIMENTS`` (cached, resumable); returns its summary, also in ``<cache>/<name>.json``."""
-    with _settings(cfg.threads):
+    with torch_threads(cfg.threads), warnings.catch_warnings():
+        # float32 softmax averages: sklearn warns, harmlessly
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
         return RUNNERS[name](cfg, progress, log)
 
 
