@@ -26,7 +26,7 @@ from .embed import extract_features, head_taps, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
 from .feature_cache import cached_features
-from .maps import MapProjector, embedding_quality, genre_similarity
+from .maps import MapConfig, MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
@@ -269,7 +269,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
                     if cfg.preview_seconds > 0 else {})
 
     with stage("maps"):
-        map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}
+        map_params = MapConfig().params(cfg.seed)
         arrays, quality = {}, {}
         for e, vectors in per_track.items():
             proj = MapProjector(**map_params).fit(vectors)

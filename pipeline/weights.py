@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsError
+from .paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "weights"
 TORCHVISION = "torchvision"  # the --weights value that asks torchvision's weights API
 TORCHVISION_WEIGHTS = "IMAGENET1K_V1"  # the float ImageNet weights the shipped file stands in for
 _SAFETENSORS_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header

@@ -18,8 +18,8 @@ EXPERIMENTS = ("pipeline.experiments",)
 CLI = "pipeline.cli"  # dispatches the experiment commands: it may import them, inside its command functions
 # Modules that ``place``/``info``/the explorer import: torch may only be imported inside functions there.
 SERVING = ("pipeline.audio", "pipeline.bundle", "pipeline.cli", "pipeline.embed", "pipeline.errors", "pipeline.maps",
-           "pipeline.musicnn_input", "pipeline.networks", "pipeline.place", "pipeline.previews", "pipeline.project",
-           "pipeline.serve", "pipeline.spectrogram", "pipeline.weights")
+           "pipeline.musicnn_input", "pipeline.networks", "pipeline.paths", "pipeline.place", "pipeline.previews",
+           "pipeline.project", "pipeline.serve", "pipeline.spectrogram", "pipeline.weights")
 
 
 def modules() -> dict[str, Path]:
