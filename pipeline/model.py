@@ -166,5 +166,6 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None
     try:
         backbone.features.load_state_dict(features, strict=True)
     except RuntimeError as e:
-        raise WeightsError(f"{path.name} is not a torchvision MobileNetV2 state dict ({str(e).splitlines()[0]})") from None
+        reason = str(e).splitlines()[0]
+        raise WeightsError(f"{path.name} is not a torchvision MobileNetV2 state dict ({reason})") from None
     return str(path)

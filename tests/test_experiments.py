@@ -69,7 +69,8 @@ def config(corpus, weights, cache, **kw) -> ex.ExperimentConfig:
     return ex.ExperimentConfig(
         data=str(corpus), cache=str(cache), seeds=1, folds=2,
         weights={"mobilenet_v2": str(weights / "mobilenet_v2.pth"), "resnet18": str(weights / "resnet18.pth")},
-        train=TrainConfig(max_epochs=30, patience=5), scratch=ScratchConfig(max_epochs=2, patience=1, batch_size=8), **kw)
+        train=TrainConfig(max_epochs=30, patience=5), scratch=ScratchConfig(max_epochs=2, patience=1, batch_size=8),
+        **kw)
 
 
 def ok_rows(summary):
@@ -138,7 +139,8 @@ def test_augmentation_table(corpus, weights, cache):
     for r in s["rows"]:
         check_row(r, 2)
     five = s["rows"][2]
-    assert sum(f["n_test_segments"] for f in five["fold_results"]) > sum(f["n_test_tracks"] for f in five["fold_results"])
+    folds = five["fold_results"]
+    assert sum(f["n_test_segments"] for f in folds) > sum(f["n_test_tracks"] for f in folds)
     thirty = s["rows"][0]  # one window per track: per window = per track
     assert thirty["metrics"]["segment_accuracy"]["values"] == thirty["metrics"]["track_accuracy"]["values"]
 
@@ -234,7 +236,8 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     assert rows["5 s, blocks 14+17+18"]["dim"] == 160 + 320 + 1280
     assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
     assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
-    assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
+    assert rows["current"]["train"]["class_weight"] == "none"
+    assert rows["weighted"]["train"]["class_weight"] == "balanced"
     assert rows["paper-augmented, all blocks"]["train"]["augment"] == "paper"
     ff = s["protocol"]["fault_filtered"]
     assert [r["name"] for r in ff] == ["weighted", "probe"] and all(r["status"] == "ok" for r in ff)

@@ -39,7 +39,6 @@ from pipeline.train import TrainConfig
 from tests.conftest import GENRES, REPO
 from tests.synth import tone, write_audio, write_tone_corpus
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -89,5 +89,6 @@ def test_no_module_imports_another_modules_private_names(name):
 
 @pytest.mark.parametrize("name", [n for n in SERVING if n in ALL])
 def test_the_serving_path_imports_no_torch_at_module_level(name):
-    bad = [m for m, _ in imports(name, ALL[name], top_level_only=True) if within(m, "torch") or within(m, "torchvision")]
+    bad = [m for m, _ in imports(name, ALL[name], top_level_only=True)
+           if within(m, "torch") or within(m, "torchvision")]
     assert not bad, f"{name} imports {bad} at module level: place, info and the app run without torch"

@@ -127,7 +127,8 @@ def load_backbone(name: str, weights: str | Path | None = None, image_size: int 
         try:
             model.load_state_dict(_load_state(path), strict=True)
         except RuntimeError as e:
-            raise WeightsError(f"{path.name} is not an EfficientNet-Lite0 state dict ({str(e).splitlines()[0]})") from None
+            reason = str(e).splitlines()[0]
+            raise WeightsError(f"{path.name} is not an EfficientNet-Lite0 state dict ({reason})") from None
         # The TF-Lite release normalises with (x*255 - 127) / 128.
         return FrozenBackbone(_EfficientNetFeatures(model), DIMS[name], (127 / 255,) * 3, (128 / 255,) * 3,
                               image_size), str(path)
@@ -136,7 +137,8 @@ def load_backbone(name: str, weights: str | Path | None = None, image_size: int 
             raise WeightsError(f"{name}: no ImageNet weights available offline; pass --weights {name}=FILE "
                                f"(a torchvision {name} state dict); nothing is downloaded")
         path = Path(weights)
-        return FrozenBackbone(_torchvision_net(name, _load_state(path), path), DIMS[name], image_size=image_size), str(path)
+        net = _torchvision_net(name, _load_state(path), path)
+        return FrozenBackbone(net, DIMS[name], image_size=image_size), str(path)
     raise ValueError(f"unknown backbone {name!r}; choose from {sorted(DIMS)}")
 
 

@@ -250,7 +250,8 @@ class GeneralizationRunner(Runner):
 
 
 def fault_filtered_lists(data) -> dict[str, list[str]] | None:
-    """Sturm/Kereliuk's fault-filtered split (``gtzan_splits/fault_filtered/{train,valid,test}.txt`` beside the data)."""
+    """Sturm/Kereliuk's fault-filtered split (``gtzan_splits/fault_filtered/{train,valid,test}.txt`` beside the
+    data)."""
     d = Path(data).resolve().parent / "gtzan_splits" / "fault_filtered"
     files = {s: d / f"{s}.txt" for s in ("train", "valid", "test")}
     if not all(f.is_file() for f in files.values()):
