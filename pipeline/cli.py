@@ -283,6 +283,12 @@ def cmd_report(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (add_build, add_info_and_place, add_experiment, add_report):
+        add(sub)
+    return p
+
+
+def add_build(sub) -> None:
     b = sub.add_parser("build", help="train the classifier and write a bundle",
                        formatter_class=partial(ConfigDefaultsHelp, config=build_defaults,
                                                fields={**BUILD_OPTIONS, **BUILD_HELP_ONLY}))
@@ -317,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
                         "without the dataset (default %(default)g; 0 = none)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
+
+
+def add_info_and_place(sub) -> None:
     i = sub.add_parser("info", help="what a bundle holds")
     i.add_argument("--bundle", default=str(DEFAULT_BUNDLE))
     i.add_argument("--json", action="store_true")
@@ -331,6 +340,9 @@ def parser() -> argparse.ArgumentParser:
                     help="whose genre prediction to report (default: the bundle's best under artist-grouped CV); "
                          "the song is placed on every network's maps either way")
     pl.set_defaults(func=cmd_place)
+
+
+def add_experiment(sub) -> None:
     ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
                                            "what generalizes to unheard artists (generalization)",
                         formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
@@ -357,6 +369,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--threads", type=int, help="torch threads (default: %(default)s; 1 is fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)
+
+
+def add_report(sub) -> None:
     rp = sub.add_parser("report", help="write the markdown report with tables and figures",
                         formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
                                                 fields={"results": "cache"}))
@@ -365,7 +380,6 @@ def parser() -> argparse.ArgumentParser:
                     help="bundle for Figure 4, heatmaps, confusion, embedding quality")
     rp.add_argument("--results", help="where the experiments wrote their summaries (default: %(default)s)")
     rp.set_defaults(func=cmd_report)
-    return p
 
 
 def main(argv=None) -> int:
