@@ -41,7 +41,8 @@ IDLE = '[data-test-script-state="notRunning"]'
 APP_CHART = ".st-key-map_chart .js-plotly-plot"
 REF_CHART = ".st-key-chart .js-plotly-plot"
 FIRST_X = """sel => { const e = document.querySelector(sel); if (!e || !e._fullData) return null;
-    const t = e._fullData.find(t => t.meta && t.meta.kind === 'tracks'); return t ? Array.from(t.x).slice(0, 3).join(',') : null; }"""
+    const t = e._fullData.find(t => t.meta && t.meta.kind === 'tracks');
+    return t ? Array.from(t.x).slice(0, 3).join(',') : null; }"""
 STARS = """sel => { const e = document.querySelector(sel); return e && e._fullData
     ? e._fullData.filter(t => t.meta && t.meta.kind === 'upload').length : 0; }"""
 TARGETS = {"first": 1.5, "switch": 2.0}
@@ -233,8 +234,9 @@ def report(ref: dict, rows: dict) -> None:
         switch_t = LARGE_TARGET if large else TARGETS["switch"]
         r_first, r_switch = m["first"] / ref["first"], m["switch"] / ref["switch"]
         up_limit = ref["switch"] + 1.0
-        print(f"{name:>12} | {m['first']:5.2f} s {r_first:4.2f}× {verdict(r_first <= first_t):>4} | {m['second']:7.2f} s"
-              f" | {m['switch']:5.2f} s {r_switch:4.2f}× {verdict(r_switch <= switch_t):>4}   | {m['switch_song']:4.2f} s | "
+        print(f"{name:>12} | {m['first']:5.2f} s {r_first:4.2f}× {verdict(r_first <= first_t):>4} | "
+              f"{m['second']:7.2f} s | {m['switch']:5.2f} s {r_switch:4.2f}× {verdict(r_switch <= switch_t):>4}   | "
+              f"{m['switch_song']:4.2f} s | "
               f"{m['upload']:5.2f} s (≤ {up_limit:.2f}) {verdict(m['upload'] <= up_limit):>4} | {m['placing']:11.2f} s"
               f" | {m['rss_mb']:5.0f} MB")
     print("(first map: a first visit on a fresh server; 2nd visit: another session on the warm server; the first "

@@ -108,7 +108,8 @@ def worker_growth(args) -> dict:
     for _ in range(args.repeats):
         for k, p in placers.items():
             runs[k].append(median_time(lambda: p.place_audio(clip, "clip", trajectory=True), 1))
-    return {f"{k}_{m}": statistics.median(r[i] for r in v) for k, v in runs.items() for i, m in enumerate(("s", "cpu_s"))}
+    return {f"{k}_{m}": statistics.median(r[i] for r in v)
+            for k, v in runs.items() for i, m in enumerate(("s", "cpu_s"))}
 
 
 def worker_large(args) -> dict:
@@ -219,8 +220,9 @@ def worker_serve(args) -> dict:
     import pkgutil
 
     sys.meta_path.insert(0, _NoTorch())
-    import explorer
     import streamlit  # noqa: F401
+
+    import explorer
 
     for m in pkgutil.iter_modules(explorer.__path__):
         importlib.import_module(f"explorer.{m.name}")
@@ -283,8 +285,8 @@ def cli_seconds(repo: Path, args: list, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=repo, capture_output=True, text=True,
-                           env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+        r = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=repo, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
         times.append(time.perf_counter() - t)
         if r.returncode != 0:
             raise RuntimeError(f"{args} in {repo}: {r.stderr[-2000:]}")
@@ -322,7 +324,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tracks", type=int, default=10000, help="size of the large bundle (0: skip)")
     # worker mode (internal)
     ap.add_argument("--worker", choices=sorted(WORKERS))
-    ap.add_argument("--clip"), ap.add_argument("--long"), ap.add_argument("--out"), ap.add_argument("--queries", nargs="*")
+    ap.add_argument("--clip"), ap.add_argument("--long"), ap.add_argument("--out")
+    ap.add_argument("--queries", nargs="*")
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
@@ -350,7 +353,8 @@ def compare(sides: dict, clip: Path, long: Path, args) -> list:
                                             long_repeats=args.long_repeats))
     warm = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
     cold = {name: {"place": cli_seconds(repo, ["place", clip, "--bundle", bundle], 3),
-                   "info": cli_seconds(repo, ["info", "--bundle", bundle], 3)} for name, (repo, bundle) in sides.items()}
+                   "info": cli_seconds(repo, ["info", "--bundle", bundle], 3)}
+            for name, (repo, bundle) in sides.items()}
     table = [
         ("place a 30 s clip, warm", warm["base"]["clip_s"], warm["new"]["clip_s"], "≤ 0.5×"),
         ("  CPU time of that", warm["base"]["clip_cpu_s"], warm["new"]["clip_cpu_s"], ""),
@@ -389,7 +393,8 @@ def compare_large(sides: dict, clip: Path, queries: list, tmp: Path, args) -> li
         large = tmp / f"{name}_{args.tracks}"
         run_worker(repo, "large", bundle=bundle, out=large, tracks=args.tracks)
         out[name] = run_worker(repo, "warm", bundle=large, clip=clip, repeats=3)
-        growth[name] = run_worker(repo, "growth", bundle=bundle, out=large, clip=clip, repeats=3 if name == "base" else 9)
+        growth[name] = run_worker(repo, "growth", bundle=bundle, out=large, clip=clip,
+                                  repeats=3 if name == "base" else 9)
     n_small = len_tracks(sides)
     table = [
         (f"placer ready on {args.tracks} tracks (load+warm_up)", out["base"]["ready_s"] - out["base"]["import_s"],
@@ -399,8 +404,9 @@ def compare_large(sides: dict, clip: Path, queries: list, tmp: Path, args) -> li
          out["new"]["ready_s"] - out["new"]["import_s"] - out["new"]["load_s"], ""),
         (f"place a 30 s clip + trajectory on {args.tracks} tracks", growth["base"]["large_s"],
          growth["new"]["large_s"], ""),
-        (f"  ÷ the same on {n_small} tracks, same process (growth)", growth["base"]["large_s"] / growth["base"]["small_s"],
-         growth["new"]["large_s"] / growth["new"]["small_s"], "≤ 1.5×"),
+        (f"  ÷ the same on {n_small} tracks, same process (growth)",
+         growth["base"]["large_s"] / growth["base"]["small_s"], growth["new"]["large_s"] / growth["new"]["small_s"],
+         "≤ 1.5×"),
         ("  CPU-time growth", growth["base"]["large_cpu_s"] / growth["base"]["small_cpu_s"],
          growth["new"]["large_cpu_s"] / growth["new"]["small_cpu_s"], ""),
         (f"RSS with the placer loaded on {args.tracks} tracks, MB", out["base"]["rss_mb"], out["new"]["rss_mb"], ""),

@@ -48,8 +48,8 @@ def mobilenet(original: Path, clips_per_genre: int) -> None:
         b = Backbone()
         load_imagenet_backbone(b, weights)
         feats[label] = backbone_features(b, images)
-    print(f"MobileNetV2: {len(images)} windows of {len(clips)} clips; {SHIPPED['mobilenet_v2'].path.stat().st_size:,} B "
-          f"shipped vs {original.stat().st_size:,} B original")
+    print(f"MobileNetV2: {len(images)} windows of {len(clips)} clips; "
+          f"{SHIPPED['mobilenet_v2'].path.stat().st_size:,} B shipped vs {original.stat().st_size:,} B original")
     report("features", feats["shipped"], feats["original"])
     state = load_bundle(REPO / "assets" / "gtzan").state_dict()
     head = GenreHead(len(state["head.out.bias"]))
@@ -65,8 +65,8 @@ def musicnn() -> None:
     shipped, original = read_state_dict(SHIPPED["musicnn"].path), read_state_dict(original_path)
     worst = max(original, key=lambda k: ((shipped[k] - original[k]).abs().max() / original[k].abs().max()).item())
     rel = ((shipped[worst] - original[worst]).abs().max() / original[worst].abs().max()).item()
-    print(f"MusiCNN: {SHIPPED['musicnn'].path.stat().st_size:,} B shipped vs {original_path.stat().st_size:,} B original; "
-          f"largest variable-wise max|diff|/max|value| {rel:.2e} ({worst})")
+    print(f"MusiCNN: {SHIPPED['musicnn'].path.stat().st_size:,} B shipped vs {original_path.stat().st_size:,} B "
+          f"original; largest variable-wise max|diff|/max|value| {rel:.2e} ({worst})")
     try:
         from pipeline.musicnn import load_musicnn
     except ImportError:

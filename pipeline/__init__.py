@@ -1,0 +1,47 @@
+"""The GTZAN genre map's pipeline: audio files → one bundle on disk, and new songs placed on its maps.
+
+``python -m pipeline build | info | place | experiment | report`` (``cli.py``). Where things are::
+
+    pipeline/                 audio files → bundle, and placing new songs (python -m pipeline …)
+      cli.py                  build | info | place | experiment | report; defaults come from the config dataclasses
+      build.py                the build's stages, top to bottom: BuildConfig → one bundle
+      dataset.py              <genre>/<file> folders → decoded corpus (discover, decode, metadata; bad files skipped)
+      audio.py                any file → 22 050 Hz mono float32 (soundfile + soxr; bounded reads, one-line errors)
+      spectrogram.py          log-mel images (librosa's numbers in numpy, one STFT per song), windows, augmentation
+      splits.py               track/artist splits (repeated recordings together) and the leakage audit
+      model.py                the frozen ImageNet MobileNetV2 (eval mode: batch-norm folded) + the new head and its taps
+      musicnn.py              MusiCNN ported to PyTorch (checked against the original's outputs) + its head
+      musicnn_input.py        MusiCNN's front end in numpy: 16 kHz, 96-band mel, 3 s patches on the 10 s window grid
+      networks.py             network and layer names, embedding keys (deep, musicnn.deep)
+      feature_cache.py        backbone features cached on disk (.cache/), so an interrupted run resumes
+      train.py                the head: early stopping on validation tracks, refit, class weights, metrics
+      evaluate.py             repeated grouped cross-validation of the head and a logistic probe
+      embed.py                per-window and per-track vectors at every tap
+      maps.py                 MapConfig, openTSNE maps (MapProjector), cosine genre matrices, quality numbers
+      export.py               the network → model.onnx, checked against torch on the build's own windows
+      bundle.py               the versioned, atomic, pickle-free bundle on disk (format 3)
+      previews.py             short Ogg previews stored in the bundle, so every dot can be heard
+      place.py                Placer: a new song → genre, embeddings, map positions, neighbours, trajectory (no torch)
+      serve.py                the network in onnxruntime
+      project.py              new points on a saved t-SNE map (openTSNE's transform in numpy; old points never move)
+      weights.py              the shipped pretrained weights (sha256-checked) and what --weights means
+      paths.py                where shipped files are: DEFAULT_BUNDLE (assets/gtzan), assets/weights
+      palette.py              the genre colours every chart uses (explorer and report)
+      runtime.py              torch threads for a block; package versions recorded with results
+      errors.py               one-line error messages
+      experiments/            the paper's experiments and report (python -m pipeline experiment | report)
+        tables.py             the experiments: Table 1 (backbones), Table 2 (augmentation), leakage, generalization
+        runner.py             corpus, cached features and cross-validated rows the tables share
+        cv.py                 fold caches (keyed on data, code and settings), per-fold scores, summaries
+        generalize.py         what holds up on unheard artists (issue 12), each idea a row on the same folds
+        backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
+        finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment
+        report.py             reports/README.md from the experiments' summaries and a bundle;
+        report_figures.py     its figures; report_generalize.py its "what generalizes" section
+
+Read ``build.py`` top to bottom, opening each stage's module as it is called; ``place.py`` is how a new song
+is placed (the explorer calls it too). Import rules (``tests/project/test_import_rules.py``): nothing here
+imports ``explorer`` or ``streamlit``; the core never imports ``experiments`` (the CLI does, inside its
+``experiment`` and ``report`` commands); what ``place`` and ``info`` load imports no torch at module level;
+no module imports another's ``_private`` names.
+"""

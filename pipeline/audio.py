@@ -233,6 +233,18 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
 
 
+def _check_decoded(frames: np.ndarray, sr_in: int, min_seconds: float) -> None:
+    """Reject a decoded part shorter than ``min_seconds`` or without a single finite sample."""
+    decoded_seconds = len(frames) / sr_in
+    if decoded_seconds < min_seconds:
+        # Round down so 0.9995 s is not reported as "1.00 s, need at least 1.00 s".
+        shown_seconds = math.floor(decoded_seconds * 100 + 1e-9) / 100
+        raise AudioError(f"too short: {shown_seconds:.2f} s, need at least {min_seconds:.2f} s")
+    # Silence is a valid clip; only data with no finite value at all is rejected.
+    if frames.size and not np.isfinite(frames).any():
+        raise AudioError("no finite samples: every sample is NaN or inf")
+
+
 def load_audio(
     source: AudioSource,
     *,
@@ -280,15 +292,7 @@ def load_audio(
             raise AudioError(f"offset {offset_seconds:.2f} s is past the end of the audio ({total_seconds:.2f} s)")
         frames = _read_frames(sound_file, offset_seconds, max_seconds)
 
-    decoded_seconds = len(frames) / sr_in
-    if decoded_seconds < min_seconds:
-        # Round down so 0.9995 s is not reported as "1.00 s, need at least 1.00 s".
-        shown_seconds = math.floor(decoded_seconds * 100 + 1e-9) / 100
-        raise AudioError(f"too short: {shown_seconds:.2f} s, need at least {min_seconds:.2f} s")
-    # Silence is a valid clip; only data with no finite value at all is rejected.
-    if frames.size and not np.isfinite(frames).any():
-        raise AudioError("no finite samples: every sample is NaN or inf")
-
+    _check_decoded(frames, sr_in, min_seconds)
     y = resample(to_mono(frames), sr_in, sr)
     if max_seconds is not None:
         # soxr may round up by a sample; keep the promised bound exact.

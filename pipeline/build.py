@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,21 +21,21 @@ import pandas as pd
 import torch
 
 from .bundle import write_bundle
-from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
+from .dataset import check_enough_tracks, load_corpus
 from .embed import extract_features, head_taps, segment_images, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
-from .maps import MapProjector, embedding_quality, genre_similarity
+from .feature_cache import cached_features
+from .maps import MapConfig, MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
 from .onnx_features import OnnxFeatures
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
+from .runtime import package_versions
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 from .weights import shipped_weights_file
-
-MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
 
 
 @dataclass
@@ -70,17 +69,6 @@ class BuildConfig:
     pool_blocks: tuple = tuple(range(LAST_BLOCK + 1))
 
 
-def package_versions() -> dict:
-    import librosa
-    import openTSNE
-    import sklearn
-    import torchvision
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "librosa": librosa.__version__,
-            "openTSNE": openTSNE.__version__, "scikit-learn": sklearn.__version__}
-
-
 class Stages:
     """Times named stages; ``report`` feeds the summary and the bundle."""
 
@@ -110,28 +98,11 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
                          list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
-    h.update(b"onnxruntime")  # extracted in onnxruntime (differs from eager torch by ~1e-5): torch-era caches not reused
+    h.update(b"onnxruntime")  # extracted in onnxruntime (~1e-5 from eager torch): torch-era caches are not reused
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     h.update(json.dumps(list(extra)).encode())  # another network's features never answer for this one's
     return h.hexdigest()[:20]
-
-
-def cached_features(key: str, cache_dir: Path, compute) -> dict:
-    """Load features saved under ``key`` or compute and save them (atomic replace)."""
-    path = cache_dir / f"features-{key}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception:
-            path.unlink(missing_ok=True)  # a damaged cache is recomputed, never trusted
-    feats = compute()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **feats)
-    os.replace(tmp, path)
-    return feats
 
 
 def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids, artists, titles, n_classes: int,
@@ -261,107 +232,113 @@ def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
     return best, reason
 
 
-def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
-    """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
-    torch.manual_seed(cfg.seed)
-    stage = Stages(log)
-    t0 = time.perf_counter()
-    data = Path(cfg.data)
-    with stage("discover"):
-        tracks, skipped = discover_tracks(data)
-    with stage("decode"):
-        tracks, audios, failed = load_track_audio(tracks, sr=cfg.spectrogram.sample_rate,
-                                                  max_seconds=cfg.max_track_seconds, progress=progress)
-    skipped = [{"file": f, "reason": r} for f, r in skipped + failed]
-    for s in skipped:
-        log(f"  skipped {s['file']}: {s['reason']}")
-    labels = sorted({t.genre for t in tracks})
-    counts = {g: sum(t.genre == g for t in tracks) for g in labels}
-    small = [g for g, c in counts.items() if c < MIN_TRACKS_PER_GENRE]
-    if len(labels) < 2 or small:
-        raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks in {len(labels)} genres "
-                           f"{counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")
+def read_corpus(cfg: BuildConfig, stage, progress: bool, log):
+    """Discover, decode and describe the tracks (``dataset.Corpus``); refuse too few, report the skipped."""
     unknown = [n for n in cfg.networks if n not in NETWORK_FEATURES]
     if unknown or DEFAULT_NETWORK not in cfg.networks:
         raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NETWORK_FEATURES)}")
+    found = load_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
+                        metadata=cfg.metadata, progress=progress, stage=stage)
+    for s in found.skipped:
+        log(f"  skipped {s['file']}: {s['reason']}")
+    check_enough_tracks(found)
+    return found
 
+
+def fixed_split(cfg: BuildConfig, found) -> dict:
+    """The train/val/test split by artist (repeated recordings together), audited; what training reads."""
+    groups, fallback = split_groups(found.ids, found.genres, found.artists, cfg.min_artists, found.titles)
+    split = split_tracks(found.genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
+    return {"labels": found.labels, "y": found.y, "split": split, "genres": found.genres, "ids": found.ids,
+            "artists": found.artists, "titles": found.titles, "audios": found.audios,
+            "audit": audit_leakage(split, found.ids, groups, found.artists), "fallback": fallback}
+
+
+def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, dict]:
+    """Per embedding: its stored vectors, t-SNE map and genre similarity; (arrays, quality, map parameters)."""
+    map_params = MapConfig().params(seed)
+    arrays, quality = {}, {}
+    for e, vectors in per_track.items():
+        proj = MapProjector(**map_params).fit(vectors)
+        # the input layers are wide (2 048 and 768 numbers) pixel averages in [0, 1]: float16 keeps them to
+        # 1e-3 and keeps the shipped bundle under 25 MB; cosine searches read them as float32
+        arrays[f"track_{e}"] = vectors.astype(np.float16 if split_key(e)[1] == "none" else np.float32)
+        arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
+        arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
+        quality[e] = embedding_quality(vectors, proj.coords_, genres)
+    return arrays, quality, map_params
+
+
+def listening_arrays(cfg: BuildConfig, audios) -> dict:
+    """Every track's log-mel thumbnail and (when on) its packed Ogg preview."""
+    previews = (pack_previews([encode_preview(a, cfg.spectrogram.sample_rate, cfg.preview_seconds) for a in audios])
+                if cfg.preview_seconds > 0 else {})
+    return {"thumbnails": np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios]), **previews}
+
+
+def track_table(cfg: BuildConfig, found, split, probs, window_track) -> pd.DataFrame:
+    """tracks.csv: one row per track with its split, artist, file and predicted genre."""
+    return pd.DataFrame({
+        "track_id": found.ids, "genre": found.genres, "split": split, "artist": found.artists,
+        "title": found.titles, "path": [os.path.relpath(t.path, Path(cfg.data)) for t in found.tracks],
+        "predicted": [found.labels[i] for i in probs.argmax(1)], "confidence": probs.max(1).round(4),
+        "n_segments": np.bincount(window_track, minlength=len(found.tracks)),
+    })
+
+
+def bundle_meta(cfg: BuildConfig, found, corpus: dict, results: dict, predictor: tuple[str, str], quality: dict,
+                map_params: dict) -> dict:
+    """bundle.json (without the ONNX check and timings, added when written)."""
+    data = Path(cfg.data)
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
+    config.update(spectrogram=cfg.spectrogram.to_dict(), train=cfg.train.to_dict(), **results[DEFAULT_NETWORK].config)
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": config, "labels": found.labels, "versions": package_versions(),
+        "embeddings": {e: {"dim": int(v.shape[1])} for r in results.values() for e, v in r.per_track.items()},
+        "networks": {name: {"title": network_title(name), "layers": list(r.per_track), "settings": r.config}
+                     for name, r in results.items()},
+        "predictor": predictor[0], "predictor_reason": predictor[1],
+        "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": len(found.tracks),
+                    "tracks_per_genre": found.counts, "skipped": found.skipped,
+                    "metadata": str(found.metadata) if found.metadata else None},
+        "splits": {"seed": cfg.seed, **corpus["audit"], "genres_grouped_by_track": corpus["fallback"],
+                   "grouping": grouping_line("artist", corpus["fallback"], cfg.min_artists)},
+        "maps": {"params": map_params},
+        "metrics": {**results[DEFAULT_NETWORK].metrics, "embedding_quality": quality,
+                    "networks": {name: r.metrics for name, r in results.items()}},
+    }
+
+
+def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
+    """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
+    torch.manual_seed(cfg.seed)
+    stage, t0 = Stages(log), time.perf_counter()
+    found = read_corpus(cfg, stage, progress, log)
     features = {}
     for name in cfg.networks:
         with stage(stage_name(name, "features")):
-            features[name] = NETWORK_FEATURES[name](cfg, tracks, audios, len(labels), progress)
-
+            features[name] = NETWORK_FEATURES[name](cfg, found.tracks, found.audios, len(found.labels), progress)
     with stage("split"):
-        meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
-        info = read_track_metadata(meta_csv) if meta_csv else {}
-        ids = [t.track_id for t in tracks]
-        genres = np.array([t.genre for t in tracks])
-        artists = [info.get(i, {}).get("artist") for i in ids]
-        titles = [info.get(i, {}).get("title") for i in ids]
-        y = np.array([labels.index(g) for g in genres])
-        groups, fallback = split_groups(ids, genres, artists, cfg.min_artists, titles)
-        split = split_tracks(genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
-        audit = audit_leakage(split, ids, groups, artists)
-    corpus = {"labels": labels, "y": y, "split": split, "genres": genres, "ids": ids, "artists": artists,
-              "titles": titles, "audios": audios}
-
+        corpus = fixed_split(cfg, found)
     results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}
-    window_feats = features[DEFAULT_NETWORK][1]
-    predictor, why = choose_predictor(results)
-    log(f"  predictor: {predictor} ({why})")
-    per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
-    probs = results[predictor].probabilities
-    n = len(tracks)
-
+    predictor = choose_predictor(results)
+    log(f"  predictor: {predictor[0]} ({predictor[1]})")
+    probs, windows = results[predictor[0]].probabilities, features[DEFAULT_NETWORK][1]
     with stage("previews"):
-        thumbnails = np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios])
-        previews = (pack_previews([encode_preview(a, cfg.spectrogram.sample_rate, cfg.preview_seconds) for a in audios])
-                    if cfg.preview_seconds > 0 else {})
-
+        arrays = listening_arrays(cfg, found.audios)
     with stage("maps"):
-        map_params = {"perplexity": 30.0, "random_state": cfg.seed, "metric": "cosine"}
-        arrays, quality = {}, {}
-        for e, vectors in per_track.items():
-            proj = MapProjector(**map_params).fit(vectors)
-            # the input layers are wide (2 048 and 768 numbers) pixel averages in [0, 1]: float16 keeps them to
-            # 1e-3 and keeps the shipped bundle under 25 MB; cosine searches read them as float32
-            arrays[f"track_{e}"] = vectors.astype(np.float16 if split_key(e)[1] == "none" else np.float32)
-            arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
-            arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
-            quality[e] = embedding_quality(vectors, proj.coords_, genres)
-
+        per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
+        maps, quality, map_params = map_arrays(per_track, found.genres, found.labels, cfg.seed)
     with stage("write"):
-        arrays.update(probabilities=probs.astype(np.float32), segment_track=window_feats["track"].astype(np.int32),
-                      segment_start_s=window_feats["start_s"].astype(np.float32), thumbnails=thumbnails, **previews,
+        arrays.update(maps, probabilities=probs.astype(np.float32), segment_track=windows["track"].astype(np.int32),
+                      segment_start_s=windows["start_s"].astype(np.float32),
                       **{f"probabilities_{name}": r.probabilities.astype(np.float32) for name, r in results.items()})
-        table = pd.DataFrame({
-            "track_id": ids, "genre": genres, "split": split, "artist": artists, "title": titles,
-            "path": [os.path.relpath(t.path, data) for t in tracks],
-            "predicted": [labels[i] for i in probs.argmax(1)], "confidence": probs.max(1).round(4),
-            "n_segments": np.bincount(window_feats["track"], minlength=n),
-        })
-        config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
-        config.update(spectrogram=cfg.spectrogram.to_dict(), train=cfg.train.to_dict(),
-                      **results[DEFAULT_NETWORK].config)
-        mobilenet = results[DEFAULT_NETWORK].metrics
-        meta = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "config": config, "labels": labels, "versions": package_versions(),
-            "embeddings": {e: {"dim": int(v.shape[1])} for e, v in per_track.items()},
-            "networks": {name: {"title": network_title(name), "layers": list(r.per_track), "settings": r.config}
-                         for name, r in results.items()},
-            "predictor": predictor, "predictor_reason": why,
-            "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": n, "tracks_per_genre": counts,
-                        "skipped": skipped, "metadata": str(meta_csv) if meta_csv else None},
-            "splits": {"seed": cfg.seed, **audit, "grouping": grouping_line("artist", fallback, cfg.min_artists),
-                       "genres_grouped_by_track": fallback},
-            "maps": {"params": map_params},
-            "metrics": {**mobilenet, "embedding_quality": quality,
-                        "networks": {name: r.metrics for name, r in results.items()}},
-        }
+        table = track_table(cfg, found, corpus["split"], probs, windows["track"])
+        meta = bundle_meta(cfg, found, corpus, results, predictor, quality, map_params)
         # the last step: every network for onnxruntime (serving needs no torch), checked against torch
         graphs, meta["onnx"] = export_networks({name: (r.served, r.check_inputs) for name, r in results.items()})
-        stage.seconds["total"] = round(time.perf_counter() - t0, 2)
-        meta["timings_s"] = stage.seconds
+        meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
         state = {k: v for r in results.values() for k, v in r.state.items()}
         write_bundle(cfg.out, meta, table, arrays, state, graphs=graphs)
     meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}

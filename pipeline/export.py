@@ -127,7 +127,8 @@ def checked_graph(name: str, net: nn.Module, inputs: np.ndarray) -> tuple[bytes,
     bad = {k: v for k, v in worst.items() if not v <= tolerance}
     if bad:
         raise ExportError(f"the ONNX graph of {name} does not reproduce the torch model on the build's inputs (max abs "
-                          + ", ".join(f"{k} {v:.2e}" for k, v in bad.items()) + f" > {tolerance:g}); nothing was written")
+                          + ", ".join(f"{k} {v:.2e}" for k, v in bad.items())
+                          + f" > {tolerance:g}); nothing was written")
     shape = ["batch", "frames", inputs.shape[2]] if axis == 1 else ["batch", inputs.shape[1], "frames"]
     record = {
         "file": GRAPH_FILES.get(name, f"{name}.onnx"), "input": INPUT, "input_shape": shape, "outputs": list(OUTPUTS),

@@ -1,11 +1,29 @@
 """2-D t-SNE maps, genre×genre cosine similarity and embedding-quality numbers."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import openTSNE
 from sklearn.manifold import trustworthiness
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """The t-SNE settings of a bundle's maps, recorded in ``bundle.json`` under ``maps.params``.
+
+    The layout's seed is the build's (``BuildConfig.seed``). Placing new songs assumes cosine maps
+    (``project.py`` reproduces openTSNE's ``transform`` for them).
+    """
+
+    perplexity: float = 30.0  # capped for small collections (``MapProjector``)
+    metric: str = "cosine"
+
+    def params(self, seed: int) -> dict:
+        """The keyword arguments of ``MapProjector``, as ``bundle.json`` records them."""
+        return {"perplexity": self.perplexity, "random_state": seed, "metric": self.metric}
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -57,7 +75,8 @@ class MapProjector:
     random_state : fixes the layout.
     """
 
-    def __init__(self, perplexity: float = 30.0, random_state: int = 0, metric: str = "cosine"):
+    def __init__(self, perplexity: float = MapConfig.perplexity, random_state: int = 0,
+                 metric: str = MapConfig.metric):
         self.perplexity = perplexity
         self.random_state = random_state
         self.metric = metric

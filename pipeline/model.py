@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
-from .weights import WeightsError, backbone_state_dict, shipped_weights_file  # noqa: F401 (WeightsError re-exported)
+from .weights import WeightsError, backbone_state_dict  # noqa: F401 (WeightsError re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +39,18 @@ LAST_BLOCK = len(BLOCK_CHANNELS) - 1
 def pooled_dim(pool_blocks) -> int:
     """Width of the concatenated global-average pools of ``pool_blocks``."""
     return sum(BLOCK_CHANNELS[b] for b in pool_blocks)
+
+
+def imagenet_input(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                   image_size: int | None = None) -> torch.Tensor:
+    """(N, H, W) grey images in [0, 1] → (N, 3, H', W'): three equal channels, normalised as ImageNet networks expect.
+
+    ``mean``/``std`` are (1, 3, 1, 1); with ``image_size`` the images are first resized to a square.
+    """
+    x = images.unsqueeze(1)
+    if image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return (x.expand(-1, 3, -1, -1) - mean) / std
 
 
 class Backbone(nn.Module):
@@ -72,16 +84,18 @@ class Backbone(nn.Module):
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """(N, H, W) grey images in [0, 1] → the (N, 3, H', W') input the ImageNet weights expect."""
-        x = images.unsqueeze(1)
-        if self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        return imagenet_input(images, self.mean, self.std, self.image_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.block_pools(images, self.pool_blocks)
+
+    def block_pools(self, images: torch.Tensor, blocks) -> torch.Tensor:
+        """The global-average pools of ``blocks`` (sorted indices into ``features``), concatenated."""
+        blocks = tuple(blocks)
         x, pooled = self.normalise(images), []
-        for i, block in enumerate(self.features[: self.pool_blocks[-1] + 1]):
+        for i, block in enumerate(self.features[: blocks[-1] + 1]):
             x = block(x)
-            if i in self.pool_blocks:
+            if i in blocks:
                 pooled.append(F.adaptive_avg_pool2d(x, 1).flatten(1))
         return torch.cat(pooled, 1) if len(pooled) > 1 else pooled[0]
 
@@ -152,13 +166,6 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None
     try:
         backbone.features.load_state_dict(features, strict=True)
     except RuntimeError as e:
-        raise WeightsError(f"{path.name} is not a torchvision MobileNetV2 state dict ({str(e).splitlines()[0]})") from None
+        reason = str(e).splitlines()[0]
+        raise WeightsError(f"{path.name} is not a torchvision MobileNetV2 state dict ({reason})") from None
     return str(path)
-
-
-def _cached_torchvision_weights() -> Path:
-    """The default MobileNetV2 weights file: the shipped one, sha256-checked.
-
-    (The name is older than the shipped weights; ``experiment_runner`` calls it.)
-    """
-    return shipped_weights_file("mobilenet_v2")

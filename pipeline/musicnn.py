@@ -318,9 +318,8 @@ def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNCo
     and ``weight`` (a track's vector is the ``weight``-weighted sum of its patches).
     """
     from .musicnn_input import patch_none, window_pooling
-    from .spectrogram import nominal_starts_s
-
     from .onnx_features import OnnxFeatures
+    from .spectrogram import nominal_starts_s
 
     out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
     pooled = None

@@ -227,6 +227,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, genre_names) -
         "loss": float(log_loss(labels, probs, labels=np.arange(n))),
         "n_tracks": int(len(labels)),
         "per_genre_accuracy": per_genre,
-        "per_genre_f1": {g: (float(f1[i]) if cm[i].sum() or cm[:, i].sum() else None) for i, g in enumerate(genre_names)},
+        "per_genre_f1": {g: (float(f1[i]) if cm[i].sum() or cm[:, i].sum() else None)
+                         for i, g in enumerate(genre_names)},
         "confusion_matrix": cm.tolist(),
     }

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsError
+from .paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "weights"
 TORCHVISION = "torchvision"  # the --weights value that asks torchvision's weights API
 TORCHVISION_WEIGHTS = "IMAGENET1K_V1"  # the float ImageNet weights the shipped file stands in for
 _SAFETENSORS_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
@@ -151,7 +151,8 @@ def read_state_dict(path: str | Path) -> dict:
         raise WeightsError(f"cannot read weights {path.name}: {(str(e).splitlines() or [''])[0]}") from None
     if not isinstance(state, dict):
         raise WeightsError(f"cannot read weights {path.name}: not a state dict (a {type(state).__name__})")
-    # Non-tensor entries (a quantized model's packed parameters) are dropped: the strict load then names what is missing.
+    # Non-tensor entries (a quantized model's packed parameters) are dropped: the strict load then names what is
+    # missing.
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 

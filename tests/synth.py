@@ -16,7 +16,8 @@ FORMAT_BY_EXTENSION = {"wav": "WAV", "flac": "FLAC", "au": "AU", "ogg": "OGG", "
 _WRITE_BLOCK_FRAMES = 1 << 18
 
 
-def tone(seconds: float, sr: int = 22050, freq: float = 440.0, amplitude: float = 0.5, phase: float = 0.0) -> np.ndarray:
+def tone(seconds: float, sr: int = 22050, freq: float = 440.0, amplitude: float = 0.5,
+         phase: float = 0.0) -> np.ndarray:
     """A sine tone.
 
     Returns
@@ -27,7 +28,8 @@ def tone(seconds: float, sr: int = 22050, freq: float = 440.0, amplitude: float 
     return (amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
-def write_audio(path: str | Path, samples: np.ndarray, sr: int, subtype: str | None = None, format: str | None = None) -> Path:
+def write_audio(path: str | Path, samples: np.ndarray, sr: int, subtype: str | None = None,
+                format: str | None = None) -> Path:
     """Write ``samples`` (n,) or (n, channels) with soundfile.
 
     The format comes from the extension unless given.
@@ -169,7 +171,8 @@ def write_bad_files(directory: str | Path) -> dict[str, Path]:
     six = np.stack([tone(3.0, freq=220.0 * (k + 1), amplitude=0.15) for k in range(6)], axis=1)
     write_audio(add("six_channels.wav"), six, 22050)
 
-    for name, subtype in (("pcm8.wav", "PCM_U8"), ("pcm16.wav", "PCM_16"), ("pcm24.wav", "PCM_24"), ("float32.wav", "FLOAT")):
+    for name, subtype in (("pcm8.wav", "PCM_U8"), ("pcm16.wav", "PCM_16"), ("pcm24.wav", "PCM_24"),
+                          ("float32.wav", "FLOAT")):
         write_audio(add(name), tone(3.0), 22050, subtype=subtype)
 
     write_audio(add("spaces ünïcode name.wav"), tone(3.0), 22050)

@@ -114,8 +114,8 @@ def test_starts_with_the_deep_map_and_every_track(app):
     assert app.title[0].value.startswith("The genre map")
     assert layer(app).value == "deep"
     spec = map_spec(app)
-    from pipeline.bundle import load_bundle
     from explorer.state import DEFAULT_BUNDLE
+    from pipeline.bundle import load_bundle
     n = len(load_bundle(DEFAULT_BUNDLE).tracks)
     assert sum(len(t["x"]) for t in traces(spec, "tracks")) == n
     # each layer says what the paper found: the control's help lists them all, the map's caption its own
@@ -174,7 +174,8 @@ def test_clicked_track_shows_detail_and_neighbours(app):
     assert highlighted(map_spec(app)) == ["blues.00001"]
     # the selection follows an embedding switch, with neighbours of that embedding
     layer(app).set_value("none").run()
-    assert highlighted(map_spec(app)) == ["blues.00001"] and any(h.value == "Sounds like blues.00001" for h in app.header)
+    assert highlighted(map_spec(app)) == ["blues.00001"]
+    assert any(h.value == "Sounds like blues.00001" for h in app.header)
     app.run()  # the whole page: the detail panel was not redrawn by the switch (it does not depend on the layer)
     assert any(s.value == "blues.00001" for s in app.subheader)
 
@@ -183,7 +184,8 @@ def test_upload_places_song_with_neighbours_and_bad_upload_errors(app, tmp_path)
     bad = write_bad_files(tmp_path)["text.wav"].read_bytes()
     uploader(app).set_value(("text.wav", bad, "audio/wav")).run()
     assert not app.exception
-    assert len(app.error) == 1 and "text.wav" in app.error[0].value and "not a decodable audio file" in app.error[0].value
+    assert len(app.error) == 1
+    assert "text.wav" in app.error[0].value and "not a decodable audio file" in app.error[0].value
     assert traces(map_spec(app), "upload") == []
 
     uploader(app).set_value(("my song.wav", wav_bytes(), "audio/wav")).run()

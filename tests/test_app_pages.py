@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.conftest import large_bundle_module
 from streamlit.testing.v1 import AppTest
 
 from explorer import cache, keys
@@ -20,8 +18,27 @@ from explorer.sections import sounds_like as sounds_section
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
 from pipeline.bundle import load_bundle, write_bundle
 from pipeline.networks import LAYERS, NETWORKS
-from tests.test_app import (APP, COMPARE, MAP, MODEL, SIMILARITY, TIMEOUT, charts, colour, control, go, highlighted, layer,
-                            map_caption, map_spec, no_problems, traces, uploader, wav_bytes)
+from tests.conftest import large_bundle_module
+from tests.test_app import (
+    APP,
+    COMPARE,
+    MAP,
+    MODEL,
+    SIMILARITY,
+    TIMEOUT,
+    charts,
+    colour,
+    control,
+    go,
+    highlighted,
+    layer,
+    map_caption,
+    map_spec,
+    no_problems,
+    traces,
+    uploader,
+    wav_bytes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -50,7 +50,8 @@ LONELY_PATH_POINT = """el => {
     const centre = p => { const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
     const k = el._fullData.findIndex(t => t.meta && t.meta.kind === 'trajectory');
     const mine = Array.from(groups[k].querySelectorAll('path.point')).map(centre);
-    const others = groups.filter((g, i) => i !== k).flatMap(g => Array.from(g.querySelectorAll('path.point')).map(centre));
+    const others = groups.filter((g, i) => i !== k)
+        .flatMap(g => Array.from(g.querySelectorAll('path.point')).map(centre));
     let best = null, bestD = -1;
     mine.forEach((a, i) => {
         const near = Math.min(...others.map(b => Math.hypot(a[0] - b[0], a[1] - b[1])),
@@ -269,7 +270,8 @@ def walk_the_other_pages(page, shots: Path, selected: list) -> None:
     page.wait_for_timeout(500)
     cbox = cell.bounding_box()
     dots = [(x, y) for x, y in cell.evaluate(DOTS)
-            if cbox["x"] + 30 < x < cbox["x"] + cbox["width"] - 30 and cbox["y"] + 50 < y < cbox["y"] + cbox["height"] - 20
+            if cbox["x"] + 30 < x < cbox["x"] + cbox["width"] - 30
+            and cbox["y"] + 50 < y < cbox["y"] + cbox["height"] - 20
             and 0 < y < page.viewport_size["height"]]
     assert dots
     page.mouse.click(*dots[len(dots) // 2])

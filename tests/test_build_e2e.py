@@ -19,8 +19,8 @@ import soundfile as sf
 
 import pipeline.build as build_mod
 from pipeline.build import BuildConfig, _cache_key, build
-from pipeline.cli import main as cli_main
 from pipeline.bundle import load_bundle
+from pipeline.cli import main as cli_main
 from pipeline.dataset import discover_tracks
 from pipeline.model import EMBEDDINGS, pooled_dim
 from pipeline.place import Placer
@@ -52,7 +52,8 @@ def songs(tiny):
 
 def run_cli(*args, timeout=180):
     return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
+                          text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
 
 
 # --- the build -------------------------------------------------------------------------------
@@ -75,7 +76,8 @@ def test_bundle_loads_with_four_embeddings(tiny):
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
     # 12 s tracks → one 10 s window each (the 2 s tail is under half a hop)
     np.testing.assert_array_equal(b.arrays["segment_track"], np.arange(18))
-    assert not any(k.startswith("segment_") and k[8:] in DIMS for k in b.arrays), "per-window vectors: no view reads them"
+    per_window = [k for k in b.arrays if k.startswith("segment_") and k[8:] in DIMS]
+    assert not per_window, "per-window vectors: no view reads them"
     preview = b.preview(0)  # every dot can be heard without the dataset: the centre 6 s (here the whole 12 s is longer)
     y, sr = sf.read(io.BytesIO(preview))
     assert sr == 22050 and len(y) == 6 * sr and np.abs(y).max() > 0.01
@@ -146,7 +148,8 @@ def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
     monkeypatch.setattr(build_mod, "extract_features", no_recompute)
     out2 = tiny.base / "bundle2"
     # cv_folds is not part of the cache key (and saves time here); the bundle's arrays do not depend on it
-    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2), "cv_folds": 2}), progress=False, log=lambda *a: None)
+    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2), "cv_folds": 2}), progress=False,
+                  log=lambda *a: None)
     assert meta2["timings_s"]["features"] < tiny.meta["timings_s"]["features"]
     assert sorted(Path(tiny.cfg.cache).glob("features-*.npz")) == cache_files
     assert cache_files[0].stat().st_mtime_ns == mtime
@@ -322,7 +325,8 @@ def imagenet(tiny, shared_weights):
 
 def test_imagenet_features_separate_synthetic_genres(imagenet):
     # The premise of the next test: a linear model on the same features separates the genres.
-    assert imagenet.meta["metrics"]["cross_validation"]["track"]["logistic_baseline"]["balanced_accuracy"]["mean"] >= 0.9
+    track_cv = imagenet.meta["metrics"]["cross_validation"]["track"]
+    assert track_cv["logistic_baseline"]["balanced_accuracy"]["mean"] >= 0.9
 
 
 def test_trained_classifier_places_fresh_clips_in_their_genre(imagenet):
@@ -344,7 +348,8 @@ def test_build_cli_defaults_are_the_configs_defaults():
 
     args = parser().parse_args(["build", "--data", "x"])
     assert spectrogram_config(args) == SpectrogramConfig() and args.pool_blocks is None
-    args = parser().parse_args(["build", "--data", "x", "--segment", "6", "--image-size", "0", "--pool-blocks", "17", "18"])
+    args = parser().parse_args(["build", "--data", "x", "--segment", "6", "--image-size", "0",
+                                "--pool-blocks", "17", "18"])
     spec = spectrogram_config(args)
     assert (spec.segment_seconds, spec.segment_hop_seconds, spec.image_size) == (6.0, 3.0, None)
     assert args.pool_blocks == [17, 18] and BuildConfig(data="x").pool_blocks == tuple(BuildConfig.pool_blocks)

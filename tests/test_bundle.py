@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from pipeline import bundle as bundle_mod
-from pipeline.bundle import FORMAT_VERSION, TRACK_COLUMNS, BundleError, load_bundle, read_meta, sha256_file, write_bundle
+from pipeline.bundle import (
+    FORMAT_VERSION,
+    TRACK_COLUMNS,
+    BundleError,
+    load_bundle,
+    read_meta,
+    sha256_file,
+    write_bundle,
+)
 
 DIMS = {"none": 12, "immediate": 10, "deep": 6, "shallow": 4}
 LABELS = ["blues", "jazz", "rock"]

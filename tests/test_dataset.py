@@ -121,7 +121,8 @@ def test_metadata_helpers_on_user_folder(tmp_path):
     data = tmp_path / "music"
     data.mkdir()
     assert find_metadata_csv(data) is None
-    (data / "tracks.csv").write_text("\ufefftrack_id,artist,title\nsong.1,  Nina Simone ,Sinnerman\nsong.2,,\n", encoding="utf-8")
+    (data / "tracks.csv").write_text("\ufefftrack_id,artist,title\nsong.1,  Nina Simone ,Sinnerman\nsong.2,,\n",
+                                     encoding="utf-8")
     assert find_metadata_csv(data) == data / "tracks.csv"
     assert read_track_metadata(data / "tracks.csv") == {
         "song.1": {"artist": "Nina Simone", "title": "Sinnerman"},

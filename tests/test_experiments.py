@@ -16,13 +16,14 @@ import pytest
 import torch
 import torchvision
 
-from pipeline import experiment_runner, experiments as ex
-from pipeline.backbones import load_backbone, parse_weights
 from pipeline.cli import main
-from pipeline.experiment_cv import FoldCache, non_overlapping
+from pipeline.experiments import runner as experiment_runner
+from pipeline.experiments import tables as ex
+from pipeline.experiments.backbones import load_backbone, parse_weights
+from pipeline.experiments.cv import FoldCache, non_overlapping
+from pipeline.experiments.report import write_report
+from pipeline.experiments.scratch import ScratchConfig
 from pipeline.model import WeightsError
-from pipeline.report import write_report
-from pipeline.scratch import ScratchConfig
 from pipeline.train import TrainConfig
 from tests.synth import write_tone_corpus
 
@@ -68,7 +69,8 @@ def config(corpus, weights, cache, **kw) -> ex.ExperimentConfig:
     return ex.ExperimentConfig(
         data=str(corpus), cache=str(cache), seeds=1, folds=2,
         weights={"mobilenet_v2": str(weights / "mobilenet_v2.pth"), "resnet18": str(weights / "resnet18.pth")},
-        train=TrainConfig(max_epochs=30, patience=5), scratch=ScratchConfig(max_epochs=2, patience=1, batch_size=8), **kw)
+        train=TrainConfig(max_epochs=30, patience=5), scratch=ScratchConfig(max_epochs=2, patience=1, batch_size=8),
+        **kw)
 
 
 def ok_rows(summary):
@@ -137,7 +139,8 @@ def test_augmentation_table(corpus, weights, cache):
     for r in s["rows"]:
         check_row(r, 2)
     five = s["rows"][2]
-    assert sum(f["n_test_segments"] for f in five["fold_results"]) > sum(f["n_test_tracks"] for f in five["fold_results"])
+    folds = five["fold_results"]
+    assert sum(f["n_test_segments"] for f in folds) > sum(f["n_test_tracks"] for f in folds)
     thirty = s["rows"][0]  # one window per track: per window = per track
     assert thirty["metrics"]["segment_accuracy"]["values"] == thirty["metrics"]["track_accuracy"]["values"]
 
@@ -199,8 +202,8 @@ def test_parse_weights(tmp_path):
 # --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
 
 def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
-    from pipeline import experiment_generalize as eg
-    from pipeline.finetune import FinetuneConfig
+    from pipeline.experiments import generalize as eg
+    from pipeline.experiments.finetune import FinetuneConfig
 
     variants = (
         eg.Variant("current", train=eg.UNWEIGHTED),
@@ -233,7 +236,8 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
     assert rows["5 s, blocks 14+17+18"]["dim"] == 160 + 320 + 1280
     assert all(len(f["best_epoch"]) == 2 for f in rows["ensemble"]["fold_results"])
     assert all(f["epochs_run"] <= 2 for f in rows["fine-tuned 17-18"]["fold_results"])
-    assert rows["current"]["train"]["class_weight"] == "none" and rows["weighted"]["train"]["class_weight"] == "balanced"
+    assert rows["current"]["train"]["class_weight"] == "none"
+    assert rows["weighted"]["train"]["class_weight"] == "balanced"
     assert rows["paper-augmented, all blocks"]["train"]["augment"] == "paper"
     ff = s["protocol"]["fault_filtered"]
     assert [r["name"] for r in ff] == ["weighted", "probe"] and all(r["status"] == "ok" for r in ff)
@@ -293,7 +297,7 @@ def _row(name, model, values, blocks=(18,), class_weight="balanced", seconds=10.
 
 
 def test_generalization_report_numbers_come_from_the_rows():
-    from pipeline import report_generalize as rg
+    from pipeline.experiments import report_generalize as rg
 
     base = [0.6, 0.5, 0.7, 0.6, 0.55, 0.65, 0.6, 0.5, 0.7, 0.6]
     head = _row("head", "head", [v + 0.05 for v in base])

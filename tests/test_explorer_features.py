@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 
 from explorer import share, state, upload
+from explorer.state import DEFAULT_BUNDLE
 from explorer.views import export, map_view, palette, sounds_like, trajectory_view
 from explorer.views.plotting import trace_kind
-from explorer.state import DEFAULT_BUNDLE
 from pipeline.bundle import load_bundle
 from tests.synth import genre_clip
 from tests.test_explorer_views import kinds, validated
@@ -53,7 +53,8 @@ def test_clock_and_labels():
 
 def test_song_path_needs_two_windows_in_that_embedding():
     assert trajectory_view.song_path("upload:a", "a.wav", fake_placement(1), "deep") is None
-    assert trajectory_view.song_path("upload:a", "a.wav", SimpleNamespace(trajectory=None, duration_s=5), "deep") is None
+    no_path = SimpleNamespace(trajectory=None, duration_s=5)
+    assert trajectory_view.song_path("upload:a", "a.wav", no_path, "deep") is None
     assert trajectory_view.song_path("upload:a", "a.wav", fake_placement(3, ("deep",)), "shallow") is None
     path = trajectory_view.song_path("upload:a", "a.wav", fake_placement(11), "deep")
     assert path["item"] == "upload:a" and len(path["windows"]) == 11
@@ -218,7 +219,8 @@ def test_view_params_and_link():
     assert share.link("http://localhost:8501", {"embedding": "shallow", "track": "a,b"}) == \
         "http://localhost:8501/?embedding=shallow&track=a,b"
     assert share.link(None, {"embedding": "deep"}) == "?embedding=deep"
-    assert len(share.view_params("deep", "genre", [f"t{i}" for i in range(200)])["track"].split(",")) == share.MAX_TRACKS
+    many = share.view_params("deep", "genre", [f"t{i}" for i in range(200)])
+    assert len(many["track"].split(",")) == share.MAX_TRACKS
 
 
 # ---------------------------------------------------------------- exports
@@ -256,7 +258,8 @@ def test_csv_exports_have_a_header_and_every_row(bundle):
     lists = {"deep": [{"track_id": "a.1", "genre": "blues", "similarity": 0.9, "artist": None, "title": "T"}],
              "none": [{"track_id": "b.1", "genre": "rock", "similarity": 0.8, "artist": "X", "title": None}]}
     near = pd.read_csv(io.BytesIO(export.csv_bytes(export.neighbours_frame(lists, "blues.00001"))))
-    assert list(near.columns) == ["for", "embedding", "rank", "track_id", "genre", "artist", "title", "name", "similarity"]
+    assert list(near.columns) == ["for", "embedding", "rank", "track_id", "genre", "artist", "title", "name",
+                                  "similarity"]
     assert near["embedding"].tolist() == ["deep", "none"] and near["name"].tolist() == ["T", "X"]
 
     sim = pd.read_csv(io.BytesIO(export.csv_bytes(export.similarity_frame(bundle.similarity("deep"), bundle.labels),

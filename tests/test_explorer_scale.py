@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import large_bundle_module
-
 from explorer import text
 from explorer.lazy_bundle import LazyArrays, open_bundle
 from explorer.state import DEFAULT_BUNDLE
 from explorer.views import map_view
 from pipeline.bundle import BundleError, load_bundle
 from pipeline.maps import genre_similarity
+from tests.conftest import large_bundle_module
 from tests.test_explorer_views import validated
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +47,8 @@ def test_map_switches_to_webgl_from_gl_from_dots(bundle):
     assert sum(len(t.x) for t in gl.data) == map_view.GL_FROM
     # stars and selections still work on top of a WebGL map
     marker = {"key": "k", "name": "song", "x": 0.0, "y": 0.0, "genre": "rock", "confidence": 0.5}
-    both = validated(map_view.add_overlays(gl, big, bundle.labels, markers=[marker], selected=[big["track_id"].iloc[0]]))
+    both = validated(map_view.add_overlays(gl, big, bundle.labels, markers=[marker],
+                                           selected=[big["track_id"].iloc[0]]))
     assert [t.type for t in both.data if (t.meta or {}).get("kind") == "upload"] == ["scatter"]
     assert sum(len(t.selectedpoints or ()) for t in both.data) >= 1
 
@@ -143,7 +143,8 @@ def test_large_bundle_keeps_previews_for_first_copies_only():
 def test_layer_texts_come_from_the_layer_name():
     assert text.layer_title("deep") == text.layer_title("musicnn.deep") == "Deep layer"
     assert "Paper: the best balance" in text.layer_finding("deep", 256)
-    assert "Paper" not in text.layer_finding("musicnn.deep", 256) and "256 numbers" in text.layer_finding("musicnn.deep", 256)
+    assert "Paper" not in text.layer_finding("musicnn.deep", 256)
+    assert "256 numbers" in text.layer_finding("musicnn.deep", 256)
     assert "MusiCNN" in text.layer_finding("musicnn.immediate", 753)
     assert text.layer_caption("shallow", 64).startswith("Last layer: 64 numbers")
     assert text.network_title("musicnn") == "Trained on music (MusiCNN)"

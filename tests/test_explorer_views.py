@@ -10,9 +10,9 @@ import plotly.io as pio
 import pytest
 
 from explorer import upload
+from explorer.state import DEFAULT_BUNDLE, ENV_VAR, bundle_path
 from explorer.views import map_view, model_view, palette, similarity_view, track_view
 from explorer.views.plotting import trace_kind
-from explorer.state import DEFAULT_BUNDLE, ENV_VAR, bundle_path
 from pipeline.audio import AudioError
 from pipeline.bundle import load_bundle
 
@@ -61,7 +61,8 @@ def test_map_has_one_point_per_track(bundle, embedding):
     assert sum(len(t.x) for t in tracks) == len(bundle.tracks)
     ids = [c[0] for t in tracks for c in t.customdata]
     assert sorted(ids) == sorted(bundle.tracks["track_id"])
-    np.testing.assert_allclose(sorted(x for t in tracks for x in t.x), sorted(bundle.coords(embedding)[:, 0]), rtol=1e-6)
+    np.testing.assert_allclose(sorted(x for t in tracks for x in t.x), sorted(bundle.coords(embedding)[:, 0]),
+                               rtol=1e-6)
 
 
 def test_embeddings_give_different_maps(bundle):
@@ -172,7 +173,8 @@ def test_heatmap_scales_absolute_and_relative(bundle):
 def test_comparison_shows_every_embedding(bundle):
     matrices = {e: bundle.similarity(e) for e in bundle.embeddings}
     rel = validated(similarity_view.comparison_figure(matrices, bundle.labels, "relative"))
-    assert len(rel.data) == len(bundle.embeddings) and [a.text for a in rel.layout.annotations] == [f"<b>{e}</b>" for e in bundle.embeddings]
+    assert len(rel.data) == len(bundle.embeddings)
+    assert [a.text for a in rel.layout.annotations] == [f"<b>{e}</b>" for e in bundle.embeddings]
     for t, e in zip(rel.data, bundle.embeddings):
         assert t.zmax == pytest.approx(np.nanmax(bundle.similarity(e)))
     ab = validated(similarity_view.comparison_figure(matrices, bundle.labels, "absolute"))

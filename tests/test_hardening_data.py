@@ -29,6 +29,7 @@ import pytest
 
 import pipeline.build as build_mod
 import pipeline.bundle as bundle_mod
+import pipeline.dataset as dataset_mod
 from pipeline.build import BuildConfig, build
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
@@ -37,7 +38,6 @@ from pipeline.spectrogram import SpectrogramConfig
 from pipeline.train import TrainConfig
 from tests.conftest import GENRES, REPO
 from tests.synth import tone, write_audio, write_tone_corpus
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -208,8 +208,8 @@ def _partial_savez(exc):
 
 # stage -> (object, attribute, what the replacement raises inside that stage)
 STAGES = {
-    "discover": (build_mod, "discover_tracks", PermissionError("Permission denied: data")),
-    "decode": (build_mod, "load_track_audio", MemoryError()),
+    "discover": (dataset_mod, "discover_tracks", PermissionError("Permission denied: data")),
+    "decode": (dataset_mod, "load_track_audio", MemoryError()),
     "features": (build_mod, "extract_features", KeyboardInterrupt()),
     "split": (build_mod, "split_tracks", ValueError("cannot split")),
     "cross-validation": (build_mod, "cross_validate", KeyboardInterrupt()),

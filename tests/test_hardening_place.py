@@ -420,7 +420,8 @@ def stars(at) -> list[str]:
     out = []
     for el in at.get("plotly_chart"):
         if el.proto.id.rsplit("-", 1)[-1] == keys.MAP_CHART:
-            out += [t["name"] for t in json.loads(el.proto.spec)["data"] if (t.get("meta") or {}).get("kind") == "upload"]
+            traces = json.loads(el.proto.spec)["data"]
+            out += [t["name"] for t in traces if (t.get("meta") or {}).get("kind") == "upload"]
     return out
 
 

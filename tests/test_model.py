@@ -7,7 +7,6 @@ from torch import nn
 
 from pipeline.model import BACKBONE_DIM, Backbone, GenreNet, WeightsError, load_imagenet_backbone
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

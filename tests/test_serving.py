@@ -187,7 +187,8 @@ for m in pkgutil.iter_modules(explorer.__path__):
     except Exception as e:
         failed[m.name] = f"{type(e).__name__}: {e}"
 import pipeline.place
-heavy = sorted({k.split(".")[0] for k in sys.modules} & {"torch", "torchvision", "librosa", "numba", "openTSNE", "sklearn"})
+heavy = sorted({k.split(".")[0] for k in sys.modules}
+               & {"torch", "torchvision", "librosa", "numba", "openTSNE", "sklearn"})
 print(json.dumps({"codes": codes, "explorer_failed": failed, "heavy": heavy}))
 """
 

@@ -89,7 +89,8 @@ def test_segment_audio_windows_hold_the_signal_and_reach_the_tail():
 
 
 def test_mel_image_shape_and_range():
-    img = mel_image(tone(10.0, freq=440.0) + 0.01 * np.random.default_rng(0).standard_normal(10 * SR).astype(np.float32), CFG)
+    noise = 0.01 * np.random.default_rng(0).standard_normal(10 * SR).astype(np.float32)
+    img = mel_image(tone(10.0, freq=440.0) + noise, CFG)
     assert img.shape == (128, 431)
     assert img.dtype == np.float32
     assert np.isfinite(img).all()
@@ -279,14 +280,16 @@ def test_augment_pitch_moves_a_tone_by_the_drawn_semitones(seed):
 
 def test_augment_pitch_shift_is_at_most_2_semitones():
     y = tone(1.0, freq=440.0)
-    moved = {round(12 * np.log2(_peak_hz(augment(y, "pitch", np.random.default_rng(s), SR)) / 440.0)) for s in range(12)}
+    moved = {round(12 * np.log2(_peak_hz(augment(y, "pitch", np.random.default_rng(s), SR)) / 440.0))
+             for s in range(12)}
     assert moved <= {-2, -1, 1, 2} and len(moved) >= 2
 
 
 def test_augment_is_deterministic_given_rng():
     y = np.random.default_rng(0).uniform(-0.3, 0.3, SR).astype(np.float32)
     for kind in AUGMENTATIONS:
-        np.testing.assert_array_equal(augment(y, kind, np.random.default_rng(7), SR), augment(y, kind, np.random.default_rng(7), SR))
+        np.testing.assert_array_equal(augment(y, kind, np.random.default_rng(7), SR),
+                                      augment(y, kind, np.random.default_rng(7), SR))
 
 
 def test_augment_unknown_kind_raises():

@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from pipeline.splits import (REPEATED_RECORDINGS, LeakageError, audit_leakage, cv_folds, merge_repeats,
-                             repeated_recordings, split_groups, split_tracks, track_groups)
+from pipeline.splits import (
+    REPEATED_RECORDINGS,
+    LeakageError,
+    audit_leakage,
+    cv_folds,
+    merge_repeats,
+    repeated_recordings,
+    split_groups,
+    split_tracks,
+    track_groups,
+)
 
 
 def corpus(n_genres=5, artists_per_genre=4, tracks_per_artist=3):
@@ -274,6 +283,7 @@ def test_shared_gtzan_folds_keep_artists_and_repeats(shared_gtzan):
         assert not _pairs_apart(groups, folds, ids)
         for tr, te in folds:
             assert not set(groups[tr]) & set(groups[te])
-            named = {a for a, i in zip(artists, range(len(ids))) if a and i in set(te) and groups[i].startswith("artist:")}
+            named = {a for a, i in zip(artists, range(len(ids)))
+                     if a and i in set(te) and groups[i].startswith("artist:")}
             trained = {artists[i] for i in tr if groups[i].startswith("artist:")}
             assert not named & trained, "an artist is both trained on and tested"

@@ -9,7 +9,7 @@ balanced accuracy (mean per-genre recall: the genres are imbalanced).
 Backbone features are cached per window setting (``feature_sets``: the pools of
 every MobileNetV2 block from one pass, SpecAugment-masked copies, and for
 fine-tuning the activation entering the first tuned block), fold results one
-JSON each (``experiment_cv.FoldCache``), so a re-run only reads and an
+JSON each (``cv.FoldCache``), so a re-run only reads and an
 interrupted run resumes.
 """
 from __future__ import annotations
@@ -23,18 +23,19 @@ import numpy as np
 from sklearn.metrics import log_loss
 from tqdm.auto import tqdm
 
-from . import experiment_cv as xcv
-from . import evaluate, feature_sets, finetune, splits
-from . import train as training
-from .build import cached_features
-from .embed import head_taps
-from .evaluate import logistic_probabilities
-from .experiment_runner import Runner
+from .. import evaluate, splits
+from .. import train as training
+from ..embed import head_taps
+from ..evaluate import logistic_probabilities
+from ..feature_cache import cached_features
+from ..model import Backbone, load_imagenet_backbone
+from ..spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
+from ..train import SegmentFeatures, TrainConfig, fit_head
+from . import cv as xcv
+from . import feature_sets, finetune
 from .feature_sets import all_block_pools, all_block_runner, block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
-from .model import Backbone, load_imagenet_backbone
-from .spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
-from .train import SegmentFeatures, TrainConfig, fit_head
+from .runner import Runner
 
 # What a row's results depend on (hashed, so edited code never serves stale folds): training, probe, folds.
 FEATURE_SET_CODE = xcv.code_version(feature_sets)
@@ -114,8 +115,8 @@ def paper_augmented_pools(backbone: Backbone, audios, cfg: SpectrogramConfig, se
     for i, y in enumerate(tqdm(audios, desc="paper-augmented copies", unit="track", disable=not progress)):
         segments, _ = segment_audio(y, cfg)
         kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
-        aug = mel_images(np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)]),
-                         cfg)
+        copies = [augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)]
+        aug = mel_images(np.stack(copies), cfg)
         pools = pools or all_block_runner(backbone, aug)
         out["augmented"].append(all_block_pools(pools, aug))
         out["augmented_track"].append(np.full(len(segments), i))
@@ -252,7 +253,8 @@ class GeneralizationRunner(Runner):
 
 
 def fault_filtered_lists(data) -> dict[str, list[str]] | None:
-    """Sturm/Kereliuk's fault-filtered split (``gtzan_splits/fault_filtered/{train,valid,test}.txt`` beside the data)."""
+    """Sturm/Kereliuk's fault-filtered split (``gtzan_splits/fault_filtered/{train,valid,test}.txt`` beside the
+    data)."""
     d = Path(data).resolve().parent / "gtzan_splits" / "fault_filtered"
     files = {s: d / f"{s}.txt" for s in ("train", "valid", "test")}
     if not all(f.is_file() for f in files.values()):

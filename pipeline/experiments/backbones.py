@@ -12,7 +12,7 @@ Every backbone maps spectrogram images (N, H, W) in [0, 1] to pooled features
   (``--weights NAME=FILE``); D = 512, 512, 2048, 2048.
 
 "MobileNetV2 from scratch" is not a frozen extractor (its whole network is
-trained per fold); it lives in ``pipeline.scratch``.
+trained per fold); it lives in ``pipeline.experiments.scratch``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import IMAGENET_MEAN, IMAGENET_STD, Backbone, WeightsError, load_imagenet_backbone
+from ..errors import WeightsError
+from ..model import IMAGENET_MEAN, IMAGENET_STD, Backbone, imagenet_input, load_imagenet_backbone
 
 DIMS = {"mobilenet_v2": 1280, "efficientnet_lite0": 1280, "vgg16": 512, "resnet18": 512, "resnet50": 2048,
         "inception_v3": 2048}
@@ -54,10 +55,7 @@ class FrozenBackbone(nn.Module):
         return super().train(False)  # frozen: batch-norm statistics and dropout never change
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.unsqueeze(1)
-        if self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = self.net((x.expand(-1, 3, -1, -1) - self.mean) / self.std)
+        x = self.net(imagenet_input(images, self.mean, self.std, self.image_size))
         return F.adaptive_avg_pool2d(x, 1).flatten(1) if x.dim() == 4 else x
 
 
@@ -129,7 +127,8 @@ def load_backbone(name: str, weights: str | Path | None = None, image_size: int 
         try:
             model.load_state_dict(_load_state(path), strict=True)
         except RuntimeError as e:
-            raise WeightsError(f"{path.name} is not an EfficientNet-Lite0 state dict ({str(e).splitlines()[0]})") from None
+            reason = str(e).splitlines()[0]
+            raise WeightsError(f"{path.name} is not an EfficientNet-Lite0 state dict ({reason})") from None
         # The TF-Lite release normalises with (x*255 - 127) / 128.
         return FrozenBackbone(_EfficientNetFeatures(model), DIMS[name], (127 / 255,) * 3, (128 / 255,) * 3,
                               image_size), str(path)
@@ -138,7 +137,8 @@ def load_backbone(name: str, weights: str | Path | None = None, image_size: int 
             raise WeightsError(f"{name}: no ImageNet weights available offline; pass --weights {name}=FILE "
                                f"(a torchvision {name} state dict); nothing is downloaded")
         path = Path(weights)
-        return FrozenBackbone(_torchvision_net(name, _load_state(path), path), DIMS[name], image_size=image_size), str(path)
+        net = _torchvision_net(name, _load_state(path), path)
+        return FrozenBackbone(net, DIMS[name], image_size=image_size), str(path)
     raise ValueError(f"unknown backbone {name!r}; choose from {sorted(DIMS)}")
 
 

@@ -25,10 +25,10 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 from tqdm.auto import tqdm
 
-from .embed import segment_images
-from .model import GenreHead
-from .spectrogram import SpectrogramConfig, downsample_image
-from .train import TrainConfig
+from ..embed import segment_images, track_means
+from ..model import GenreHead
+from ..spectrogram import SpectrogramConfig, downsample_image
+from ..train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,6 @@ def segment_probabilities(model: ScratchNet, images: np.ndarray, batch_size: int
     return torch.cat(parts).numpy().astype(np.float64)
 
 
-def _track_mean(p: np.ndarray, track: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-    return np.stack([p[track == t].mean(0) for t in tracks])
-
-
 def fit_scratch(images: np.ndarray, track: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
                 n_classes: int, cfg: ScratchConfig, train_cfg: TrainConfig, seed: int,
                 progress: bool = False) -> tuple[ScratchNet, dict]:
@@ -114,6 +110,8 @@ def fit_scratch(images: np.ndarray, track: np.ndarray, labels: np.ndarray, train
     X, y = torch.as_tensor(images[mask], dtype=torch.float32), torch.as_tensor(labels[track[mask]])
     vmask = np.isin(track, val)
     Xv, tv = images[vmask], track[vmask]
+    val_row = np.zeros(len(labels), dtype=int)
+    val_row[val] = np.arange(len(val))  # track index → its row among the val tracks
     history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
     best, best_epoch, best_state = np.inf, 0, None
     bar = tqdm(range(cfg.max_epochs), desc="from-scratch epochs", unit="epoch", leave=False, disable=not progress)
@@ -129,7 +127,7 @@ def fit_scratch(images: np.ndarray, track: np.ndarray, labels: np.ndarray, train
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
-        p = _track_mean(segment_probabilities(model, Xv), tv, val)
+        p = track_means(segment_probabilities(model, Xv), val_row[tv], len(val)).astype(np.float64)
         p /= p.sum(1, keepdims=True)
         val_loss = float(log_loss(labels[val], p, labels=np.arange(n_classes)))
         history["train_loss"].append(total / len(X))

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from sklearn.metrics import log_loss
 from torch import nn
 
-from .model import Backbone, GenreHead, pooled_dim
-from .runtime import torch_threads
-from .train import TrainConfig, balanced_weights
+from ..model import Backbone, GenreHead, pooled_dim
+from ..runtime import torch_threads
+from ..train import TrainConfig, balanced_weights
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ with the same settings only reads.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss
 
-from .splits import cv_folds
-from .train import scores
+from ..splits import cv_folds
+from ..train import scores
 
 CACHE_VERSION = 2  # 2: balanced accuracy and macro-F1 per fold; repeated recordings grouped
 METRICS = ("track_balanced_accuracy", "track_accuracy", "track_macro_f1", "track_loss", "segment_accuracy",
@@ -46,11 +47,28 @@ def config_key(obj) -> str:
 
 
 def code_version(*modules) -> str:
-    """Hash of the source files a result depends on, so results of edited code are never served from cache."""
+    """Hash of the code a result depends on, so results of edited code are never served from cache.
+
+    What is hashed is each module's syntax tree without docstrings, its imports taken as a set: comments,
+    docstrings, line wrapping and the order of imports leave the key alone; a change to what runs does not.
+    """
     h = hashlib.sha256()
     for m in modules:
-        h.update(Path(m.__file__).read_bytes())
+        h.update(_code_without_docs(Path(m.__file__).read_text()).encode())
     return h.hexdigest()[:12]
+
+
+def _code_without_docs(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, ast.ImportFrom):
+            node.names.sort(key=lambda a: (a.name, a.asname or ""))
+    imports = sorted(ast.dump(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return "\n".join(imports + [ast.dump(n) for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))])
 
 
 def git_state(root: Path) -> dict:

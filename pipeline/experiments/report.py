@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import report_figures as figs
 from . import report_generalize, report_networks
-from .experiments import EXPERIMENTS
+from .tables import EXPERIMENTS
 
 # The paper's Table 1 (test loss, test accuracy) and Table 2 (accuracy), as summarised in paper.md.
 PAPER_TABLE1 = {"vgg16": ("9766.05", "62.99 %"), "inception_v3": ("1.4073", "68 %"), "xception": ("0.9703", "68 %"),
@@ -81,8 +81,8 @@ def scores(m: dict, probe: dict | None = None) -> str:
 def table_backbones(s: dict) -> list[str]:
     spec = s["protocol"]["spectrogram"]
     out = [f"Data: {_data_line(s)}. Split: {_split_line(s)}. Features: windows of "
-           f"{spec['segment_seconds']:g} s (hop {spec['segment_hop_seconds']:g} s); a track's prediction is the mean of "
-           "its windows' probabilities. Balanced accuracy = mean per-genre recall. Mean ± std over all folds of all "
+           f"{spec['segment_seconds']:g} s (hop {spec['segment_hop_seconds']:g} s); a track's prediction is the mean "
+           "of its windows' probabilities. Balanced accuracy = mean per-genre recall. Mean ± std over all folds of all "
            "seeds.", "",
            "| backbone | weights | balanced accuracy (per track) | accuracy | macro-F1 | per window | loss "
            "| logistic probe, balanced | folds × seeds | paper loss | paper accuracy |",
@@ -114,9 +114,9 @@ def _scratch_note(r: dict, most_folds: int) -> str:
              if r["n_results"] < most_folds else "")
     return (f"From scratch: the whole MobileNetV2 (random init, batch-norm in train mode) + the same head, trained "
             f"end-to-end on each fold's training windows; images block-averaged by {t['downsample']} to "
-            f"{t['image_shape'][0]} × {t['image_shape'][1]}, at most {t['max_epochs']} epochs (patience {t['patience']}, "
-            f"lr {t['learning_rate']}, batch {t['batch_size']}; best-validation epoch kept, no refit) to fit 2 CPU "
-            f"cores. Epochs run per fold: {epochs}{per_fold}. Run on {protocol(r)}{fewer}.")
+            f"{t['image_shape'][0]} × {t['image_shape'][1]}, at most {t['max_epochs']} epochs "
+            f"(patience {t['patience']}, lr {t['learning_rate']}, batch {t['batch_size']}; best-validation epoch kept, "
+            f"no refit) to fit 2 CPU cores. Epochs run per fold: {epochs}{per_fold}. Run on {protocol(r)}{fewer}.")
 
 
 def table_augmentation(s: dict) -> list[str]:
@@ -170,7 +170,8 @@ def _headlines(summaries: dict) -> list[str]:
     if frozen:
         best = max(frozen, key=lambda r: r["metrics"]["track_balanced_accuracy"]["mean"])
         missing = ", ".join(_name(r) for r in bb if r["status"] != "ok") or "none"
-        out.append(f"- **Backbones** (balanced accuracy per track, by {UNIT.get(summaries['backbones']['protocol'].get('split', 'track'))}): "
+        unit = UNIT.get(summaries["backbones"]["protocol"].get("split", "track"))
+        out.append(f"- **Backbones** (balanced accuracy per track, by {unit}): "
                    f"best frozen ImageNet backbone {_name(best)} {_acc(best)}"
                    + (f"; the same MobileNetV2 trained from scratch {_acc(scratch)}" if scratch else "")
                    + f" (paper, accuracy on its own split: MobileNetV2 best, 73 %). Not run: {missing}.")
@@ -215,8 +216,8 @@ def _timings(results: Path, last: int = 12) -> list[str]:
            "Every experiment run on these results, most recent last. A run that computes all its folds and features "
            "is the cold cost; cached parts cost nothing. The machine's 2 cores were shared with other work (load "
            "average at start and end of each run).", "",
-           "| experiment | finished (UTC) | wall time | folds computed / cached | feature sets computed | torch threads "
-           "| load average | commit |", "|---|---|---|---|---|---|---|---|"]
+           "| experiment | finished (UTC) | wall time | folds computed / cached | feature sets computed "
+           "| torch threads | load average | commit |", "|---|---|---|---|---|---|---|---|"]
     for r in runs[-last:]:
         load = "–".join("?" if x is None else f"{x:.1f}" for x in r.get("load_average", []))
         when = r["created"].replace("T", " ").rstrip("Z")
@@ -260,7 +261,7 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
 
 
 def _bundle_networks(bundle) -> list[str]:
-    from .bundle import BundleError, read_meta
+    from ..bundle import BundleError, read_meta
 
     try:
         return report_networks.bundle_network_rows(read_meta(bundle)) if bundle else []
@@ -269,7 +270,7 @@ def _bundle_networks(bundle) -> list[str]:
 
 
 def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:
-    from .bundle import BundleError, load_bundle
+    from ..bundle import BundleError, load_bundle
 
     try:
         b = load_bundle(bundle) if bundle else None
@@ -285,7 +286,8 @@ def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:
         t, seed = b.meta["metrics"]["test"], b.meta["config"]["seed"]
         title = f"held-out test split of the bundle: {t['n_tracks']} tracks, seed {t.get('seed', seed)}"
         fig = figs.confusion(t["confusion_matrix"], labels, out / "confusion_test.png", title)
-        confusion += [f"Held-out test split of the bundle ({t['n_tracks']} tracks, one split, seed {t.get('seed', seed)}): "
+        confusion += [f"Held-out test split of the bundle ({t['n_tracks']} tracks, one split, "
+                      f"seed {t.get('seed', seed)}): "
                   f"accuracy {100 * t['accuracy']:.1f} %, loss {t['loss']:.3f}.", "", f"![test confusion]({fig.name})",
                   ""]
     cv_row = next((r for r in summaries.get("backbones", {}).get("rows", []) if r.get("backbone") == "mobilenet_v2"
@@ -314,7 +316,8 @@ def _maps_and_quality(out: Path, b) -> list[str]:
     fig = figs.tsne_maps({e: b.coords(e) for e in emb}, b.tracks["genre"].to_numpy(), b.labels,
                          out / "fig4_tsne_maps.png", emb)
     lines = ["## Figure 4 — the four embeddings as t-SNE maps", "",
-             f"Bundle `{b.path.name}`: {d['n_tracks']} tracks of `{d['name']}`, windows of {spec['segment_seconds']:g} s, "
+             f"Bundle `{b.path.name}`: {d['n_tracks']} tracks of `{d['name']}`, "
+             f"windows of {spec['segment_seconds']:g} s, "
              f"image size {spec['image_size'] or 'native'}, augmentation {c['train']['augment']}, seed {c['seed']}; "
              f"one map per embedding (openTSNE, cosine, perplexity {b.meta['maps']['params']['perplexity']:g}, capped "
              "for small sets).", "", f"![Figure 4]({fig.name})", "", "## Embedding quality", "",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .networks import network_title
+from ..networks import network_title
 
 
 def _pm(m: dict | None) -> str:

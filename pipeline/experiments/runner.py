@@ -1,13 +1,12 @@
-"""Features, folds and summaries behind ``pipeline.experiments``.
+"""Features, folds and summaries behind ``pipeline.experiments.tables``.
 
 ``Runner`` loads a corpus once, caches backbone features per backbone/windows/
-augmentation (``build.cached_features``), cross-validates the head (or the
-from-scratch network) fold by fold through ``experiment_cv.FoldCache``, and
+augmentation (``feature_cache.cached_features``), cross-validates the head (or the
+from-scratch network) fold by fold through ``cv.FoldCache``, and
 writes an experiment's summary atomically.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -17,21 +16,23 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backbones, embed, evaluate, model, scratch, spectrogram, train
-from . import experiment_cv as xcv
+from .. import dataset, embed, evaluate, model, spectrogram, train
+from ..dataset import Corpus, check_enough_tracks
+from ..embed import extract_features, head_taps
+from ..errors import WeightsError
+from ..evaluate import logistic_probabilities
+from ..feature_cache import cached_features
+from ..onnx_features import OnnxFeatures
+from ..runtime import package_versions
+from ..spectrogram import SpectrogramConfig
+from ..splits import grouping_line, split_groups, track_groups
+from ..train import SegmentFeatures, TrainConfig, fit_head
+from ..weights import shipped_weights_file
+from . import backbones, scratch
+from . import cv as xcv
 from .backbones import UNAVAILABLE, efficientnet_lite0_weights, load_backbone
-from .build import MIN_TRACKS_PER_GENRE, cached_features, package_versions
-from .dataset import DatasetError, discover_tracks, find_metadata_csv, load_track_audio, read_track_metadata
-from .embed import extract_features, head_taps
-from .evaluate import logistic_probabilities
 from .finetune import FinetuneConfig
-from .onnx_features import OnnxFeatures
-from .errors import WeightsError
-from .weights import shipped_weights_file
 from .scratch import ScratchConfig, fit_scratch, segment_image_stack, segment_probabilities
-from .spectrogram import SpectrogramConfig
-from .splits import grouping_line, split_groups, track_groups
-from .train import SegmentFeatures, TrainConfig, fit_head
 
 # Source hashes taken at import: features, head folds and from-scratch folds are recomputed when their code
 # changes. Decoding is covered by hashing the decoded audio itself, folds by hashing their members.
@@ -71,49 +72,19 @@ class ExperimentConfig:
     command: str | None = None  # how it was invoked, for the report
 
 
-@dataclass
-class Corpus:
-    root: Path
-    ids: list
-    genres: np.ndarray
-    labels: list
-    y: np.ndarray
-    artists: list
-    titles: list
-    audios: list
-    fingerprint: str
-    skipped: list
-    metadata: str | None
-
-    def describe(self) -> dict:
-        return {"name": self.root.name, "root": str(self.root.resolve()), "n_tracks": len(self.ids),
-                "tracks_per_genre": {g: int(np.sum(self.genres == g)) for g in self.labels},
-                "skipped": self.skipped, "metadata": self.metadata,
-                "tracks_with_artist": int(sum(bool(a) for a in self.artists))}
-
-
 def load_corpus(cfg: ExperimentConfig, progress: bool = True) -> Corpus:
-    data = Path(cfg.data)
-    tracks, skipped = discover_tracks(data)
-    tracks, audios, failed = load_track_audio(tracks, sr=cfg.spectrogram.sample_rate,
-                                              max_seconds=cfg.max_track_seconds, progress=progress)
-    labels = sorted({t.genre for t in tracks})
-    genres = np.array([t.genre for t in tracks])
-    small = [g for g in labels if np.sum(genres == g) < max(MIN_TRACKS_PER_GENRE, 2)]
-    if len(labels) < 2 or small:
-        raise DatasetError(f"too little usable data in {data}: {len(tracks)} tracks, genres with too few: {small}")
-    meta_csv = Path(cfg.metadata) if cfg.metadata else find_metadata_csv(data)
-    info = read_track_metadata(meta_csv) if meta_csv else {}
-    ids = [t.track_id for t in tracks]
-    h = hashlib.sha256()
-    for t, a in zip(tracks, audios):
-        h.update(f"{t.track_id}|{t.genre}|{len(a)}\n".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return Corpus(root=data, ids=ids, genres=genres, labels=labels, y=np.array([labels.index(g) for g in genres]),
-                  artists=[info.get(i, {}).get("artist") for i in ids],
-                  titles=[info.get(i, {}).get("title") for i in ids], audios=audios,
-                  fingerprint=h.hexdigest()[:20], skipped=[{"file": f, "reason": r} for f, r in skipped + failed],
-                  metadata=str(meta_csv) if meta_csv else None)
+    """The experiment's tracks, decoded as ``build`` decodes them (``dataset.load_corpus``)."""
+    corpus = dataset.load_corpus(cfg.data, sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
+                                 metadata=cfg.metadata, progress=progress)
+    check_enough_tracks(corpus)
+    return corpus
+
+
+def describe(c: Corpus) -> dict:
+    """The data line of an experiment's summary."""
+    return {"name": c.root.name, "root": str(c.root.resolve()), "n_tracks": len(c.ids),
+            "tracks_per_genre": c.counts, "skipped": c.skipped, "metadata": str(c.metadata) if c.metadata else None,
+            "tracks_with_artist": int(sum(bool(a) for a in c.artists))}
 
 
 def windows(spec: SpectrogramConfig) -> dict:
@@ -303,7 +274,7 @@ class Runner:
         c, cfg = self.corpus, self.cfg
         summary = {
             "experiment": experiment, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "data": c.describe(), "labels": c.labels,
+            "data": describe(c), "labels": c.labels,
             "protocol": {"folds": cfg.folds, "seeds": self.seeds, "feature_seed": cfg.feature_seed,
                          "max_track_seconds": cfg.max_track_seconds,
                          "cv": "stratified by genre, grouped by the split unit; validation for early stopping "

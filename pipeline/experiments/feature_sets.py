@@ -5,19 +5,18 @@ block (2816 values), so rows that pool different blocks share one extraction.
 SpecAugment-style copies (time and frequency masks on the log-mel image) go
 through the same pass. For partial fine-tuning, the activation entering the
 first fine-tuned block is cached instead, so only the last blocks run per
-epoch (``pipeline.finetune``).
+epoch (``pipeline.experiments.finetune``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
-from .onnx_features import OnnxFeatures
-from .spectrogram import SpectrogramConfig, mel_images, segment_audio
+from ..model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
+from ..onnx_features import OnnxFeatures
+from ..spectrogram import SpectrogramConfig, mel_images, segment_audio
 
 BLOCK_OFFSETS = np.concatenate([[0], np.cumsum(BLOCK_CHANNELS)])
 
@@ -58,11 +57,7 @@ class AllBlockPools(nn.Module):
         self.backbone = backbone
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x, pooled = self.backbone.normalise(images), []
-        for block in self.backbone.features:
-            x = block(x)
-            pooled.append(F.adaptive_avg_pool2d(x, 1).flatten(1))
-        return torch.cat(pooled, 1)
+        return self.backbone.block_pools(images, range(LAST_BLOCK + 1))
 
 
 def all_block_pools(backbone: Backbone, images: np.ndarray, batch_size: int = 16) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 - **backbones** (Table 1): the same head, windows, folds and seeds on every
   backbone whose ImageNet weights are on this machine, plus MobileNetV2 trained
-  from scratch (``pipeline.scratch``). Backbones without weights are listed as
+  from scratch (``pipeline.experiments.scratch``). Backbones without weights are listed as
   "not run" with the reason.
 - **augmentation** (Table 2): MobileNetV2 on 30 s clean, 10 s + augmentation,
   5 s + augmentation, and 10 s / 5 s clean (to separate the two effects);
@@ -13,7 +13,7 @@
 - **generalization** (issue 12): class weights, SpecAugment masks, mixup,
   image size, window length, pooled blocks, partial fine-tuning and a seed
   ensemble, each a row on the same artist-grouped folds
-  (``pipeline.experiment_generalize``).
+  (``pipeline.experiments.generalize``).
 
 Tables 1 and 2 are cross-validated by artist (``ExperimentConfig.split``):
 genres with fewer than two known artists fall back to track groups, and
@@ -24,22 +24,20 @@ Protocol: K-fold stratified cross-validation grouped by the split's unit
 and initialises the head); the validation part for early stopping is carved
 out of each fold's training units exactly as in ``evaluate.cross_validate``.
 Backbone features are cached per backbone/windows/augmentation; fold results
-are cached one JSON each (``experiment_cv.FoldCache``); the summary of an
+are cached one JSON each (``cv.FoldCache``); the summary of an
 experiment goes to ``<cache>/<experiment>.json``, which ``report`` reads.
 """
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from dataclasses import replace
 
-import torch
-
-from . import experiment_cv as xcv
-from . import experiment_generalize
+from ..errors import WeightsError
+from ..runtime import torch_threads
+from . import cv as xcv
+from . import generalize
 from .backbones import TORCHVISION
-from .experiment_runner import AUGMENTATION_ROWS, ExperimentConfig, Runner, windows
-from .model import WeightsError
+from .runner import AUGMENTATION_ROWS, ExperimentConfig, Runner, windows
 
 __all__ = ["AUGMENTATION_ROWS", "EXPERIMENTS", "ExperimentConfig", "run_experiment", "summary_lines"]
 
@@ -99,24 +97,14 @@ def run_leakage(cfg: ExperimentConfig, progress: bool = True, log=print) -> dict
 
 
 RUNNERS = {"backbones": run_backbones, "augmentation": run_augmentation, "leakage": run_leakage,
-           "generalization": experiment_generalize.run_generalization}
-
-
-@contextmanager
-def _settings(threads: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with warnings.catch_warnings():  # float32 softmax averages: sklearn warns, harmlessly
-            warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-            yield
-    finally:
-        torch.set_num_threads(old)
+           "generalization": generalize.run_generalization}
 
 
 def run_experiment(name: str, cfg: ExperimentConfig, progress: bool = True, log=print) -> dict:
     """Run one of ``EXPERIMENTS`` (cached, resumable); returns its summary, also in ``<cache>/<name>.json``."""
-    with _settings(cfg.threads):
+    with torch_threads(cfg.threads), warnings.catch_warnings():
+        # float32 softmax averages: sklearn warns, harmlessly
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
         return RUNNERS[name](cfg, progress, log)
 
 

@@ -49,7 +49,7 @@ def is_default(row: dict, defaults: dict | None) -> bool:
 
 def build_defaults() -> dict:
     """The build's defaults, as the rows describe them."""
-    from .build import BuildConfig
+    from ..build import BuildConfig
 
     cfg = BuildConfig(data="")
     return {"spectrogram": cfg.spectrogram.to_dict(), "train": cfg.train.to_dict(),

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .palette import genre_colours as palette_colours
+from ..palette import genre_colours as palette_colours
 
 TITLES = {"none": "none (spectrogram pixels)", "immediate": "immediate (after the CNN)",
           "deep": "deep (inner dense layer)", "shallow": "shallow (before softmax)"}

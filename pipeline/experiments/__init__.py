@@ -1,0 +1,18 @@
+"""The paper's experiments and report: ``python -m pipeline experiment NAME`` and ``python -m pipeline report``.
+
+Nothing in the core pipeline imports this package (``tests/project/test_import_rules.py`` checks it); the CLI
+imports it inside its ``experiment`` and ``report`` commands. This file imports nothing: each module is
+imported by name (``from pipeline.experiments.report import write_report``). Where things are::
+
+    tables.py             the experiments: Table 1 (backbones), Table 2 (augmentation), leakage, generalization
+    runner.py             corpus, cached features and cross-validated rows the tables share
+    cv.py                 fold caches (keyed on data, code and settings), per-fold scores, summaries
+    generalize.py         what holds up on unheard artists (issue 12), each idea a row on the same folds
+    backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
+    finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment
+    report.py             reports/README.md from the experiments' summaries and a bundle;
+    report_figures.py     its figures; report_generalize.py its "what generalizes" section
+
+Results are cached in ``.cache/experiments`` per configuration and per fold (keyed on the data, the settings and
+the code that made them), so an interrupted run resumes and a re-run only reads. Start at ``tables.py``.
+"""
