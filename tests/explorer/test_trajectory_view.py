@@ -16,8 +16,8 @@ from explorer.state import DEFAULT_BUNDLE
 from explorer.views import export, map_view, palette, sounds_like, trajectory_view
 from explorer.views.plotting import trace_kind
 from pipeline.bundle import load_bundle
+from tests.explorer.test_views import kinds, validated
 from tests.synth import genre_clip
-from tests.test_explorer_views import kinds, validated
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_LINES = 60
 # Functions over the limit in files other branches were editing when this test came in (issue 15); each is split
 # there, then its line here goes. "path:function" → its length then.
