@@ -10,6 +10,12 @@ bundle so far), other networks' keys carry their name: ``musicnn.deep``.
 from __future__ import annotations
 
 LAYERS = ("none", "immediate", "deep", "shallow")
+# Where each layer is read out, in a few words (the report's figure titles; the explorer words them for a class).
+LAYER_PLACES = {"none": "spectrogram pixels", "immediate": "after the CNN", "deep": "inner dense layer",
+                "shallow": "before softmax"}
+# What the paper found in each of MobileNetV2's layers (Matei, Nebreda Bernal & Jethoe, Figure 4), tersely.
+PAPER_FINDINGS = {"none": "not informative", "immediate": "some separation, not enough",
+                  "deep": "best balance: clusters that still relate", "shallow": "tight clusters, no relations"}
 DEFAULT_NETWORK = "mobilenet_v2"
 
 NETWORKS = {

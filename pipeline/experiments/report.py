@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from ..networks import PAPER_FINDINGS
 from . import report_figures as figs
 from . import report_generalize, report_networks
 from .tables import EXPERIMENTS
@@ -21,8 +22,6 @@ PAPER_TABLE1 = {"vgg16": ("9766.05", "62.99 %"), "inception_v3": ("1.4073", "68 
                 "mobilenet_v2": ("0.8062", "73 %")}
 PAPER_TABLE2 = {(30.0, False): ("75.9 %", "66.0 %"), (10.0, True): ("74.6 %", "64.3 %"),
                 (5.0, True): ("67.3 %", "59.6 %")}
-PAPER_EMBEDDINGS = {"none": "not informative", "immediate": "some separation, not enough",
-                    "deep": "best balance: clusters that still relate", "shallow": "tight clusters, no relations"}
 COMMANDS = {e: f"python -m pipeline experiment {e} --data DIR --weights mobilenet_v2_imagenet_float.pth"
             for e in EXPERIMENTS}
 TITLES = {"backbones": "Table 1 — backbones", "augmentation": "Table 2 — window length and augmentation",
@@ -328,7 +327,7 @@ def _maps_and_quality(out: Path, b) -> list[str]:
     for e in emb:
         q = b.meta["metrics"]["embedding_quality"][e]
         lines.append(f"| {e} | {b.meta['embeddings'][e]['dim']} | {q['knn_accuracy']:.3f} | {q['silhouette']:+.3f} "
-                     f"| {q['trustworthiness']:.3f} | {PAPER_EMBEDDINGS.get(e, '')} |")
+                     f"| {q['trustworthiness']:.3f} | {PAPER_FINDINGS.get(e, '')} |")
     counts = b.meta["splits"]["counts"]
     return lines + ["", f"All {d['n_tracks']} tracks are in these maps and numbers, and the head was trained on "
                     f"{counts['train'] + counts['val']} of them (train + val), so *deep* and *shallow* look better "

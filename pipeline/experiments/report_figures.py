@@ -11,10 +11,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..networks import LAYER_PLACES
 from ..palette import genre_colours as palette_colours
 
-TITLES = {"none": "none (spectrogram pixels)", "immediate": "immediate (after the CNN)",
-          "deep": "deep (inner dense layer)", "shallow": "shallow (before softmax)"}
+TITLES = {layer: f"{layer} ({place})" for layer, place in LAYER_PLACES.items()}
 DPI = 110
 
 

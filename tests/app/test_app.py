@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.state import ENV_VAR
 from tests.synth import genre_clip, write_bad_files
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 COMPARE, SIMILARITY, MODEL, MAP = ("explorer/pages/compare_layers.py", "explorer/pages/similarity.py",
                                    "explorer/pages/model.py", "explorer/pages/map.py")
 TIMEOUT = 90  # the first upload waits for the model (torch import + warm-up) on a busy 2-core machine

@@ -13,7 +13,7 @@ from pipeline.project import (
     nearest,
     place_points,
 )
-from tests.test_maps import clusters
+from tests.pipeline.test_maps import clusters
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_placements_agree_with_opentsnes_transform(fitted):
 
 
 def test_a_reference_vector_lands_on_its_own_point():
-    # as tests/test_maps.py checks openTSNE's transform, on the same map
+    # as tests/pipeline/test_maps.py checks openTSNE's transform, on the same map
     X, genres = clusters()
     proj = MapProjector(random_state=0).fit(X)
     extent = np.ptp(proj.coords_, axis=0).max()

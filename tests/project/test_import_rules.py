@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The paper's experiments, backbones, from-scratch run and report: everything under this package.
 EXPERIMENTS = ("pipeline.experiments",)
 CLI = "pipeline.cli"  # dispatches the experiment commands: it may import them, inside its command functions

@@ -16,9 +16,9 @@ from explorer.views import map_view
 from pipeline.bundle import BundleError, load_bundle
 from pipeline.maps import genre_similarity
 from tests.conftest import large_bundle_module
-from tests.test_explorer_views import validated
+from tests.explorer.test_views import validated
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_LINES = 60
 # Functions allowed over the limit, "path:function" → their length, each with the reason it cannot be split.
 ALLOWED: dict[str, int] = {}

@@ -18,8 +18,7 @@ from explorer.sections import sounds_like as sounds_section
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
 from pipeline.bundle import load_bundle, write_bundle
 from pipeline.networks import LAYERS, NETWORKS
-from tests.conftest import large_bundle_module
-from tests.test_app import (
+from tests.app.test_app import (
     APP,
     COMPARE,
     MAP,
@@ -39,8 +38,9 @@ from tests.test_app import (
     uploader,
     wav_bytes,
 )
+from tests.conftest import large_bundle_module
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def open_app(monkeypatch, bundle: Path | None = None) -> AppTest:

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
-from tests.test_app import (
+from tests.app.test_app import (
     APP,
     COMPARE,
     MAP,
