@@ -14,6 +14,7 @@
       musicnn_input.py        MusiCNN's front end in numpy: 16 kHz, 96-band mel, 3 s patches on the 10 s window grid
       networks.py             network and layer names, embedding keys (deep, musicnn.deep)
       feature_cache.py        backbone features cached on disk (.cache/), so an interrupted run resumes
+      onnx_features.py        a frozen network exported once and run in onnxruntime: the build's features, fast
       train.py                the head: early stopping on validation tracks, refit, class weights, metrics
       evaluate.py             repeated grouped cross-validation of the head and a logistic probe
       embed.py                per-window and per-track vectors at every tap
@@ -37,7 +38,8 @@
         backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
         finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment
         report.py             reports/README.md from the experiments' summaries and a bundle;
-        report_figures.py     its figures; report_generalize.py its "what generalizes" section
+        report_figures.py     its figures; report_generalize.py its "what generalizes" section;
+        report_networks.py    the bundle's networks beside Table 1, and which MusiCNN output to embed
 
 Read ``build.py`` top to bottom, opening each stage's module as it is called; ``place.py`` is how a new song
 is placed (the explorer calls it too). Import rules (``tests/project/test_import_rules.py``): nothing here

@@ -15,9 +15,10 @@ import zlib
 import numpy as np
 import soundfile as sf
 
-PREVIEW_SECONDS = 6.0
+# 5 s: long enough to hear a genre's groove; 253 previews are then ~6 MB of the shipped bundle's 25 MB.
+PREVIEW_SECONDS = 5.0
 # Vorbis quality as libsndfile's compression level (0 = best, 1 = smallest): 0.8 is ~40 kbit/s at
-# 22 050 Hz mono, clean enough for a classroom speaker and ~30 kB per 6 s preview.
+# 22 050 Hz mono, clean enough for a classroom speaker and ~24 kB per 5 s preview.
 COMPRESSION_LEVEL = 0.8
 FADE_SECONDS = 0.05
 OGG_SERIAL = 0x6D617073  # libsndfile picks a random stream serial; a fixed one keeps builds byte-identical

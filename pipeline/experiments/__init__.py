@@ -11,7 +11,8 @@ imported by name (``from pipeline.experiments.report import write_report``). Whe
     backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
     finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment
     report.py             reports/README.md from the experiments' summaries and a bundle;
-    report_figures.py     its figures; report_generalize.py its "what generalizes" section
+    report_figures.py     its figures; report_generalize.py its "what generalizes" section;
+    report_networks.py    the bundle's networks beside Table 1, and which MusiCNN output to embed
 
 Results are cached in ``.cache/experiments`` per configuration and per fold (keyed on the data, the settings and
 the code that made them), so an interrupted run resumes and a re-run only reads. Start at ``tables.py``.
