@@ -1,0 +1,266 @@
+"""Placement speed with two networks: both against one, this code against a previous checkout, in one run.
+
+    git archive 01bdac8 | tar -x -C /tmp/base          # the previous code (or: git worktree add --detach)
+    python benchmarks/bench_place.py --base /tmp/base [--bundle assets/gtzan] [--tracks 10000] [--repeats 7]
+
+What it measures (every timing a median of ``--repeats``, placements warm after ``warm_up``, one thread
+unless a row says otherwise):
+
+- in one process of this code, interleaved round by round: a 30 s clip placed on both networks, on
+  MobileNetV2 only and on MusiCNN only (``Placer(bundle, networks=[...])``), both side by side on two
+  threads (``threads=2``), and a 5-minute song with its trajectory on both and on MobileNetV2 only. Each
+  round gives its own ratio, so the spread of the ratios says how noisy the machine was;
+- the previous code against this one (fresh processes alternating base / new, ``--rounds`` each): the
+  30 s clip and the 5-minute trajectory on both networks, RSS of the process after placing, and cold
+  ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
+- ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``): the placer's ready
+  time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement, against the shipped
+  bundle in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SONGS = REPO.parent / "shared" / "data" / "songs"
+
+
+def rss_mb() -> dict:
+    """This process's resident memory now and at its peak, from /proc (MB)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return {"rss_mb": out.get("VmRSS"), "peak_mb": out.get("VmHWM")}
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def interleaved(tasks: dict, repeats: int) -> dict:
+    """Wall times of each task, ``repeats`` rounds, the tasks taking turns within a round."""
+    runs = {k: [] for k in tasks}
+    for _ in range(repeats):
+        for k, fn in tasks.items():
+            runs[k].append(timed(fn))
+    return runs
+
+
+# --- workers: each runs inside one checkout (its ``pipeline`` package), prints one JSON line -----------
+
+
+def placers(bundle, variants: bool) -> dict:
+    """The placers to compare: both networks (one thread) and, with ``variants``, one network each and both
+    on two threads (this code only: the previous one places on every network, one thread)."""
+    from pipeline.place import Placer
+
+    out = {"both": Placer(bundle, threads=1)}
+    if variants:
+        for name in bundle.networks:
+            out[name] = Placer(bundle, threads=1, networks=[name])
+        out["both_2_threads"] = Placer(bundle, threads=2)
+    for p in out.values():
+        p.warm_up()
+    return out
+
+
+def worker_warm(args) -> dict:
+    """Warm placements of a 30 s clip and a 5-minute song (trajectory), interleaved across the placers."""
+    from pipeline.audio import load_audio
+    from pipeline.bundle import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    ps = placers(bundle, args.variants)
+    sr = ps["both"].spec.sample_rate
+    clip = load_audio(args.clip, sr=sr, max_seconds=30.0)
+    long = load_audio(args.long, sr=sr, max_seconds=600.0)
+    runs = interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)
+    one = [k for k in ps if k in ("both", "mobilenet_v2")]  # the long song: both networks, and the reference
+    long_runs = interleaved({f"{k}_long": (lambda p=ps[k]: p.place_audio(long, "long", trajectory=True))
+                             for k in one}, args.long_repeats)
+    return {"runs": {**runs, **long_runs}, "long_minutes": len(long) / sr / 60, **rss_mb()}
+
+
+def worker_ready(args) -> dict:
+    """Seconds from a fresh process to a warm placer on ``args.bundle``; its RSS then and after placing a clip."""
+    t0 = time.perf_counter()
+    from pipeline.place import Placer
+
+    placer = Placer.from_path(args.bundle, threads=1)
+    placer.warm_up()
+    out = {"ready_s": time.perf_counter() - t0, "ready_rss_mb": rss_mb()["rss_mb"]}
+    if args.clip:
+        placer.place_file(args.clip, trajectory=True)
+    return {**out, **rss_mb()}
+
+
+def worker_growth(args) -> dict:
+    """A 30 s clip on the shipped and on the large bundle, in one process, interleaved."""
+    from pipeline.audio import load_audio
+    from pipeline.place import Placer
+
+    ps = {"small": Placer.from_path(args.bundle, threads=1), "large": Placer.from_path(args.out, threads=1)}
+    clip = load_audio(args.clip, sr=ps["small"].spec.sample_rate, max_seconds=30.0)
+    for p in ps.values():
+        p.warm_up()
+    return {"runs": interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)}
+
+
+WORKERS = {"warm": worker_warm, "ready": worker_ready, "growth": worker_growth}
+
+
+# --- the driver ----------------------------------------------------------------------------------------
+
+
+def run_worker(repo: Path, task: str, **kw) -> dict:
+    """One fresh process of ``repo``'s code running ``task``; returns its JSON result."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", task]
+    for k, v in kw.items():
+        if v is True:
+            argv.append(f"--{k}")
+        elif v not in (None, False):
+            argv += [f"--{k.replace('_', '-')}", str(v)]
+    env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env, timeout=3600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{task} in {repo} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cli_seconds(repo: Path, args: list) -> float:
+    """Wall time of one cold ``python -m pipeline ARGS`` in ``repo``."""
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=repo, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{args} in {repo}: {r.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def five_minute_song(out: Path) -> Path:
+    """Five minutes of real music: the shared songs end to end (at the bundle's 22 050 Hz)."""
+    import numpy as np
+    import soundfile as sf
+
+    sys.path.insert(0, str(REPO))
+    from pipeline.audio import load_audio
+
+    parts = [load_audio(p, sr=22050) for p in sorted(SONGS.glob("*.ogg"))]
+    sf.write(out, np.concatenate(parts)[: 300 * 22050], 22050)
+    return out
+
+
+def median_ratio(a: list, b: list) -> tuple[float, float, float]:
+    """Median of the per-round ratios a/b, and their min and max (how noisy the rounds were)."""
+    r = [x / y for x, y in zip(a, b)]
+    return statistics.median(r), min(r), max(r)
+
+
+def report_two_networks(res: dict) -> None:
+    runs = res["runs"]
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print("\n## One process of this code, interleaved (seconds: median; ratio: median of per-round ratios [min–max])")
+    print("| what | median s | ÷ MobileNetV2 only | ÷ MusiCNN only |\n|---|---|---|---|")
+    for k in [k for k in runs if not k.endswith("_long")]:
+        cols = [f"{median_ratio(runs[k], runs[ref])[0]:.2f} [{median_ratio(runs[k], runs[ref])[1]:.2f}–"
+                f"{median_ratio(runs[k], runs[ref])[2]:.2f}]" if ref in runs else "–" for ref in ("mobilenet_v2", "musicnn")]
+        print(f"| 30 s clip, {k} | {med[k]:.3f} | {cols[0]} | {cols[1]} |")
+    for k in [k for k in runs if k.endswith("_long")]:
+        ref = "mobilenet_v2_long"
+        col = "%.2f [%.2f–%.2f]" % median_ratio(runs[k], runs[ref]) if ref in runs else "–"
+        print(f"| {res['long_minutes']:.0f}-minute song + trajectory, {k[:-5]} | {med[k]:.3f} | {col} | – |")
+
+
+def compare_base(args, clip: Path, long: Path) -> None:
+    """Previous code against this one: warm placements (both networks), RSS, cold CLI; alternating processes."""
+    sides = {"base": args.base, "new": REPO}
+    warm, ready = {k: [] for k in sides}, {k: [] for k in sides}
+    cold = {(k, c): [] for k in sides for c in ("place", "info")}
+    new_detail = None
+    for _ in range(args.rounds):
+        for k, repo in sides.items():
+            res = run_worker(repo, "warm", bundle=args.bundle, clip=clip, long=long, repeats=args.repeats,
+                             long_repeats=args.long_repeats, variants=(k == "new"))
+            warm[k].append(res)
+            new_detail = res if k == "new" else new_detail
+            ready[k].append(run_worker(repo, "ready", bundle=args.bundle, clip=clip))
+            cold[(k, "place")].append(cli_seconds(repo, ["place", clip, "--bundle", args.bundle]))
+            cold[(k, "info")].append(cli_seconds(repo, ["info", "--bundle", args.bundle]))
+    report_two_networks(new_detail)
+    print("\n## Previous code (base) against this code (new): fresh processes, alternating, "
+          f"{args.rounds} rounds (both networks, one thread)")
+    print("| what | base | new | new ÷ base |\n|---|---|---|---|")
+    for label, key in (("30 s clip warm (s)", "both"), ("5-minute song + trajectory warm (s)", "both_long")):
+        b = statistics.median(x for r in warm["base"] for x in r["runs"][key])
+        n = statistics.median(x for r in warm["new"] for x in r["runs"][key])
+        print(f"| {label} | {b:.3f} | {n:.3f} | {n / b:.2f} |")
+    for c in ("place", "info"):
+        b, n = statistics.median(cold[("base", c)]), statistics.median(cold[("new", c)])
+        print(f"| cold `python -m pipeline {c}{' one.flac' if c == 'place' else ''}` (s) | {b:.2f} | {n:.2f} | {n / b:.2f} |")
+    for m, label in (("ready_s", "placer ready from a fresh process (s)"), ("ready_rss_mb", "RSS, placer ready (MB)"),
+                     ("rss_mb", "RSS after placing a 30 s clip (MB)"), ("peak_mb", "peak RSS (MB)")):
+        b, n = (statistics.median(r[m] for r in ready[k]) for k in ("base", "new"))
+        print(f"| {label} | {b:.2f} | {n:.2f} | {n / b:.2f} |")
+
+
+def compare_large(args, clip: Path, tmp: Path) -> None:
+    """Placer ready time and a 30 s placement on an N-track copy of the bundle, against the bundle itself."""
+    large = tmp / "large"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "large_bundle.py"), "--tracks", str(args.tracks),
+                    "--out", str(large), "--source", str(args.bundle)], check=True, capture_output=True)
+    ready = {"small": [], "large": []}
+    for _ in range(args.rounds):
+        for k, b in (("small", args.bundle), ("large", large)):
+            ready[k].append(run_worker(REPO, "ready", bundle=b))
+    growth = run_worker(REPO, "growth", bundle=args.bundle, out=large, clip=clip, repeats=args.repeats)["runs"]
+    print(f"\n## {args.tracks} tracks (benchmarks/large_bundle.py) against the shipped bundle, this code")
+    print("| what | shipped | large | large ÷ shipped |\n|---|---|---|---|")
+    s, l_ = (statistics.median(r["ready_s"] for r in ready[k]) for k in ("small", "large"))
+    print(f"| placer ready from a fresh process (s) | {s:.2f} | {l_:.2f} | {l_ / s:.2f} |")
+    s, l_ = (statistics.median(r["rss_mb"] for r in ready[k]) for k in ("small", "large"))
+    print(f"| RSS of the ready placer (MB) | {s:.0f} | {l_:.0f} | {l_ / s:.2f} |")
+    r = median_ratio(growth["large"], growth["small"])
+    print(f"| 30 s clip warm (s; ratio: per round [min–max]) | {statistics.median(growth['small']):.3f} | "
+          f"{statistics.median(growth['large']):.3f} | {r[0]:.2f} [{r[1]:.2f}–{r[2]:.2f}] |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", type=Path, default=Path("/tmp/base"), help="checkout of the previous code")
+    ap.add_argument("--bundle", type=Path, default=REPO / "assets" / "gtzan", help="a bundle both codes read")
+    ap.add_argument("--clip", type=Path, default=REPO.parent / "shared" / "data" / "gtzan" / "blues" / "blues.00000.flac")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--long-repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2, help="alternating fresh-process rounds per code")
+    ap.add_argument("--tracks", type=int, default=10000, help="size of the large bundle (0: skip)")
+    ap.add_argument("--worker", choices=sorted(WORKERS))  # worker mode (internal)
+    ap.add_argument("--long"), ap.add_argument("--out"), ap.add_argument("--variants", action="store_true")
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return 0
+    args.bundle = args.bundle.resolve()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; base {args.base}, new {REPO}; "
+          f"bundle {args.bundle}", flush=True)
+    with tempfile.TemporaryDirectory() as d:
+        long = five_minute_song(Path(d) / "five_minutes.flac")
+        compare_base(args, args.clip.resolve(), long)
+        if args.tracks:
+            compare_large(args, args.clip.resolve(), Path(d))
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
