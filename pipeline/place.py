@@ -184,8 +184,9 @@ class Placer:
         return network
 
     @classmethod
-    def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None) -> "Placer":
-        return cls(load_bundle(path), threads, network)
+    def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None,
+                  networks: list[str] | None = None) -> "Placer":
+        return cls(load_bundle(path), threads, network, networks)
 
     def warm_up(self) -> None:
         """Run once on a short noise clip (first-run allocations in onnxruntime)."""

@@ -69,9 +69,11 @@ def affinities(distances: np.ndarray, perplexity: float = PERPLEXITY, tol: float
     """Row-normalised Gaussian affinities ``exp(-d² β)``, β per row set so each row's perplexity is
     ``perplexity`` (openTSNE's ``compute_gaussian_perplexity``, vectorised over rows).
 
-    openTSNE bisects β to an entropy within ``tol``; here Newton steps on the
-    same bracket reach the same root in a handful of steps instead of ~40 (a
-    step that would leave the bracket bisects it instead).
+    openTSNE bisects β to an entropy within ``tol``, each row on its own; here
+    Newton steps on the same bracket reach the same root in a handful of steps
+    instead of ~40 (a step that would leave the bracket bisects it instead),
+    and a row stops when it has converged, so its β does not depend on the
+    other rows of the batch.
     """
     d2 = np.asarray(distances, dtype=np.float64) ** 2
     target = np.log(min(perplexity, d2.shape[1]))
@@ -83,16 +85,17 @@ def affinities(distances: np.ndarray, perplexity: float = PERPLEXITY, tol: float
         P /= total[:, None]
         mean_d2 = (d2 * P).sum(axis=1)
         diff = np.log(total) + beta * mean_d2 - target  # entropy − target
-        if np.all(np.abs(diff) <= tol):
+        active = np.abs(diff) > tol  # a row that has converged keeps its β: rows do not depend on each other
+        if not active.any():
             break
         up = diff > 0  # too flat: sharpen (larger β)
-        lo = np.where(up, beta, lo)
-        hi = np.where(up, hi, beta)
+        lo = np.where(up & active, beta, lo)
+        hi = np.where(up | ~active, hi, beta)
         slope = beta * ((d2 * d2 * P).sum(axis=1) - mean_d2**2)  # −d entropy / dβ = β Var_P(d²)
         with np.errstate(all="ignore"):  # a flat row (no slope): bisect
             newton = beta + diff / slope
         bisect = np.where(np.isinf(hi), beta * 2, (lo + hi) / 2)
-        beta = np.where((newton > lo) & (newton < hi), newton, bisect)
+        beta = np.where(active, np.where((newton > lo) & (newton < hi), newton, bisect), beta)
     return P / P.sum(axis=1, keepdims=True)
 
 
