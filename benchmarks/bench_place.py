@@ -11,8 +11,9 @@ unless a row says otherwise):
   threads (``threads=2``), and a 5-minute song with its trajectory on both and on MobileNetV2 only. Each
   round gives its own ratio, so the spread of the ratios says how noisy the machine was;
 - the previous code against this one (fresh processes alternating base / new, ``--rounds`` each): the
-  30 s clip and the 5-minute trajectory on both networks, RSS of the process after placing, and cold
-  ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
+  30 s clip and the 5-minute trajectory on both networks; the placer's ready time and RSS (alone, and
+  in the explorer's set-up without torch: streamlit and the explorer's modules imported) after placing
+  a clip; cold ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
 - ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``): the placer's ready
   time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement, against the shipped
   bundle in the same process.
@@ -117,7 +118,34 @@ def worker_growth(args) -> dict:
     return {"runs": interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)}
 
 
-WORKERS = {"warm": worker_warm, "ready": worker_ready, "growth": worker_growth}
+class _NoTorch:
+    """An import hook that makes torch and torchvision unimportable (a machine with requirements-serve.txt)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError(f"{name} is blocked: the serving set-up has no torch")
+
+
+def worker_serve(args) -> dict:
+    """RSS of the explorer's set-up without torch: streamlit, the explorer's modules, a warm placer, one song."""
+    import importlib
+    import pkgutil
+
+    sys.meta_path.insert(0, _NoTorch())
+    import explorer
+    import streamlit  # noqa: F401
+
+    for m in pkgutil.iter_modules(explorer.__path__):
+        importlib.import_module(f"explorer.{m.name}")
+    from pipeline.place import Placer
+
+    placer = Placer.from_path(args.bundle, threads=1)
+    placer.warm_up()
+    placer.place_file(args.clip, trajectory=True)
+    return rss_mb()
+
+
+WORKERS = {"warm": worker_warm, "ready": worker_ready, "growth": worker_growth, "serve": worker_serve}
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -194,7 +222,8 @@ def compare_base(args, clip: Path, long: Path) -> None:
                              long_repeats=args.long_repeats, variants=(k == "new"))
             warm[k].append(res)
             new_detail = res if k == "new" else new_detail
-            ready[k].append(run_worker(repo, "ready", bundle=args.bundle, clip=clip))
+            ready[k].append({**run_worker(repo, "ready", bundle=args.bundle, clip=clip),
+                             **{f"serve_{m}": v for m, v in run_worker(repo, "serve", bundle=args.bundle, clip=clip).items()}})
             cold[(k, "place")].append(cli_seconds(repo, ["place", clip, "--bundle", args.bundle]))
             cold[(k, "info")].append(cli_seconds(repo, ["info", "--bundle", args.bundle]))
     report_two_networks(new_detail)
@@ -209,7 +238,9 @@ def compare_base(args, clip: Path, long: Path) -> None:
         b, n = statistics.median(cold[("base", c)]), statistics.median(cold[("new", c)])
         print(f"| cold `python -m pipeline {c}{' one.flac' if c == 'place' else ''}` (s) | {b:.2f} | {n:.2f} | {n / b:.2f} |")
     for m, label in (("ready_s", "placer ready from a fresh process (s)"), ("ready_rss_mb", "RSS, placer ready (MB)"),
-                     ("rss_mb", "RSS after placing a 30 s clip (MB)"), ("peak_mb", "peak RSS (MB)")):
+                     ("rss_mb", "RSS after placing a 30 s clip (MB)"), ("peak_mb", "peak RSS (MB)"),
+                     ("serve_rss_mb", "explorer set-up without torch + a placed clip: RSS (MB)"),
+                     ("serve_peak_mb", "the same, peak RSS (MB)")):
         b, n = (statistics.median(r[m] for r in ready[k]) for k in ("base", "new"))
         print(f"| {label} | {b:.2f} | {n:.2f} | {n / b:.2f} |")
 
