@@ -6,14 +6,15 @@
 What it measures (every timing a median of ``--repeats``, placements warm after ``warm_up``, one thread
 unless a row says otherwise):
 
-- in one process of this code, interleaved round by round: a 30 s clip placed on both networks, on
-  MobileNetV2 only and on MusiCNN only (``Placer(bundle, networks=[...])``), both side by side on two
-  threads (``threads=2``), and a 5-minute song with its trajectory on both and on MobileNetV2 only. Each
-  round gives its own ratio, so the spread of the ratios says how noisy the machine was;
-- the previous code against this one (fresh processes alternating base / new, ``--rounds`` each): the
-  30 s clip and the 5-minute trajectory on both networks; the placer's ready time and RSS (alone, and
-  in the explorer's set-up without torch: streamlit and the explorer's modules imported) after placing
-  a clip; cold ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
+- in one process, interleaved round by round (``--rounds`` such processes): a 30 s clip placed on both
+  networks by this code and by the previous one (its ``pipeline`` imported as ``pipeline_base``), and by
+  this code on MobileNetV2 only and on MusiCNN only (``Placer(bundle, networks=[...])``); a 5-minute song
+  with its trajectory (previous code, this code, MobileNetV2 only). Each round gives its own ratio, so
+  the spread of the ratios says how noisy the machine was. Both networks side by side on two threads
+  (``threads=2``) are timed in a process of their own (two threads change numpy's BLAS process-wide);
+- fresh processes alternating previous / this code (``--rounds`` each): the placer's ready time and RSS
+  after placing a clip (alone, and in the explorer's set-up without torch: streamlit and the explorer's
+  modules imported); cold ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
 - ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``): the placer's ready
   time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement, against the shipped
   bundle in the same process.
@@ -61,36 +62,62 @@ def interleaved(tasks: dict, repeats: int) -> dict:
 # --- workers: each runs inside one checkout (its ``pipeline`` package), prints one JSON line -----------
 
 
-def placers(bundle, variants: bool) -> dict:
-    """The placers to compare: both networks (one thread) and, with ``variants``, one network each and both
-    on two threads (this code only: the previous one places on every network, one thread)."""
-    from pipeline.place import Placer
+def base_package(base: Path):
+    """The previous checkout's ``pipeline`` package, imported as ``pipeline_base`` beside this one."""
+    import importlib.util
 
-    out = {"both": Placer(bundle, threads=1)}
-    if variants:
-        for name in bundle.networks:
-            out[name] = Placer(bundle, threads=1, networks=[name])
-        out["both_2_threads"] = Placer(bundle, threads=2)
-    for p in out.values():
-        p.warm_up()
-    return out
+    spec = importlib.util.spec_from_file_location("pipeline_base", base / "pipeline" / "__init__.py",
+                                                  submodule_search_locations=[str(base / "pipeline")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pipeline_base"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def worker_warm(args) -> dict:
-    """Warm placements of a 30 s clip and a 5-minute song (trajectory), interleaved across the placers."""
+def worker_versus(args) -> dict:
+    """In one process, interleaved: the previous code and this one on both networks, this one on each alone.
+
+    A 30 s clip (every placer) and a 5-minute song with its trajectory (previous code, this code, and
+    this code on MobileNetV2 only). One thread each.
+    """
+    import importlib
+
     from pipeline.audio import load_audio
     from pipeline.bundle import load_bundle
+    from pipeline.place import Placer
 
     bundle = load_bundle(args.bundle)
-    ps = placers(bundle, args.variants)
+    ps = {"both": Placer(bundle, threads=1)}
+    if args.base:
+        base_pipeline = base_package(Path(args.base))
+        base_place = importlib.import_module("pipeline_base.place")
+        ps["base_both"] = base_place.Placer(importlib.import_module("pipeline_base.bundle").load_bundle(args.bundle),
+                                            threads=1)
+    for name in bundle.networks:
+        ps[name] = Placer(bundle, threads=1, networks=[name])
+    for p in ps.values():
+        p.warm_up()
     sr = ps["both"].spec.sample_rate
     clip = load_audio(args.clip, sr=sr, max_seconds=30.0)
     long = load_audio(args.long, sr=sr, max_seconds=600.0)
     runs = interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)
-    one = [k for k in ps if k in ("both", "mobilenet_v2")]  # the long song: both networks, and the reference
     long_runs = interleaved({f"{k}_long": (lambda p=ps[k]: p.place_audio(long, "long", trajectory=True))
-                             for k in one}, args.long_repeats)
-    return {"runs": {**runs, **long_runs}, "long_minutes": len(long) / sr / 60, **rss_mb()}
+                             for k in ("base_both", "both", "mobilenet_v2") if k in ps}, args.long_repeats)
+    return {"runs": {**runs, **long_runs}, "long_minutes": len(long) / sr / 60}
+
+
+def worker_side(args) -> dict:
+    """Both networks one after the other (one thread) and side by side (two threads), interleaved."""
+    from pipeline.audio import load_audio
+    from pipeline.bundle import load_bundle
+    from pipeline.place import Placer
+
+    bundle = load_bundle(args.bundle)
+    ps = {"both": Placer(bundle, threads=1), "both_2_threads": Placer(bundle, threads=2)}
+    for p in ps.values():
+        p.warm_up()
+    clip = load_audio(args.clip, sr=ps["both"].spec.sample_rate, max_seconds=30.0)
+    return {"runs": interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)}
 
 
 def worker_ready(args) -> dict:
@@ -145,7 +172,7 @@ def worker_serve(args) -> dict:
     return rss_mb()
 
 
-WORKERS = {"warm": worker_warm, "ready": worker_ready, "growth": worker_growth, "serve": worker_serve}
+WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, "growth": worker_growth, "serve": worker_serve}
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -195,45 +222,45 @@ def median_ratio(a: list, b: list) -> tuple[float, float, float]:
     return statistics.median(r), min(r), max(r)
 
 
-def report_two_networks(res: dict) -> None:
-    runs = res["runs"]
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    print("\n## One process of this code, interleaved (seconds: median; ratio: median of per-round ratios [min–max])")
-    print("| what | median s | ÷ MobileNetV2 only | ÷ MusiCNN only |\n|---|---|---|---|")
-    for k in [k for k in runs if not k.endswith("_long")]:
-        cols = [f"{median_ratio(runs[k], runs[ref])[0]:.2f} [{median_ratio(runs[k], runs[ref])[1]:.2f}–"
-                f"{median_ratio(runs[k], runs[ref])[2]:.2f}]" if ref in runs else "–" for ref in ("mobilenet_v2", "musicnn")]
-        print(f"| 30 s clip, {k} | {med[k]:.3f} | {cols[0]} | {cols[1]} |")
-    for k in [k for k in runs if k.endswith("_long")]:
-        ref = "mobilenet_v2_long"
-        col = "%.2f [%.2f–%.2f]" % median_ratio(runs[k], runs[ref]) if ref in runs else "–"
-        print(f"| {res['long_minutes']:.0f}-minute song + trajectory, {k[:-5]} | {med[k]:.3f} | {col} | – |")
+def ratio_cell(runs: dict, k: str, ref: str) -> str:
+    if ref not in runs:
+        return "–"
+    return "%.2f [%.2f–%.2f]" % median_ratio(runs[k], runs[ref])
+
+
+def report_versus(rounds: list) -> None:
+    """The interleaved in-process table; each process's rounds pooled."""
+    runs = {k: [x for r in rounds for x in r["runs"][k]] for k in rounds[0]["runs"]}
+    print(f"\n## In one process, interleaved ({len(rounds)} processes × their rounds; seconds: median; ratios: "
+          "median of the per-round ratios [min–max])")
+    print("| what | median s | ÷ MobileNetV2 only | ÷ MusiCNN only | ÷ previous code |\n|---|---|---|---|---|")
+    for k in runs:
+        long = k.endswith("_long")
+        refs = ("mobilenet_v2_long", "-", "base_both_long") if long else ("mobilenet_v2", "musicnn", "base_both")
+        what = (f"{rounds[0]['long_minutes']:.0f}-minute song + trajectory, {k[:-5]}" if long else f"30 s clip, {k}")
+        print(f"| {what} | {statistics.median(runs[k]):.3f} | " + " | ".join(ratio_cell(runs, k, r) for r in refs) + " |")
 
 
 def compare_base(args, clip: Path, long: Path) -> None:
-    """Previous code against this one: warm placements (both networks), RSS, cold CLI; alternating processes."""
+    """Previous code against this one: placements in one process; ready time, RSS and cold CLI in
+    fresh processes alternating base / new."""
+    versus = [run_worker(REPO, "versus", bundle=args.bundle, base=args.base, clip=clip, long=long,
+                         repeats=args.repeats, long_repeats=args.long_repeats) for _ in range(args.rounds)]
+    report_versus(versus)
+    side = run_worker(REPO, "side", bundle=args.bundle, clip=clip, repeats=args.repeats)["runs"]
+    print(f"| 30 s clip, both side by side on 2 threads (own process) | {statistics.median(side['both_2_threads']):.3f} "
+          f"| – | – | {ratio_cell(side, 'both_2_threads', 'both')} of one thread |")
     sides = {"base": args.base, "new": REPO}
-    warm, ready = {k: [] for k in sides}, {k: [] for k in sides}
+    ready = {k: [] for k in sides}
     cold = {(k, c): [] for k in sides for c in ("place", "info")}
-    new_detail = None
     for _ in range(args.rounds):
         for k, repo in sides.items():
-            res = run_worker(repo, "warm", bundle=args.bundle, clip=clip, long=long, repeats=args.repeats,
-                             long_repeats=args.long_repeats, variants=(k == "new"))
-            warm[k].append(res)
-            new_detail = res if k == "new" else new_detail
             ready[k].append({**run_worker(repo, "ready", bundle=args.bundle, clip=clip),
                              **{f"serve_{m}": v for m, v in run_worker(repo, "serve", bundle=args.bundle, clip=clip).items()}})
             cold[(k, "place")].append(cli_seconds(repo, ["place", clip, "--bundle", args.bundle]))
             cold[(k, "info")].append(cli_seconds(repo, ["info", "--bundle", args.bundle]))
-    report_two_networks(new_detail)
-    print("\n## Previous code (base) against this code (new): fresh processes, alternating, "
-          f"{args.rounds} rounds (both networks, one thread)")
+    print(f"\n## Previous code (base) against this code (new): fresh processes, alternating, {args.rounds} rounds, medians")
     print("| what | base | new | new ÷ base |\n|---|---|---|---|")
-    for label, key in (("30 s clip warm (s)", "both"), ("5-minute song + trajectory warm (s)", "both_long")):
-        b = statistics.median(x for r in warm["base"] for x in r["runs"][key])
-        n = statistics.median(x for r in warm["new"] for x in r["runs"][key])
-        print(f"| {label} | {b:.3f} | {n:.3f} | {n / b:.2f} |")
     for c in ("place", "info"):
         b, n = statistics.median(cold[("base", c)]), statistics.median(cold[("new", c)])
         print(f"| cold `python -m pipeline {c}{' one.flac' if c == 'place' else ''}` (s) | {b:.2f} | {n:.2f} | {n / b:.2f} |")
@@ -273,10 +300,11 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", type=Path, default=REPO.parent / "shared" / "data" / "gtzan" / "blues" / "blues.00000.flac")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--long-repeats", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=2, help="alternating fresh-process rounds per code")
+    ap.add_argument("--rounds", type=int, default=2, help="processes (in-process comparison) and alternating "
+                    "fresh-process rounds per code")
     ap.add_argument("--tracks", type=int, default=10000, help="size of the large bundle (0: skip)")
     ap.add_argument("--worker", choices=sorted(WORKERS))  # worker mode (internal)
-    ap.add_argument("--long"), ap.add_argument("--out"), ap.add_argument("--variants", action="store_true")
+    ap.add_argument("--long"), ap.add_argument("--out")
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
