@@ -89,7 +89,7 @@ def worker_versus(args) -> dict:
     bundle = load_bundle(args.bundle)
     ps = {"both": Placer(bundle, threads=1)}
     if args.base:
-        base_pipeline = base_package(Path(args.base))
+        base_package(Path(args.base))
         base_place = importlib.import_module("pipeline_base.place")
         ps["base_both"] = base_place.Placer(importlib.import_module("pipeline_base.bundle").load_bundle(args.bundle),
                                             threads=1)
@@ -172,7 +172,8 @@ def worker_serve(args) -> dict:
     return rss_mb()
 
 
-WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, "growth": worker_growth, "serve": worker_serve}
+WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, "growth": worker_growth,
+           "serve": worker_serve}
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -238,7 +239,8 @@ def report_versus(rounds: list) -> None:
         long = k.endswith("_long")
         refs = ("mobilenet_v2_long", "-", "base_both_long") if long else ("mobilenet_v2", "musicnn", "base_both")
         what = (f"{rounds[0]['long_minutes']:.0f}-minute song + trajectory, {k[:-5]}" if long else f"30 s clip, {k}")
-        print(f"| {what} | {statistics.median(runs[k]):.3f} | " + " | ".join(ratio_cell(runs, k, r) for r in refs) + " |")
+        cells = " | ".join(ratio_cell(runs, k, r) for r in refs)
+        print(f"| {what} | {statistics.median(runs[k]):.3f} | {cells} |")
 
 
 def compare_base(args, clip: Path, long: Path) -> None:
@@ -248,22 +250,26 @@ def compare_base(args, clip: Path, long: Path) -> None:
                          repeats=args.repeats, long_repeats=args.long_repeats) for _ in range(args.rounds)]
     report_versus(versus)
     side = run_worker(REPO, "side", bundle=args.bundle, clip=clip, repeats=args.repeats)["runs"]
-    print(f"| 30 s clip, both side by side on 2 threads (own process) | {statistics.median(side['both_2_threads']):.3f} "
-          f"| – | – | {ratio_cell(side, 'both_2_threads', 'both')} of one thread |")
+    print(f"| 30 s clip, both side by side on 2 threads (own process) | "
+          f"{statistics.median(side['both_2_threads']):.3f} | – | – | {ratio_cell(side, 'both_2_threads', 'both')} "
+          "of one thread |")
     sides = {"base": args.base, "new": REPO}
     ready = {k: [] for k in sides}
     cold = {(k, c): [] for k in sides for c in ("place", "info")}
     for _ in range(args.rounds):
         for k, repo in sides.items():
+            serve = run_worker(repo, "serve", bundle=args.bundle, clip=clip)
             ready[k].append({**run_worker(repo, "ready", bundle=args.bundle, clip=clip),
-                             **{f"serve_{m}": v for m, v in run_worker(repo, "serve", bundle=args.bundle, clip=clip).items()}})
+                             **{f"serve_{m}": v for m, v in serve.items()}})
             cold[(k, "place")].append(cli_seconds(repo, ["place", clip, "--bundle", args.bundle]))
             cold[(k, "info")].append(cli_seconds(repo, ["info", "--bundle", args.bundle]))
-    print(f"\n## Previous code (base) against this code (new): fresh processes, alternating, {args.rounds} rounds, medians")
+    print("\n## Previous code (base) against this code (new): fresh processes, alternating, "
+          f"{args.rounds} rounds, medians")
     print("| what | base | new | new ÷ base |\n|---|---|---|---|")
     for c in ("place", "info"):
         b, n = statistics.median(cold[("base", c)]), statistics.median(cold[("new", c)])
-        print(f"| cold `python -m pipeline {c}{' one.flac' if c == 'place' else ''}` (s) | {b:.2f} | {n:.2f} | {n / b:.2f} |")
+        what = f"cold `python -m pipeline {c}{' one.flac' if c == 'place' else ''}` (s)"
+        print(f"| {what} | {b:.2f} | {n:.2f} | {n / b:.2f} |")
     for m, label in (("ready_s", "placer ready from a fresh process (s)"), ("ready_rss_mb", "RSS, placer ready (MB)"),
                      ("rss_mb", "RSS after placing a 30 s clip (MB)"), ("peak_mb", "peak RSS (MB)"),
                      ("serve_rss_mb", "explorer set-up without torch + a placed clip: RSS (MB)"),
@@ -297,7 +303,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", type=Path, default=Path("/tmp/base"), help="checkout of the previous code")
     ap.add_argument("--bundle", type=Path, default=REPO / "assets" / "gtzan", help="a bundle both codes read")
-    ap.add_argument("--clip", type=Path, default=REPO.parent / "shared" / "data" / "gtzan" / "blues" / "blues.00000.flac")
+    ap.add_argument("--clip", type=Path, help="a 30 s clip",
+                    default=REPO.parent / "shared" / "data" / "gtzan" / "blues" / "blues.00000.flac")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--long-repeats", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2, help="processes (in-process comparison) and alternating "

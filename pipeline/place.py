@@ -271,7 +271,8 @@ class Placer:
         found = {e: self._nearest(e, q, max(MAP_NEIGHBOURS, N_NEIGHBOURS)) for e, q in queries.items()}
         distances = np.concatenate([1.0 - sims[:, :MAP_NEIGHBOURS] for _, sims in found.values()])
         P = np.split(affinities(distances), np.cumsum([len(q) for q in queries.values()])[:-1])
-        points = place_points(self.field, {e: (idx[:, :MAP_NEIGHBOURS], p) for (e, (idx, _)), p in zip(found.items(), P)})
+        neighbours = {e: idx[:, :MAP_NEIGHBOURS] for e, (idx, _) in found.items()}
+        points = place_points(self.field, {e: (neighbours[e], p) for e, p in zip(found, P)})
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}
 
     def _trajectory(self, starts, sounding, seg_probs, points, duration_s) -> list:
