@@ -15,6 +15,8 @@ unless a row says otherwise):
 - fresh processes alternating previous / this code (``--rounds`` each): the placer's ready time and RSS
   after placing a clip (alone, and in the explorer's set-up without torch: streamlit and the explorer's
   modules imported); cold ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
+- where the time goes: each stage of a placement timed alone (decode, each network's front end and graph,
+  kNN, the maps, the trajectory), on the 30 s clip and the 5-minute song;
 - ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``): the placer's ready
   time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement, against the shipped
   bundle in the same process.
@@ -145,6 +147,54 @@ def worker_growth(args) -> dict:
     return {"runs": interleaved({k: (lambda p=p: p.place_audio(clip, "clip")) for k, p in ps.items()}, args.repeats)}
 
 
+def stage_times(placer, path: Path, repeats: int) -> dict:
+    """Median seconds of each stage of placing ``path`` (both networks, trajectory), stage by stage."""
+    import numpy as np
+
+    from pipeline.audio import load_audio, resample
+    from pipeline.embed import none_vectors
+    from pipeline.musicnn_input import MusiCNNConfig, musicnn_mel, patch_none, slice_patches
+    from pipeline.spectrogram import clip_windows, thumbnail_from_power
+
+    nets = {n.name: n for n in placer.networks}
+    cfg = MusiCNNConfig.from_dict(placer.bundle.meta["networks"]["musicnn"]["settings"]["input"])
+    y = load_audio(path, sr=placer.spec.sample_rate, max_seconds=600.0)
+    clip = clip_windows(y, placer.spec)
+    y16 = resample(y, placer.spec.sample_rate, cfg.sample_rate)
+    patches, _ = slice_patches(musicnn_mel(y16, cfg), cfg)
+    seg, _, starts, power = placer._windows(y)
+    keys = placer.embeddings
+    mean = {e: seg[e].mean(axis=0)[None] for e in keys}
+    path_rows = {e: np.vstack([mean[e], seg[e]]) for e in keys}
+    stages = {
+        "decode (load_audio)": lambda: load_audio(path, sr=placer.spec.sample_rate, max_seconds=600.0),
+        "MobileNetV2 front end: one STFT, window images": lambda: clip_windows(y, placer.spec),
+        "MobileNetV2 'none' layer": lambda: none_vectors(clip.images, placer.spec),
+        f"MobileNetV2 ONNX ({len(clip.images)} windows)": lambda: nets["mobilenet_v2"].graph.run(clip.images),
+        "MusiCNN front end: resample to 16 kHz": lambda: resample(y, placer.spec.sample_rate, cfg.sample_rate),
+        "MusiCNN front end: 96-band mel + patches": lambda: slice_patches(musicnn_mel(y16, cfg), cfg),
+        "MusiCNN 'none' layer": lambda: patch_none(patches, cfg),
+        f"MusiCNN ONNX ({len(patches)} patches)": lambda: nets["musicnn"].graph.run(patches),
+        "thumbnail": lambda: thumbnail_from_power(power, placer.spec),
+        "kNN, 8 embeddings (the song)": lambda: [placer._nearest(e, mean[e], 15) for e in keys],
+        "8 maps: kNN + affinities + placement (the song)": lambda: placer._project(mean),
+        f"8 maps with the trajectory ({len(starts)} windows + the song)": lambda: placer._project(path_rows),
+        "place_audio, both networks": lambda: placer.place_audio(y, "x"),
+        "place_audio, both networks, trajectory": lambda: placer.place_audio(y, "x", trajectory=True),
+    }
+    return {k: statistics.median(interleaved({k: fn}, repeats)[k]) for k, fn in stages.items()}
+
+
+def worker_profile(args) -> dict:
+    """Stage times of a 30 s clip and a long song, this code, one thread."""
+    from pipeline.place import Placer
+
+    placer = Placer.from_path(args.bundle, threads=1)
+    placer.warm_up()
+    return {"clip": stage_times(placer, Path(args.clip), args.repeats),
+            "long": stage_times(placer, Path(args.long), args.long_repeats)}
+
+
 class _NoTorch:
     """An import hook that makes torch and torchvision unimportable (a machine with requirements-serve.txt)."""
 
@@ -173,7 +223,7 @@ def worker_serve(args) -> dict:
 
 
 WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, "growth": worker_growth,
-           "serve": worker_serve}
+           "serve": worker_serve, "profile": worker_profile}
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -278,6 +328,16 @@ def compare_base(args, clip: Path, long: Path) -> None:
         print(f"| {label} | {b:.2f} | {n:.2f} | {n / b:.2f} |")
 
 
+def report_profile(args, clip: Path, long: Path) -> None:
+    res = run_worker(REPO, "profile", bundle=args.bundle, clip=clip, long=long, repeats=args.repeats,
+                     long_repeats=args.long_repeats)
+    print("\n## Where the time goes: each stage alone, this code, one thread (ms, median)")
+    print("| stage | 30 s clip | 5-minute song |\n|---|---|---|")
+    for k in res["clip"]:
+        other = next((v for j, v in res["long"].items() if j.split(" (")[0] == k.split(" (")[0]), None)
+        print(f"| {k} | {1000 * res['clip'][k]:.1f} | {1000 * other:.1f} |")
+
+
 def compare_large(args, clip: Path, tmp: Path) -> None:
     """Placer ready time and a 30 s placement on an N-track copy of the bundle, against the bundle itself."""
     large = tmp / "large"
@@ -321,6 +381,7 @@ def main(argv=None) -> int:
           f"bundle {args.bundle}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         long = five_minute_song(Path(d) / "five_minutes.flac")
+        report_profile(args, args.clip.resolve(), long)
         compare_base(args, args.clip.resolve(), long)
         if args.tracks:
             compare_large(args, args.clip.resolve(), Path(d))
