@@ -17,6 +17,7 @@ of ``NETWORK_LOADERS``: its patches are pooled onto the same window grid.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
 from .embed import none_vectors, track_means
 from .errors import one_line
-from .networks import DEFAULT_NETWORK, LAYERS, embedding_key
+from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
@@ -134,33 +135,46 @@ class Placer:
     Parameters
     ----------
     bundle : an opened bundle (``load_bundle``).
-    threads : onnxruntime threads per placement (default: ``serve.default_threads()``, 1); numpy's BLAS
-        is set to as many, process-wide (``serve.limit_blas_threads``).
+    threads : onnxruntime threads per network (default: ``serve.default_threads()``, 1); numpy's BLAS
+        is set to as many, process-wide (``serve.limit_blas_threads``). With 2 or more, a bundle's
+        networks also run side by side, one Python thread each.
     network : whose probabilities are the prediction (default: the bundle's ``predictor``).
+    networks : the networks to place on (default: all the bundle's); maps of the others are left out.
     """
 
-    def __init__(self, bundle: Bundle, threads: int | None = None, network: str | None = None):
+    def __init__(self, bundle: Bundle, threads: int | None = None, network: str | None = None,
+                 networks: list[str] | None = None):
         threads = threads or default_threads()
         limit_blas_threads(threads)
         self.bundle = bundle
         self.labels = bundle.labels
+        names = list(bundle.networks) if networks is None else list(networks)
+        missing = [n for n in [*names, *([network] if network else [])] if n not in bundle.networks]
+        if missing or not names:
+            raise BundleError(f"bundle {bundle.path} has no {', '.join(missing) or 'network to place on'} network "
+                              f"(it has {', '.join(bundle.networks)})")
         try:  # bundle.json is not hashed: an edited config or map setting must fail here, in one clear line
             self.spec = SpectrogramConfig.from_dict(bundle.meta["config"]["spectrogram"])
-            self.networks = [self._load_network(name, threads) for name in bundle.networks]
+            self.networks = [self._load_network(name, threads) for name in names]
             _check_map_settings(bundle.meta["maps"]["params"])
         except BundleError:
             raise
         except Exception as e:  # a graph onnxruntime cannot read, a missing setting, an edited one
             raise BundleError(f"bundle {bundle.path} cannot place songs ({one_line(e)}); rebuild it") from None
-        wanted = network or bundle.predictor
-        if wanted not in bundle.networks:
-            raise BundleError(f"bundle {bundle.path} has no {wanted} network (it has {', '.join(bundle.networks)})")
+        wanted = network or (bundle.predictor if bundle.predictor in names else names[0])
+        if wanted not in names:
+            raise BundleError(f"{wanted} predicts but is not among the networks placed on ({', '.join(names)})")
         self.predictor = next(n for n in self.networks if n.name == wanted)
+        # the maps placed on: every embedding of the networks loaded, in the bundle's order
+        self.embeddings = [e for e in bundle.embeddings if split_key(e)[0] in names]
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
-        self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in bundle.embeddings}
-        self.field = RepulsionField({e: bundle.coords(e) for e in bundle.embeddings})
+        self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in self.embeddings}
+        self.field = RepulsionField({e: bundle.coords(e) for e in self.embeddings})
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))
+        # threads >= 2: the networks run side by side (onnxruntime releases the GIL), each on its own thread
+        self._side_by_side = threads >= 2 and len(self.networks) > 1
+        self._pool = ThreadPoolExecutor(len(self.networks) - 1, "placer-network") if self._side_by_side else None
 
     def _load_network(self, name: str, threads: int | None) -> Network:
         if name not in NETWORK_LOADERS:
@@ -170,8 +184,9 @@ class Placer:
         return network
 
     @classmethod
-    def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None) -> "Placer":
-        return cls(load_bundle(path), threads, network)
+    def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None,
+                  networks: list[str] | None = None) -> "Placer":
+        return cls(load_bundle(path), threads, network, networks)
 
     def warm_up(self) -> None:
         """Run once on a short noise clip (first-run allocations in onnxruntime)."""
@@ -204,8 +219,7 @@ class Placer:
     def _windows(self, y: np.ndarray):
         """(vectors per window by embedding key, predictor's probabilities per window, starts, thumbnail source)."""
         vectors, power, starts, probabilities = {}, None, None, None
-        for network in self.networks:
-            v, p, windows = network.window_vectors(y)
+        for network, (v, p, windows) in zip(self.networks, self._run_networks(y)):
             if starts is not None and len(windows.starts_s) != len(starts):
                 raise ValueError(f"{network.name}'s front end gives {len(windows.starts_s)} windows, not {len(starts)}")
             vectors.update(v)
@@ -213,6 +227,13 @@ class Placer:
             power = windows.power if power is None else power
             probabilities = p if network is self.predictor else probabilities
         return vectors, probabilities, starts, power
+
+    def _run_networks(self, y: np.ndarray) -> list:
+        """Each network's ``window_vectors(y)``, in ``self.networks`` order: side by side when threads allow."""
+        if not self._side_by_side:
+            return [network.window_vectors(y) for network in self.networks]
+        later = [self._pool.submit(network.window_vectors, y) for network in self.networks[1:]]
+        return [self.networks[0].window_vectors(y), *(f.result() for f in later)]
 
     def place_audio(self, y: np.ndarray, name: str, trajectory: bool = False) -> Placement:
         """Place a decoded 22 050 Hz mono signal; raises AudioError for pure silence."""
@@ -224,7 +245,7 @@ class Placer:
             raise AudioError("silent: the clip has no sound to place")
         probs = track_means(seg_probs, np.zeros(n, dtype=np.int64), 1)[0].astype(np.float64)
         probs /= probs.sum()
-        keys = self.bundle.embeddings
+        keys = self.embeddings
         # Windows of digital silence have no direction in a cosine map: they stay off the path.
         sounding = np.flatnonzero(np.all([np.any(seg[e], axis=1) for e in keys], axis=0)) if trajectory else []
         points, near = self._project({e: np.vstack([mean[e][None], seg[e][sounding]]) for e in keys})
@@ -244,11 +265,14 @@ class Placer:
         """Map positions of every query row, every map in one optimisation; and the first row's neighbours.
 
         One similarity search per embedding serves both the map's affinities
-        (its 15 nearest tracks) and the song's "nearest tracks" list.
+        (its 15 nearest tracks) and the song's "nearest tracks" list; the
+        affinities of every map's rows are calibrated in one batch.
         """
         found = {e: self._nearest(e, q, max(MAP_NEIGHBOURS, N_NEIGHBOURS)) for e, q in queries.items()}
-        points = place_points(self.field, {e: (idx[:, :MAP_NEIGHBOURS], affinities(1.0 - sims[:, :MAP_NEIGHBOURS]))
-                                           for e, (idx, sims) in found.items()})
+        distances = np.concatenate([1.0 - sims[:, :MAP_NEIGHBOURS] for _, sims in found.values()])
+        P = np.split(affinities(distances), np.cumsum([len(q) for q in queries.values()])[:-1])
+        neighbours = {e: idx[:, :MAP_NEIGHBOURS] for e, (idx, _) in found.items()}
+        points = place_points(self.field, {e: (neighbours[e], p) for e, p in zip(found, P)})
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}
 
     def _trajectory(self, starts, sounding, seg_probs, points, duration_s) -> list:

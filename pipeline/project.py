@@ -66,25 +66,36 @@ def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
 
 def affinities(distances: np.ndarray, perplexity: float = PERPLEXITY, tol: float = 1e-8,
                max_iter: int = 200) -> np.ndarray:
-    """Row-normalised Gaussian affinities ``exp(-d² β)``, β per row set by bisection so each row's
-    perplexity is ``perplexity`` (openTSNE's ``compute_gaussian_perplexity``, vectorised over rows)."""
+    """Row-normalised Gaussian affinities ``exp(-d² β)``, β per row set so each row's perplexity is
+    ``perplexity`` (openTSNE's ``compute_gaussian_perplexity``, vectorised over rows).
+
+    openTSNE bisects β to an entropy within ``tol``, each row on its own; here
+    Newton steps on the same bracket reach the same root in a handful of steps
+    instead of ~40 (a step that would leave the bracket bisects it instead),
+    and a row stops when it has converged, so its β does not depend on the
+    other rows of the batch.
+    """
     d2 = np.asarray(distances, dtype=np.float64) ** 2
     target = np.log(min(perplexity, d2.shape[1]))
     beta = np.ones(len(d2))
-    lo, hi = np.full(len(d2), -np.inf), np.full(len(d2), np.inf)
+    lo, hi = np.zeros(len(d2)), np.full(len(d2), np.inf)
     for _ in range(max_iter):
         P = np.exp(-d2 * beta[:, None])
         total = np.maximum(P.sum(axis=1), 1e-12)
         P /= total[:, None]
-        entropy = np.log(total) + beta * (d2 * P).sum(axis=1)
-        diff = entropy - target
-        if np.all(np.abs(diff) <= tol):
+        mean_d2 = (d2 * P).sum(axis=1)
+        diff = np.log(total) + beta * mean_d2 - target  # entropy − target
+        active = np.abs(diff) > tol  # a row that has converged keeps its β: rows do not depend on each other
+        if not active.any():
             break
         up = diff > 0  # too flat: sharpen (larger β)
-        lo = np.where(up, beta, lo)
-        hi = np.where(up, hi, beta)
-        beta = np.where(up, np.where(np.isinf(hi), beta * 2, (beta + hi) / 2),
-                        np.where(np.isinf(lo), beta / 2, (beta + lo) / 2))
+        lo = np.where(up & active, beta, lo)
+        hi = np.where(up | ~active, hi, beta)
+        slope = beta * ((d2 * d2 * P).sum(axis=1) - mean_d2**2)  # −d entropy / dβ = β Var_P(d²)
+        with np.errstate(all="ignore"):  # a flat row (no slope): bisect
+            newton = beta + diff / slope
+        bisect = np.where(np.isinf(hi), beta * 2, (lo + hi) / 2)
+        beta = np.where(active, np.where((newton > lo) & (newton < hi), newton, bisect), beta)
     return P / P.sum(axis=1, keepdims=True)
 
 
@@ -136,18 +147,33 @@ class RepulsionField:
 
     def __call__(self, y: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Z, V) at points ``y`` (m, 2) of maps ``owner`` (m,) (indices into ``keys``): shapes (m,), (m, 2)."""
-        g = (y - self.origin[owner]) / self.spacing[owner][:, None]
-        base = np.clip(np.floor(g).astype(np.int64), 0, self.cells - 2)
-        f = g - base
-        i, j = base[:, 0], base[:, 1]
-        fx, fy = f[:, :1], f[:, 1:]
-        grid = self.grid
-        out = ((1 - fx) * ((1 - fy) * grid[owner, i, j] + fy * grid[owner, i, j + 1])
-               + fx * ((1 - fy) * grid[owner, i + 1, j] + fy * grid[owner, i + 1, j + 1]))
-        off = np.any((g < 0) | (g > self.cells - 1), axis=1)
-        for row in np.flatnonzero(off):  # rare: a point pushed beyond the margin
-            out[row] = exact_fields(self.points[owner[row]], y[row : row + 1])[0]
-        return out[:, 0], out[:, 1:]
+        return self.reader(owner)(y)
+
+    def reader(self, owner: np.ndarray):
+        """``y → self(y, owner)`` for points whose maps stay ``owner``: what the steps share is set up once.
+
+        Each read is one gather of every point's four grid corners (Z, Vx, Vy each) and a weighted sum.
+        """
+        owner = np.asarray(owner, dtype=np.int64)
+        origin, scale = self.origin[owner], 1.0 / self.spacing[owner][:, None]
+        cells, flat = self.cells, self.grid.reshape(-1, 3)
+        first = owner * cells * cells
+        corners = np.array([0, 1, cells, cells + 1])  # (i, j), (i, j+1), (i+1, j), (i+1, j+1)
+
+        def read(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            g = (y - origin) * scale
+            base = np.clip(np.floor(g).astype(np.int64), 0, cells - 2)
+            fx, fy = (g - base).T
+            gx, gy = 1.0 - fx, 1.0 - fy
+            weights = np.stack([gx * gy, gx * fy, fx * gy, fx * fy], axis=1)  # (m, 4)
+            values = flat[(first + base[:, 0] * cells + base[:, 1])[:, None] + corners]  # (m, 4, 3)
+            out = np.einsum("mc,mcv->mv", weights, values)
+            if g.min() < 0 or g.max() > cells - 1:  # rare: a point pushed beyond the margin
+                for row in np.flatnonzero(np.any((g < 0) | (g > cells - 1), axis=1)):
+                    out[row] = exact_fields(self.points[owner[row]], y[row : row + 1])[0]
+            return out[:, 0], out[:, 1:]
+
+        return read
 
 
 def _grid_frame(points: np.ndarray, max_spacing: float, max_cells: int, margin: float):
@@ -203,10 +229,11 @@ def place_points(field: RepulsionField, queries: dict[str, tuple[np.ndarray, np.
     owner = np.repeat([slot[k] for k in keys], sizes)
     y = np.median(anchors, axis=1)  # openTSNE's "median" initialisation
     update, gains = np.zeros_like(y), np.ones_like(y)
+    repulsion = field.reader(owner)
     for _ in range(n_iter):
         diff = y[:, None, :] - anchors
         q = 1.0 / (1.0 + np.einsum("mkd,mkd->mk", diff, diff))
-        Z, V = field(y, owner)
+        Z, V = repulsion(y)
         grad = np.einsum("mk,mkd->md", P * q, diff) - V / (Z[:, None] + 1e-12)
         norm = np.sqrt(np.einsum("md,md->m", grad, grad))[:, None]
         grad *= np.minimum(1.0, MAX_GRAD_NORM / (norm + 1e-6))
