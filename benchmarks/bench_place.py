@@ -209,8 +209,9 @@ def worker_serve(args) -> dict:
     import pkgutil
 
     sys.meta_path.insert(0, _NoTorch())
-    import explorer
     import streamlit  # noqa: F401
+
+    import explorer
 
     for m in pkgutil.iter_modules(explorer.__path__):
         importlib.import_module(f"explorer.{m.name}")

@@ -112,7 +112,8 @@ def _open_sound_file(source: AudioSource, filename: str | None, max_bytes: int |
         path = Path(source)
         check_extension(filename if filename is not None else path.name)
         if not path.is_file():
-            raise AudioError(f"file not found: {path.name}" if not path.exists() else f"not a regular file: {path.name}")
+            raise AudioError(f"file not found: {path.name}" if not path.exists()
+                             else f"not a regular file: {path.name}")
         n_bytes = path.stat().st_size
         opener = str(path)
     else:
@@ -147,7 +148,8 @@ def audio_duration(source: AudioSource, filename: str | None = None) -> float:
     -------
     seconds : float
     """
-    with _quiet_native_stderr(_is_mp3(source, filename)), _open_sound_file(source, filename, max_bytes=None) as sound_file:
+    quiet = _quiet_native_stderr(_is_mp3(source, filename))
+    with quiet, _open_sound_file(source, filename, max_bytes=None) as sound_file:
         return float(sound_file.frames) / float(sound_file.samplerate)
 
 

@@ -29,7 +29,8 @@ class MusiCNNConfig:
     hop_length: int = 256
     n_mels: int = 96
     patch_frames: int = 187  # 3 s at 16 kHz / hop 256: the training patch length
-    patch_hop_frames: int = 187  # 3 s: back to back, as the original extractor (half-overlapping: 2x the cost, no measurable gain)
+    # 3 s: back to back, as the original extractor (half-overlapping: 2x the cost, no measurable gain)
+    patch_hop_frames: int = 187
     none_shape: tuple = (24, 32)  # "none" layer: frames x mel bands of a patch after block-averaging
 
     def to_dict(self) -> dict:

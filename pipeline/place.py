@@ -29,10 +29,10 @@ from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
 from .embed import none_vectors, track_means
 from .errors import one_line
+from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
-from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
 from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s, thumbnail_from_power
 
@@ -55,7 +55,8 @@ class Placement:
     n_segments: int
     vectors: dict = field(repr=False, default_factory=dict)  # embedding key → mean vector
     thumbnail: np.ndarray | None = field(repr=False, default=None)  # (64, 320) uint8 log-mel of the whole clip
-    trajectory: list | None = None  # per sounding window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
+    # per sounding window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
+    trajectory: list | None = None
     file_duration_s: float | None = None  # set when the file is longer than MAX_SECONDS: only its start was placed
 
     def to_json(self) -> dict:
@@ -178,7 +179,8 @@ class Placer:
 
     def _load_network(self, name: str, threads: int | None) -> Network:
         if name not in NETWORK_LOADERS:
-            raise BundleError(f"bundle {self.bundle.path} holds a network this code cannot place ({name}); update the code")
+            raise BundleError(f"bundle {self.bundle.path} holds a network this code cannot place ({name}); "
+                              "update the code")
         network = NETWORK_LOADERS[name](self.bundle, self.spec, threads)
         _check_graph(network, self.bundle)
         return network

@@ -143,7 +143,8 @@ class RepulsionField:
         self.origin = np.array([f[0] for f in frames])  # (n_maps, 2)
         self.spacing = np.array([f[1] for f in frames])  # (n_maps,)
         self.cells = max(f[2] for f in frames)  # one size for all, so the grids stack
-        self.grid = np.stack([_fields(p, o, h, self.cells) for p, (o, h, _) in zip(self.points, frames)]).astype(np.float32)
+        grids = [_fields(p, o, h, self.cells) for p, (o, h, _) in zip(self.points, frames)]
+        self.grid = np.stack(grids).astype(np.float32)
 
     def __call__(self, y: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Z, V) at points ``y`` (m, 2) of maps ``owner`` (m,) (indices into ``keys``): shapes (m,), (m, 2)."""
@@ -195,7 +196,8 @@ def _fields(points: np.ndarray, origin: np.ndarray, spacing: float, cells: int) 
     for di, dj, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         np.add.at(density, (base[:, 0] + di, base[:, 1] + dj), w)
     spectrum = np.fft.rfft2(density)
-    fields = [np.fft.irfft2(spectrum * np.fft.rfft2(k), s=density.shape)[:cells, :cells] for k in _kernels(size, spacing)]
+    fields = [np.fft.irfft2(spectrum * np.fft.rfft2(k), s=density.shape)[:cells, :cells]
+              for k in _kernels(size, spacing)]
     return np.stack(fields, axis=-1)
 
 

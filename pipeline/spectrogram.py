@@ -236,8 +236,8 @@ def clip_windows(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | Non
     """Every window's log-mel image from one STFT of the whole signal.
 
     Windows are analysed on the STFT frame grid (``window_starts``), so each is
-    a block of the clip's frames; ``starts_s`` are their nominal starts. Only the frames that reach past a window's edges
-    (two at each end) differ from what ``mel_image`` of the window's samples
+    a block of the clip's frames; ``starts_s`` are their nominal starts. Only
+    the frames that reach past a window's edges (two at each end) differ from what ``mel_image`` of the window's samples
     sees (zero padding there, the neighbouring audio here): those few are
     recomputed from the window alone, so every image equals ``mel_image`` of
     ``segment_audio``'s window (to float rounding) at a fraction of the cost.
