@@ -44,7 +44,8 @@ def is_default(row: dict, defaults: dict | None) -> bool:
             and v.get("image_size") == spec["image_size"]
             and tuple(v.get("blocks", ())) == tuple(defaults["pool_blocks"])
             and v.get("members", 1) == 1 and not v.get("masked")
-            and all(t.get(k) == train[k] for k in ("class_weight", "mixup_alpha", "dropout", "deep", "shallow")))
+            and all(t.get(k) == train[k] for k in ("class_weight", "mixup_alpha", "dropout", "deep", "shallow"))
+            and t.get("augment", "none") == train.get("augment", "none"))
 
 
 def build_defaults() -> dict:
