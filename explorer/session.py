@@ -98,8 +98,11 @@ def on_upload() -> None:
     """
     ss = st.session_state
     ctx = context()
-    results, new = upload.sync_uploads(ss.get(uploader_key()), ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
-                                       max_bytes=max_upload_mb() * 1024 * 1024)
+    files = [f for f in ss.get(uploader_key()) or [] if f is not None]
+    if any(f.file_id not in ss[keys.UPLOADS] for f in files):  # the sidebar's spinner is not drawn yet: say so
+        st.toast("Listening to your song…", icon="🎧")
+    _, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
+                                 max_bytes=max_upload_mb() * 1024 * 1024)
     placed = [r for r in new if r.ok]
     if not placed:
         return  # removed files or errors only: the whole page says so

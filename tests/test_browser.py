@@ -238,6 +238,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.wait_for_function(f"""() => {{
                 const el = document.querySelector('{MAP}');
                 return el && el._fullData && ({UPLOAD_NAMES})(el).length > 0; }}""", timeout=90_000)
+            page.wait_for_selector("h3:has-text('★ class song.wav')", timeout=60_000)  # the rest of the page follows
             wait_idle(page)
             assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
             assert page.locator(MAP).evaluate(COUNT_TRACKS) == n_tracks
