@@ -8,8 +8,8 @@
 
 For the reference page (one radio, one Plotly chart of as many dots as the shipped map; measured again just
 before each collection, as the machine's load drifts) and each collection, on a fresh server at 1280 × 720:
-**first map** (a first visit: address entered → chart drawn and the script finished), **switch** (a click on the radio / a layer → the new chart drawn and the script finished; median
-of 4), and for the app **upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
+**first map** (a first visit: address entered → chart drawn and the script finished), **switch** (a click on
+the radio / a layer → the new chart drawn and the script finished; median of 4), and for the app **upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
 warm-up upload that may wait for the model: switches are measured after it, once the model has loaded in
 the background). Large collections are written once by
 benchmarks/large_bundle.py into .cache/bench/.
