@@ -9,7 +9,8 @@
 For the reference page (one radio, one Plotly chart of as many dots as the shipped map; measured again just
 before each collection, as the machine's load drifts) and each collection, on a fresh server at 1280 × 720:
 **first map** (a first visit: address entered → chart drawn and the script finished), **switch** (a click on
-the radio / a layer → the new chart drawn and the script finished; median of 4), and for the app **upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
+the radio / a layer → the new chart drawn and the script finished; median of 4), and for the app
+**upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
 warm-up upload that may wait for the model: switches are measured after it, once the model has loaded in
 the background). Large collections are written once by
 benchmarks/large_bundle.py into .cache/bench/.
@@ -315,7 +316,8 @@ def bench_browser(sizes: list[int], repeats: int) -> None:
 WS_LOG = """window.__ws = []; const Socket = window.WebSocket;
 window.WebSocket = function (...args) { const ws = new Socket(...args);
     ws.addEventListener('message', e => window.__ws.push([performance.now(), e.data.byteLength || e.data.size || 0]));
-    const send = ws.send.bind(ws); ws.send = d => { window.__ws.push([performance.now(), -(d.byteLength || 0)]); return send(d); };
+    const send = ws.send.bind(ws);
+    ws.send = d => { window.__ws.push([performance.now(), -(d.byteLength || 0)]); return send(d); };
     return ws; };
 window.WebSocket.prototype = Socket.prototype; Object.assign(window.WebSocket, Socket);"""
 CHANGED = """([sel, before, fn]) => new Promise(done => { const tick = () => {
@@ -338,9 +340,9 @@ def timeline(page, cdp, act, chart_fn: str, before) -> str:
     sent = next((t for t, n in log if n < 0), float("nan"))
     first = next((t for t, n in log if n > 0), float("nan"))
     big_t, big_n = max(((t, n) for t, n in log if n > 0), key=lambda r: r[1], default=(float("nan"), 0))
+    task, script = (1e3 * (c1[k] - c0[k]) for k in ("TaskDuration", "ScriptDuration"))
     return (f"sent {sent:4.0f} ms, first reply {first:5.0f}, largest message {big_n / 1e3:6.1f} kB at {big_t:5.0f}, "
-            f"chart drawn {drawn - t0:5.0f}, idle {idle - t0:5.0f} | browser CPU {1e3 * (c1['TaskDuration'] - c0['TaskDuration']):4.0f}"
-            f" ms (script {1e3 * (c1['ScriptDuration'] - c0['ScriptDuration']):4.0f})")
+            f"chart drawn {drawn - t0:5.0f}, idle {idle - t0:5.0f} | browser CPU {task:4.0f} ms (script {script:4.0f})")
 
 
 def breakdown(sizes: list[int], song: Path) -> None:
