@@ -19,7 +19,6 @@ UPLOADS = "uploads"  # file id → UploadResult, in upload order
 UPLOADS_VERSION = "uploads_version"  # the bundle (path, version) those songs were placed on
 UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
 UPLOADER_PREFIX = "uploader_"  # + round: the file uploader's widget key
-FOLLOW_UP = "follow_up"  # set when a new song's star was drawn alone (the map fragment): run the whole page next
 
 # ---------------------------------------------------------------- the collection and the address bar
 BUNDLE_CHOICE = "bundle"  # the collection selector (its value: the bundle directory)

@@ -28,7 +28,6 @@ from . import keys, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
-MAP_PAGE = "Map"  # the title of the page whose map fragment draws a new song's star first (app.py's PAGES)
 
 
 @dataclass(frozen=True)
@@ -86,34 +85,6 @@ def switch_network() -> None:
 def rerun_fragments(fragments) -> None:
     """A callback that only chooses what reruns (e.g. a layer switch: the map and "sounds like")."""
     st.rerun(list(fragments))
-
-
-def on_upload() -> None:
-    """New files in the uploader: place them now, before the page runs, and on the Map page draw their stars first.
-
-    Placing takes most of an upload's wait. A whole-page run would then draw the map and, on the same CPUs
-    and in the same browser, the song's detail panel and "sounds like" (every layer's neighbours): the star
-    came ~0.3-1 s after the map had been sent. So only the map reruns (its fragment); it asks for the whole
-    page when it has drawn the star (``keys.FOLLOW_UP``), which brings the rest.
-    """
-    ss = st.session_state
-    ctx = context()
-    files = [f for f in ss.get(uploader_key()) or [] if f is not None]
-    if any(f.file_id not in ss[keys.UPLOADS] for f in files):  # the sidebar's spinner is not drawn yet: say so
-        st.toast("Listening to your song…", icon="🎧")
-    _, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
-                                 max_bytes=max_upload_mb() * 1024 * 1024)
-    placed = [r for r in new if r.ok]
-    if not placed:
-        return  # removed files or errors only: the whole page says so
-    select([UPLOAD_PREFIX + placed[-1].key])  # show the newest song in the detail panel
-    if ss.get(keys.PAGE_SHOWN) == MAP_PAGE:
-        ss[keys.FOLLOW_UP] = True
-        st.rerun([keys.MAP_FRAGMENT])
-
-
-def max_upload_mb() -> int:
-    return int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
 
 
 def remove_all_songs() -> None:
@@ -216,11 +187,11 @@ def songs_sidebar(ctx: Context) -> None:
     """The uploader, one line per song (click: show it), and "remove all"; new files are placed here."""
     ss = st.session_state
     st.header("Drop in a song")
-    max_mb = max_upload_mb()
+    max_mb = int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
-                             key=uploader_key(), help=text.UPLOAD_HELP, on_change=on_upload)
-    with st.spinner("Listening to your song…"):  # what on_upload did not place (a link, a test's upload)
+                             key=uploader_key(), help=text.UPLOAD_HELP)
+    with st.spinner("Listening to your song…"):
         results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
                                            max_bytes=max_mb * 1024 * 1024)
     placed = [r for r in new if r.ok]

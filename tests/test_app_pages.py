@@ -194,7 +194,7 @@ def test_a_network_switch_reruns_the_map_page_only(app, calls):
     assert not any(calls[n] for n in OTHER_PAGES)  # the other pages' figures are not built
 
 
-def test_an_upload_is_placed_once_its_star_first_then_the_page(app, calls, monkeypatch):
+def test_an_upload_is_placed_once_and_runs_no_other_page(app, calls, monkeypatch):
     from explorer import upload
 
     placed = Counter()
@@ -208,19 +208,13 @@ def test_an_upload_is_placed_once_its_star_first_then_the_page(app, calls, monke
     calls.clear()
     uploader(app).set_value(("my song.wav", wav_bytes(), "audio/wav")).run()
     no_problems(app)
-    assert placed == {"my song.wav": 1}  # in the uploader's callback; the runs after it do not place it again
+    assert placed == {"my song.wav": 1}
     assert [t["name"] for t in traces(map_spec(app), "upload")] == ["★ my song.wav"]
-    # the map's fragment drew the star, then asked for the whole page: the song's panel and the sidebar line
-    assert keys.FOLLOW_UP not in app.session_state
-    assert any(s.value == "★ my song.wav" for s in app.subheader)
+    assert any(s.value == "★ my song.wav" for s in app.subheader)  # its detail panel
     assert any("my song.wav" in b.label for b in app.sidebar.button)
     assert not any(calls[n] for n in OTHER_PAGES)
-    go(app, COMPARE)  # on another page the upload reruns that page whole (it has no map fragment)
-    uploader(app).set_value([("my song.wav", wav_bytes(), "audio/wav"),
-                             ("second.wav", wav_bytes(8.0, genre_index=2, seed=5), "audio/wav")]).run()
-    no_problems(app)
-    assert placed["second.wav"] == 1 and placed["my song.wav"] <= 2  # the file list was given again
-    assert len(traces(charts(app)["grid_deep"], "upload")) == 2
+    layer(app).set_value("shallow").run()  # later runs do not place it again
+    assert placed == {"my song.wav": 1}
 
 
 # ---------------------------------------------------------------- two networks

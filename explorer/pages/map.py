@@ -120,8 +120,6 @@ def map_fragment() -> None:
     downloads.share_and_download(bundle=bundle, bundle_name=ctx.path.name, embedding=embedding, colour_by=colour_by,
                                  params=params, fig=fig, frame=frame, markers=markers, paths=paths,
                                  selection=selection, results=results)
-    if ss.pop(keys.FOLLOW_UP, False):  # a new song's star is drawn: now the rest of the page (session.on_upload)
-        st.rerun()
 
 
 @st.fragment(key=keys.DETAIL_FRAGMENT)
