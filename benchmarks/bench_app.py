@@ -4,11 +4,13 @@
     python benchmarks/bench_app.py --sizes            # the shipped bundle only (--sizes 1000: one size)
     python benchmarks/bench_app.py --script           # also server-side (AppTest) and export timings of the Map page
     python benchmarks/bench_app.py --gl-sweep         # SVG vs WebGL drawing of the map by number of dots
+    python benchmarks/bench_app.py --breakdown        # where a switch and an upload spend their time
 
-For the reference page (one radio, one Plotly chart of as many dots as the shipped map) and each collection,
-on a fresh server at 1280 × 720: **first map** (a first visit: address entered → chart drawn and the script
-finished), **switch** (a click on the radio / a layer → the new chart drawn and the script finished; median
-of 4), and for the app **upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
+For the reference page (one radio, one Plotly chart of as many dots as the shipped map; measured again just
+before each collection, as the machine's load drifts) and each collection, on a fresh server at 1280 × 720:
+**first map** (a first visit: address entered → chart drawn and the script finished), **switch** (a click on
+the radio / a layer → the new chart drawn and the script finished; median of 4), and for the app
+**upload → star** (a 30 s clip: file chosen → its star drawn; median of 2, after one
 warm-up upload that may wait for the model: switches are measured after it, once the model has loaded in
 the background). Large collections are written once by
 benchmarks/large_bundle.py into .cache/bench/.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +73,15 @@ def wav_30s() -> bytes:
     buf = io.BytesIO()
     sf.write(buf, genre_clip(1, 30.0, 22050, np.random.default_rng(0)), 22050, format="WAV")
     return buf.getvalue()
+
+
+def song_files() -> Path:
+    """A 30 s song under three names ("bench song.wav", "bench song 0.wav", "bench song 1.wav"): the first."""
+    song = Path(tempfile.mkdtemp(prefix="bench_song_")) / "bench song.wav"
+    data = wav_30s()
+    for i in range(3):
+        (song if i == 0 else song.with_name(f"{song.stem} {i - 1}.wav")).write_bytes(data)
+    return song
 
 
 def free_port() -> int:
@@ -155,6 +167,8 @@ def upload(page, song: Path, stars: int) -> tuple[float, float]:
     page.locator('input[type="file"]').set_input_files(str(song))
     page.wait_for_function(f"n => ({STARS})('{APP_CHART}') >= n", arg=stars, timeout=300_000)
     seconds = time.perf_counter() - t0
+    # the star is drawn by the map alone; the song's detail panel follows in a whole-page run
+    page.wait_for_selector(f"h3:has-text('★ {song.name}')", timeout=300_000)
     page.wait_for_selector(IDLE, timeout=300_000)
     said = re.search(r"placed in ([0-9.]+) s", page.locator("body").inner_text())
     return seconds, float(said.group(1)) if said else float("nan")
@@ -175,6 +189,28 @@ def switches(page, repeats: int) -> list[float]:
             for label in ["shallow", "deep", "none", "deep"] * repeats][: 2 * repeats]
 
 
+def network_switches(page, repeats: int) -> list[float]:
+    """Seconds from opening the network selector to the other network's map drawn and the script finished
+    (a whole-page run: the layer control changes); [] for a collection of one network."""
+    from pipeline.networks import NETWORKS
+
+    picker = page.locator(".st-key-network")
+    if picker.count() == 0:
+        return []
+    out = []
+    for name in ["musicnn", "mobilenet_v2"] * max(1, repeats // 2):
+        page.wait_for_selector(IDLE)
+        page.wait_for_timeout(300)
+        before = page.evaluate(FIRST_X, APP_CHART)
+        t0 = time.perf_counter()
+        picker.click()
+        page.get_by_role("option", name=NETWORKS[name]["title"], exact=True).click()
+        page.wait_for_function(f"b => ({FIRST_X})('{APP_CHART}') !== b", arg=before, timeout=300_000)
+        page.wait_for_selector(IDLE, timeout=300_000)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def measure_app(browser, bundle: Path | None, song: Path, repeats: int) -> dict:
     """First map, layer switches and uploads on a fresh server of the app (``bundle``: None = the shipped one).
 
@@ -193,10 +229,12 @@ def measure_app(browser, bundle: Path | None, song: Path, repeats: int) -> dict:
         plain = switches(page, repeats)
         uploads = [upload(page, song.with_name(f"{song.stem} {i}.wav"), i + 1) for i in range(2)]
         with_song = switches(page, max(1, repeats // 2))
+        networks = network_switches(page, repeats)
         rss = server.rss_mb()
         page.close()
     return {"first": first, "second": second, "switch": statistics.median(plain), "switch_max": max(plain),
             "switch_song": statistics.median(with_song), "warm_up_upload": warm_up,
+            "network": statistics.median(networks) if networks else float("nan"),
             "upload": statistics.median(u for u, _ in uploads), "placing": statistics.median(p for _, p in uploads),
             "rss_mb": rss}
 
@@ -223,26 +261,29 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "OVER"
 
 
-def report(ref: dict, rows: dict) -> None:
-    """The table of seconds and ratios (targets in the module docstring)."""
-    print(f"\nreference page (1 chart): first chart {ref['first']:.2f} s, switch {ref['switch']:.2f} s")
-    print(f"{'collection':>12} | {'first map':>17} | {'2nd visit':>9} | {'layer switch':>19} | {'+ song':>6} | "
-          f"{'upload → star':>22} | {'of it placing':>13} | server RSS")
+def report(refs: dict, rows: dict) -> None:
+    """The table of seconds and ratios (targets in the module docstring); each collection against the reference
+    page measured just before it (the machine's load drifts within a run)."""
+    print(f"\n{'collection':>12} | {'reference':>11} | {'first map':>17} | {'2nd visit':>9} | {'layer switch':>19} | "
+          f"{'+ song':>6} | {'upload → star':>22} | {'of it placing':>13} | {'network':>7} | server RSS")
     for name, m in rows.items():
+        ref = refs[name]
         large = name not in ("shipped",) and int(name) >= 10_000
         first_t = LARGE_TARGET if large else TARGETS["first"]
         switch_t = LARGE_TARGET if large else TARGETS["switch"]
         r_first, r_switch = m["first"] / ref["first"], m["switch"] / ref["switch"]
         up_limit = ref["switch"] + 1.0
-        print(f"{name:>12} | {m['first']:5.2f} s {r_first:4.2f}× {verdict(r_first <= first_t):>4} | "
-              f"{m['second']:7.2f} s | {m['switch']:5.2f} s {r_switch:4.2f}× {verdict(r_switch <= switch_t):>4}   | "
-              f"{m['switch_song']:4.2f} s | "
+        print(f"{name:>12} | {ref['first']:4.2f} {ref['switch']:4.2f} s | {m['first']:5.2f} s {r_first:4.2f}× "
+              f"{verdict(r_first <= first_t):>4} | {m['second']:7.2f} s | {m['switch']:5.2f} s {r_switch:4.2f}× "
+              f"{verdict(r_switch <= switch_t):>4}   | {m['switch_song']:4.2f} s | "
               f"{m['upload']:5.2f} s (≤ {up_limit:.2f}) {verdict(m['upload'] <= up_limit):>4} | {m['placing']:11.2f} s"
-              f" | {m['rss_mb']:5.0f} MB")
-    print("(first map: a first visit on a fresh server; 2nd visit: another session on the warm server; the first "
+              f" | {m['network']:5.2f} s | {m['rss_mb']:5.0f} MB")
+    print("(reference: the one-chart page's first chart and switch, measured just before that collection; first "
+          "map: a first visit on a fresh server; 2nd visit: another session on the warm server; the first "
           "upload of a server, which may wait for the model, is not in the median; 'of it placing': the pipeline's "
           "decode + place time that the detail panel reports; '+ song': a layer switch with a song selected, when "
-          "'sounds like' changes with the map)")
+          "'sounds like' changes with the map; network: a switch of network in its selector (two clicks, a "
+          "whole-page run), with a song selected)")
 
 
 def bench_browser(sizes: list[int], repeats: int) -> None:
@@ -251,27 +292,93 @@ def bench_browser(sizes: list[int], repeats: int) -> None:
     from pipeline.bundle import read_meta
 
     n_shipped = read_meta(REPO / "assets" / "gtzan")["dataset"]["n_tracks"]
-    song = Path(tempfile.mkdtemp(prefix="bench_song_")) / "bench song.wav"
-    data = wav_30s()
-    for i in range(3):
-        (song if i == 0 else song.with_name(f"{song.stem} {i - 1}.wav")).write_bytes(data)
+    song = song_files()
     bundles = {"shipped": None} | {str(n): large_bundle(n) for n in sizes}
+    refs, rows = {}, {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            ref = measure_reference(browser, n_shipped, repeats)
-            print(f"reference: first chart {ref['first']:.2f} s, switch {ref['switch']:.2f} s", flush=True)
-            rows = {}
             for name, bundle in bundles.items():
-                rows[name] = measure_app(browser, bundle, song, repeats)
-                m = rows[name]
+                refs[name] = ref = measure_reference(browser, n_shipped, repeats)
+                print(f"reference: first chart {ref['first']:.2f} s, switch {ref['switch']:.2f} s", flush=True)
+                rows[name] = m = measure_app(browser, bundle, song, repeats)
                 print(f"{name}: first map {m['first']:.2f} s, second visit {m['second']:.2f} s, switch "
                       f"{m['switch']:.2f} s (max {m['switch_max']:.2f}; with a song selected {m['switch_song']:.2f} s),"
-                      f" upload {m['upload']:.2f} s (first {m['warm_up_upload']:.2f} s), RSS {m['rss_mb']:.0f} MB",
+                      f" upload {m['upload']:.2f} s (first {m['warm_up_upload']:.2f} s), network switch "
+                      f"{m['network']:.2f} s, RSS {m['rss_mb']:.0f} MB, load average {os.getloadavg()[0]:.1f}",
                       flush=True)
         finally:
             browser.close()
-    report(ref, rows)
+    report(refs, rows)
+
+
+# Recorded in the page before Streamlit opens its websocket: when each message was handled, and its size
+# (negative: sent by the browser). A busy page handles messages late, so "arrived" reads "handled".
+WS_LOG = """window.__ws = []; const Socket = window.WebSocket;
+window.WebSocket = function (...args) { const ws = new Socket(...args);
+    ws.addEventListener('message', e => window.__ws.push([performance.now(), e.data.byteLength || e.data.size || 0]));
+    const send = ws.send.bind(ws);
+    ws.send = d => { window.__ws.push([performance.now(), -(d.byteLength || 0)]); return send(d); };
+    return ws; };
+window.WebSocket.prototype = Socket.prototype; Object.assign(window.WebSocket, Socket);"""
+CHANGED = """([sel, before, fn]) => new Promise(done => { const tick = () => {
+    if (eval(fn)(sel) !== before) done(performance.now()); else requestAnimationFrame(tick); }; tick(); })"""
+
+
+def timeline(page, cdp, act, chart_fn: str, before) -> str:
+    """One action (``act()``) on ``page``, taken apart: request sent, first reply, the largest message (its size),
+    the chart changed, the script idle (ms from the action), and the browser's CPU over it (CDP metrics)."""
+    def cpu() -> dict:
+        return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+    page.evaluate("() => { window.__ws = []; }")
+    c0, t0 = cpu(), page.evaluate("() => performance.now()")
+    act()
+    drawn = page.evaluate(CHANGED, [APP_CHART, before, chart_fn])
+    page.wait_for_selector(IDLE, timeout=300_000)
+    idle, c1 = page.evaluate("() => performance.now()"), cpu()
+    log = [(t - t0, n) for t, n in page.evaluate("() => window.__ws")]
+    sent = next((t for t, n in log if n < 0), float("nan"))
+    first = next((t for t, n in log if n > 0), float("nan"))
+    big_t, big_n = max(((t, n) for t, n in log if n > 0), key=lambda r: r[1], default=(float("nan"), 0))
+    task, script = (1e3 * (c1[k] - c0[k]) for k in ("TaskDuration", "ScriptDuration"))
+    return (f"sent {sent:4.0f} ms, first reply {first:5.0f}, largest message {big_n / 1e3:6.1f} kB at {big_t:5.0f}, "
+            f"chart drawn {drawn - t0:5.0f}, idle {idle - t0:5.0f} | browser CPU {task:4.0f} ms (script {script:4.0f})")
+
+
+def breakdown(sizes: list[int], song: Path) -> None:
+    """Where a layer switch and an upload spend their time, per collection (one fresh server each)."""
+    from playwright.sync_api import sync_playwright
+
+    bundles = {"shipped": None} | {str(n): large_bundle(n) for n in sizes}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name, bundle in bundles.items():
+            with Server(APP, bundle) as server:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.add_init_script(WS_LOG)
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Performance.enable")
+                page.goto(server.url)
+                page.wait_for_function(f"() => ({FIRST_X})('{APP_CHART}') !== null", timeout=300_000)
+                page.wait_for_selector(IDLE)
+                upload(page, song, 1)  # the model loaded; then a plain page again
+                page.locator(".st-key-remove_songs button").click()
+                page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
+                for label in ["shallow", "deep", "none", "deep"]:
+                    page.wait_for_selector(IDLE)
+                    page.wait_for_timeout(500)
+                    act = partial(page.locator(".st-key-embedding").get_by_text(label, exact=True).click)
+                    print(f"{name:>8} switch → {label:8}: "
+                          + timeline(page, cdp, act, FIRST_X, page.evaluate(FIRST_X, APP_CHART)), flush=True)
+                for i in range(2):
+                    page.wait_for_selector(IDLE)
+                    page.wait_for_timeout(1000)
+                    act = partial(page.locator('input[type="file"]').set_input_files,
+                                  str(song.with_name(f"{song.stem} {i}.wav")))
+                    print(f"{name:>8} upload {i}          : " + timeline(page, cdp, act, STARS, i), flush=True)
+                page.close()
+        browser.close()
 
 
 def bench_script(repeats: int) -> None:
@@ -362,11 +469,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=4, help="switches are measured 2 × this many times")
     ap.add_argument("--script", action="store_true", help="also AppTest (server-side) timings")
     ap.add_argument("--gl-sweep", action="store_true", help="only the SVG vs WebGL sweep")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only where a layer switch and an upload spend their time (websocket timeline, browser CPU)")
     args = ap.parse_args()
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (other processes slow every number)",
           flush=True)
     if args.gl_sweep:
         gl_sweep()
+    elif args.breakdown:
+        breakdown(args.sizes, song_files())
     else:
         if args.script:
             bench_script(args.repeats)

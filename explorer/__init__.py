@@ -8,9 +8,9 @@ Where things are::
     explorer/views/        pure figure and frame builders (no Streamlit import; tested without a browser)
     explorer/session.py    the set-up of every run: collection, view in the URL, songs; callbacks
     explorer/keys.py       every session-state, widget, fragment and chart key
-    explorer/state.py      which bundle, opened once per process (lazily), and the background Placer
+    explorer/state.py      which bundle, opened once per process (lazily: ``load_bundle(lazy=True)``), and the
+                           background Placer
     explorer/cache.py      figures built once per bundle and shared by every session
-    explorer/lazy_bundle.py  a bundle whose arrays are read when first asked for (no Streamlit)
     explorer/upload.py     uploads → the pipeline's placement (no Streamlit)
     explorer/share.py      the view in the URL (no Streamlit)
     explorer/text.py       the words on the pages, layer texts keyed by layer name

@@ -4,8 +4,11 @@ The bundle path comes from ``streamlit run app.py -- --bundle DIR``, else the
 ``GENRE_MAP_BUNDLE`` environment variable, else ``assets/gtzan`` next to this
 repo. The bundle and the Placer are shared by all sessions (read-only); they
 are reloaded when ``bundle.json`` changes on disk (a rebuild). The bundle is
-opened lazily (``explorer.lazy_bundle``): an array is read when a view first
-asks for it. Session-state keys live in ``explorer.keys``.
+opened lazily (``load_bundle(lazy=True)``): an array is read when a view first
+asks for it, and big ones (at 10 000 tracks the thumbnails and the wide
+embeddings) are memory-mapped from ``CACHE_DIR``, so they cost page cache, not
+the server's memory, and a restarted server maps them at once. Session-state
+keys live in ``explorer.keys``.
 
 The Placer (model weights, numba warm-up: several seconds) is loaded in a
 background thread, a few seconds after the first page is sent, so the map is
@@ -24,15 +27,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from pipeline.bundle import Bundle, BundleError, read_meta
-
-from .lazy_bundle import open_bundle
+from pipeline.bundle import Bundle, BundleError, load_bundle, read_meta
+from pipeline.paths import ASSETS, DEFAULT_BUNDLE
 
 REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO / "assets"
-DEFAULT_BUNDLE = ASSETS / "gtzan"
 ENV_VAR = "GENRE_MAP_BUNDLE"
 THREADS_VAR = "GENRE_MAP_TORCH_THREADS"
+# where a bundle's big arrays are unpacked to be memory-mapped (one folder per arrays.npz content)
+CACHE_DIR = Path(os.environ.get("GENRE_MAP_CACHE") or REPO / ".cache" / "explorer")
+
 
 def bundle_path(argv: list[str] | None = None, environ=None) -> Path:
     """The bundle directory: ``--bundle`` after ``--``, else $GENRE_MAP_BUNDLE, else assets/gtzan."""
@@ -89,7 +92,7 @@ def stamp(path: Path) -> float:
 @st.cache_resource(show_spinner="Opening the genre map…", max_entries=4)
 def cached_bundle(path: str, version: float) -> Bundle:
     """The shared, lazily read bundle at ``path`` as it was at ``version`` (see ``stamp``)."""
-    return open_bundle(path)
+    return load_bundle(path, lazy=True, cache_dir=CACHE_DIR)
 
 
 def get_bundle(path: Path) -> Bundle:

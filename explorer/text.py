@@ -57,7 +57,10 @@ def layer_finding(key: str, dim: int | None) -> str:
     short = NETWORKS.get(network, {}).get("short", network)
     base = LAYER_TEXTS.get(layer, (layer, "a layer of this bundle's network ({dim} numbers)"))[1]
     text = base.format(dim=dim if dim is not None else "?", network=short) + "."
-    note = PAPER_FINDINGS.get(layer) if network == DEFAULT_NETWORK else NETWORK_NOTES.get(network) if layer == "immediate" else None
+    if network == DEFAULT_NETWORK:
+        note = PAPER_FINDINGS.get(layer)
+    else:
+        note = NETWORK_NOTES.get(network) if layer == "immediate" else None
     return f"{text[0].upper()}{text[1:]} {note}" if note else f"{text[0].upper()}{text[1:]}"
 
 

@@ -95,7 +95,8 @@ def unique_name(name: str, taken) -> str:
     return f"{name} ({i})"
 
 
-def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None) -> tuple[list[UploadResult], list[UploadResult]]:
+def sync_uploads(files, cache: dict, get_placer,
+                 max_bytes: int | None = None) -> tuple[list[UploadResult], list[UploadResult]]:
     """Bring ``cache`` (file id → UploadResult) in line with the uploader's ``files``.
 
     ``files`` are objects with ``file_id``, ``name`` and ``getvalue()`` (Streamlit's

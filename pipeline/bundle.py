@@ -20,10 +20,12 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +52,8 @@ class BundleError(ValueError):
 
 @dataclass
 class Bundle:
-    """Everything a bundle holds, loaded into memory (weights stay on disk until asked for)."""
+    """Everything a bundle holds: ``arrays`` in memory, or read when first asked for (``load_bundle(lazy=True)``);
+    weights stay on disk until asked for."""
 
     path: Path
     meta: dict
@@ -104,7 +107,10 @@ class Bundle:
         return self.path / name
 
     def graphs(self) -> dict[str, bytes]:
-        """Every ONNX graph, weights inline (what ``write_bundle(graphs=...)`` takes to rewrite a bundle; needs onnx)."""
+        """Every ONNX graph, weights inline (what ``write_bundle(graphs=...)`` takes to rewrite a bundle).
+
+        Needs the onnx package.
+        """
         import onnx
 
         out = {}
@@ -376,7 +382,8 @@ def _meta_type_problems(meta: dict) -> list[str]:
     if not (isinstance(files, dict) and all(isinstance(files.get(name), str) for name in FILES)
             and all(isinstance(v, str) for v in files.values())):
         wrong.append(f"files must hold the sha256 of {', '.join(FILES)}")
-    wrong += [f"{key} must be an object" for key in ("config", "metrics", "dataset") if not isinstance(meta.get(key), dict)]
+    wrong += [f"{key} must be an object" for key in ("config", "metrics", "dataset")
+              if not isinstance(meta.get(key), dict)]
     return wrong
 
 
@@ -392,30 +399,144 @@ def check_files(path: str | Path, meta: dict, verify: bool = True) -> None:
             raise BundleError(f"bundle {path} is damaged: {name} does not match its recorded hash; rebuild it")
 
 
-def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+MMAP_FROM = 32 * 1024 * 1024  # with load_bundle(lazy=True, cache_dir=...): arrays this big (bytes) are memory-mapped
+
+
+class LazyArrays(Mapping):
+    """The arrays of an ``.npz`` file by name, each read on first access (thread-safe) and then kept.
+
+    Nothing is unpickled (``allow_pickle=False``), as in the eager load.
+
+    Parameters
+    ----------
+    path : the ``.npz`` file.
+    mmap_dir : where arrays of at least ``MMAP_FROM`` bytes are unpacked once to be memory-mapped (one folder
+        per file content: put its hash in the name); None keeps every array in memory.
+    """
+
+    def __init__(self, path: str | Path, mmap_dir: Path | None = None):
+        self.path = Path(path)
+        self.mmap_dir = mmap_dir
+        self._zip = zipfile.ZipFile(self.path)
+        self._members = {n[:-len(".npy")]: n for n in self._zip.namelist() if n.endswith(".npy")}
+        self._loaded: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._members:
+            raise KeyError(key)
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = self._read(key)
+            return self._loaded[key]
+
+    def _read(self, key: str) -> np.ndarray:
+        member = self._members[key]
+        if self.mmap_dir is not None and self._zip.getinfo(member).file_size >= MMAP_FROM:
+            try:
+                return np.load(self._unpacked(member), mmap_mode="r", allow_pickle=False)
+            except OSError:  # a read-only or full disk: keep it in memory instead
+                pass
+        with self._zip.open(member) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+
+    def _unpacked(self, member: str) -> Path:
+        """The member as a plain .npy file in ``mmap_dir`` (written once, atomically)."""
+        target = self.mmap_dir / member
+        if not target.is_file():
+            self.mmap_dir.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{member}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            try:
+                with self._zip.open(member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return target
+
+    def __iter__(self):
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, key) -> bool:
+        return key in self._members
+
+    def loaded(self) -> list[str]:
+        """The names read so far (what the views have asked for)."""
+        return sorted(self._loaded)
+
+    def header(self, key: str) -> tuple[tuple, np.dtype]:
+        """An array's (shape, dtype) from its header alone (nothing is decompressed beyond it)."""
+        with self._lock, self._zip.open(self._members[key]) as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            return tuple(shape), dtype
+
+    def shape(self, key: str) -> tuple:
+        return self.header(key)[0]
+
+    def row(self, key: str, index: int) -> np.ndarray:
+        """One row of an array, as a copy (a memory-mapped array is not pinned by the caller)."""
+        return np.array(self[key][index])
+
+
+def load_bundle(path: str | Path, verify: bool = True, lazy: bool = False, cache_dir: str | Path | None = None
+                ) -> Bundle:
     """Open a bundle; every file's hash and every array's shape are checked.
+
+    Parameters
+    ----------
+    path : the bundle directory.
+    verify : check every file against the hash bundle.json records.
+    lazy : read each array of arrays.npz when it is first asked for (``LazyArrays``) instead of all of them
+        now; shapes are checked from the arrays' headers, so the same bundles are refused. A server that
+        shows one map at a time then holds one map, not every layer's vectors (~700 MB at 10 000 tracks).
+    cache_dir : with ``lazy``, where arrays of at least ``MMAP_FROM`` bytes are unpacked once (in a folder
+        named after arrays.npz's hash) and memory-mapped from: they cost page cache, not the process's memory.
 
     Raises
     ------
     BundleError with a message saying what is wrong and how to fix it.
     """
-    import pandas as pd
-
     path = Path(path)
     meta = read_meta(path)
     check_files(path, meta, verify)
     try:
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        tracks = pd.read_csv(path / "tracks.csv", dtype={"artist": "string", "title": "string", "path": "string"},
-                             keep_default_na=False, na_values={"artist": [""], "title": [""]})
+        if lazy:
+            digest = str(meta["files"].get("arrays.npz") or "unverified")[:32]
+            arrays = LazyArrays(path / "arrays.npz", None if cache_dir is None else Path(cache_dir) / digest)
+            pickled = [k for k in arrays if arrays.header(k)[1].hasobject]
+            if pickled:  # refused now, as the eager load refuses them, not when a view first reads one
+                raise ValueError(f"Object arrays cannot be loaded when allow_pickle=False ({', '.join(pickled)})")
+        else:
+            with np.load(path / "arrays.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        tracks = _read_tracks(path)
+        _check_shapes(path, meta, tracks, arrays)
+    except BundleError:
+        raise
     except Exception as e:  # truncated zip, bad CSV, a pickled object array
         raise BundleError(f"bundle {path} cannot be read ({type(e).__name__}: {e}); rebuild it") from None
-    _check_shapes(path, meta, tracks, arrays)
     return Bundle(path=path, meta=meta, tracks=tracks, arrays=arrays)
 
 
-def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) -> None:
+def _read_tracks(path: Path) -> pd.DataFrame:
+    """tracks.csv, with artist and title allowed to be missing."""
+    import pandas as pd
+
+    return pd.read_csv(path / "tracks.csv", dtype={"artist": "string", "title": "string", "path": "string"},
+                       keep_default_na=False, na_values={"artist": [""], "title": [""]})
+
+
+def _shape(arrays, key: str) -> tuple:
+    """An array's shape; from its header alone when the arrays are read lazily."""
+    return arrays.shape(key) if isinstance(arrays, LazyArrays) else arrays[key].shape
+
+
+def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays) -> None:
     n, g = len(tracks), len(meta["labels"])
     missing_cols = [c for c in TRACK_COLUMNS if c not in tracks.columns]
     expect = {"probabilities": (n, g)}
@@ -425,11 +546,12 @@ def _check_shapes(path: Path, meta: dict, tracks: pd.DataFrame, arrays: dict) ->
         expect[f"similarity_{e}"] = (g, g)
     if "preview_bytes" in arrays:  # previews are optional, but whole: one offset per track plus the end
         expect["preview_offsets"] = (n + 1,)
-    wrong = [k for k, s in expect.items() if k not in arrays or arrays[k].shape != s]
+    wrong = [k for k, s in expect.items() if k not in arrays or _shape(arrays, k) != s]
     # every embedding in the arrays is described in bundle.json (none was dropped from it)
     wrong += [k for k in arrays if k.startswith("track_") and k[len("track_"):] not in meta["embeddings"]]
     if missing_cols or wrong or n == 0:
-        raise BundleError(f"bundle {path} is inconsistent ({', '.join(missing_cols + wrong) or 'no tracks'}); rebuild it")
+        problems = ", ".join(missing_cols + wrong) or "no tracks"
+        raise BundleError(f"bundle {path} is inconsistent ({problems}); rebuild it")
     # bundle.json is not hashed: its labels must agree with the hashed tracks and probabilities, or a
     # reordered or renamed label list would silently put every song under another genre's name
     labels = list(meta["labels"])

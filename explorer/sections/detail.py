@@ -106,8 +106,8 @@ def show_song(result, labels, audio: dict | None = None) -> None:
     _play(audio, start, item, "song")
     if len(windows) >= 2:
         st.plotly_chart(timeline_figure(windows, genre_colours(labels), item, result.name, current=start),
-                        config=CONFIG, theme=None, key=TIMELINE_CHART, on_select=partial(on_window_click, TIMELINE_CHART),
-                        selection_mode="points")
+                        config=CONFIG, theme=None, key=TIMELINE_CHART,
+                        on_select=partial(on_window_click, TIMELINE_CHART), selection_mode="points")
         st.caption(text.TRAJECTORY_HELP)
     if getattr(p, "thumbnail", None) is not None:
         st.plotly_chart(track_view.spectrogram_figure(p.thumbnail, p.duration_s,

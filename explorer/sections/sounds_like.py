@@ -48,8 +48,8 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
         ranked_table(ranked, _players(bundle, ranked), embedding, rerun)
     with why_col:
         st.markdown(sounds_like.why_sentence(probabilities, ranked, embedding, real_genre))
-        st.plotly_chart(sounds_like.why_figure(sounds_like.why_frame(probabilities, ranked, bundle.labels), bundle.labels),
-                        config=CONFIG, theme=None, key="why")
+        why = sounds_like.why_frame(probabilities, ranked, bundle.labels)
+        st.plotly_chart(sounds_like.why_figure(why, bundle.labels), config=CONFIG, theme=None, key="why")
         st.caption(text.WHY_HELP)
 
     every_layer(lists, real_genre or max(probabilities, key=probabilities.get), embedding)
@@ -80,7 +80,8 @@ def ranked_table(ranked: list, audio: dict, embedding: str, rerun) -> None:
             st.caption(f"This clip could not be played ({type(e).__name__}).")
     else:
         st.caption("The audio of this clip is not on this computer.")
-    st.button("Show it on the map", key="show_neighbour", on_click=session.select, args=([n["track_id"]], "page", rerun))
+    st.button("Show it on the map", key="show_neighbour", on_click=session.select,
+              args=([n["track_id"]], "page", rerun))
 
 
 def every_layer(lists: dict, genre: str, embedding: str) -> None:

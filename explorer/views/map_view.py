@@ -155,7 +155,8 @@ def upload_trace(marker: dict, colour: str) -> dict:
 def small_figure(frame: pd.DataFrame, labels, colour_by: str, title: str, height: int = GRID_HEIGHT):
     """The map for one cell of the side-by-side grid: smaller dots, no legend, the layer's name as title."""
     d = base_figure(frame, labels, colour_by, height=height, style=dot_style(len(frame), small=True)).to_dict()
-    d["layout"].update(showlegend=False, title=dict(text=title, x=0.02, xanchor="left", font=d["layout"]["title"]["font"]),
+    title_font = d["layout"]["title"]["font"]
+    d["layout"].update(showlegend=False, title=dict(text=title, x=0.02, xanchor="left", font=title_font),
                        margin=dict(l=10, r=10, t=40, b=10))
     return figure(d["data"], d["layout"])
 

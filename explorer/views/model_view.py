@@ -116,7 +116,8 @@ def confusion_figure(meta: dict, labels, height: int = 480):
     cm = np.asarray(meta["metrics"]["test"]["confusion_matrix"], dtype=int)
     text = [[str(v) if v else "" for v in row] for row in cm]
     trace = dict(type="heatmap", z=cm.tolist(), x=list(labels), y=list(labels), text=text, texttemplate="%{text}",
-                 textfont=dict(size=14), colorscale=[[0, "#ffffff"], [1, "#08519c"]], zmin=0, showscale=False, xgap=1, ygap=1,
+                 textfont=dict(size=14), colorscale=[[0, "#ffffff"], [1, "#08519c"]], zmin=0, showscale=False,
+                 xgap=1, ygap=1,
                  hovertemplate="real %{y}, model said %{x}: <b>%{z}</b> clip(s)<extra></extra>")
     layout = base_layout(height=height, title=dict(text="Confusion matrix (test clips)"),
                          xaxis=dict(title=dict(text="model said"), tickangle=-45, showgrid=False, constrain="domain"),

@@ -57,7 +57,8 @@ def why_frame(probabilities: dict, neighbours: list, labels) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["genre", "the model hears", "nearest clips", "clips"])
     keep = (frame["the model hears"] >= 0.01) | (frame["clips"] > 0)
     frame = frame[keep]
-    order = np.argsort(-np.maximum(frame["the model hears"].to_numpy(), frame["nearest clips"].to_numpy()), kind="stable")
+    strongest = np.maximum(frame["the model hears"].to_numpy(), frame["nearest clips"].to_numpy())
+    order = np.argsort(-strongest, kind="stable")
     return frame.iloc[order].reset_index(drop=True)
 
 

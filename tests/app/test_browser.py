@@ -1,5 +1,5 @@
 """The real pages in headless Chromium on a 1280 × 720 projector: the whole map on the first screen, a layer
-switch, a click, an upload → star and path.
+switch, a network switch (and back), a click, an upload → star and path.
 
 Then the song's path through time (a click on the timeline and on the path moves the player), every other
 page (linked selection in the Compare grid, the similarity heatmaps, the model), back to the Map with the
@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explorer import keys
+from pipeline.networks import NETWORKS
 from tests.server import wait_until_healthy
 from tests.synth import genre_clip, write_audio
 
@@ -147,6 +149,21 @@ def go_to_page(page, title: str, url_path: str) -> None:
     wait_idle(page)
 
 
+def switch_network(page, title: str, embedding: str) -> None:
+    """Pick a network in the network selector; wait for its map (named in the address bar) to be drawn."""
+    from urllib.parse import quote
+
+    before = page.locator(MAP).evaluate(FIRST_X)
+    wait_idle(page)
+    page.locator(f".st-key-{keys.NETWORK}").click()
+    page.get_by_role("option", name=title, exact=True).click()
+    page.wait_for_function(f"""before => {{
+        const el = document.querySelector('{MAP}');
+        return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=30_000)
+    wait_idle(page)
+    assert f"embedding={quote(embedding)}" in page.url, page.url
+
+
 def no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
@@ -185,6 +202,15 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             assert "embedding=shallow" in page.url
             page.screenshot(path=str(shots / "2-shallow.png"))
 
+            # the other network: the same layer of MusiCNN, then back (the walk below expects MobileNetV2's)
+            for network, key in (("musicnn", "musicnn.shallow"), ("mobilenet_v2", "shallow")):
+                switch_network(page, NETWORKS[network]["title"], key)
+                assert chart.evaluate(COUNT_TRACKS) == n_tracks
+                assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
+                no_exception(page)
+                if network == "musicnn":
+                    page.screenshot(path=str(shots / "2b-musicnn.png"))
+
             # zoom in, then click a dot: its detail panel opens and the zoom is kept
             box = chart.bounding_box()
             full_range = chart.evaluate(X_RANGE)
@@ -213,6 +239,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.wait_for_function(f"""() => {{
                 const el = document.querySelector('{MAP}');
                 return el && el._fullData && ({UPLOAD_NAMES})(el).length > 0; }}""", timeout=90_000)
+            page.wait_for_selector("h3:has-text('★ class song.wav')", timeout=60_000)  # the rest of the page follows
             wait_idle(page)
             assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
             assert page.locator(MAP).evaluate(COUNT_TRACKS) == n_tracks

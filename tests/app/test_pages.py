@@ -151,6 +151,9 @@ def test_layer_colouring_selection_and_songs_survive_page_moves(app):
 
 
 # ---------------------------------------------------------------- what a click reruns
+OTHER_PAGES = ("map_small", "similarity", "similarity_all", "model_panel")  # figure builders of the other pages
+
+
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
     """How often the Map page's sections and the other pages' figure builders are called (by the page: the
@@ -169,7 +172,7 @@ def calls(monkeypatch) -> Counter:
 
         monkeypatch.setattr(module, name, wrapper)
 
-    for name in ("map_base", "map_small", "similarity", "similarity_all", "model_panel"):
+    for name in ("map_base",) + OTHER_PAGES:
         counting(cache, name)
     counting(detail, "show_track")
     counting(sounds_section, "show")
@@ -184,7 +187,7 @@ def test_a_layer_switch_reruns_the_map_and_sounds_like_only(app, calls):
     no_problems(app)
     assert calls["map_base"] == 1 and calls["show"] == 1  # the map and "sounds like" (the layer's neighbours)
     assert calls["show_track"] == 0  # the detail panel does not depend on the layer: not redrawn
-    assert not any(calls[n] for n in ("map_small", "similarity", "similarity_all", "model_panel"))  # other pages
+    assert not any(calls[n] for n in OTHER_PAGES)  # other pages
     assert "(shallow)" in map_caption(app) and not app.title  # only the fragments ran, not the page around them
 
     select = colour(app)
@@ -198,6 +201,37 @@ def test_a_layer_switch_reruns_the_map_and_sounds_like_only(app, calls):
     calls.clear()
     app.selectbox(key=keys.FOCUS).set_value("metal.00002").run()
     assert calls["show_track"] == 1 and calls["show"] == 1 and calls["map_base"] == 0
+
+
+def test_a_network_switch_reruns_the_map_page_only(app, calls):
+    calls.clear()
+    control(app, "selectbox", keys.NETWORK).set_value("musicnn").run()
+    no_problems(app)
+    assert calls["map_base"] == 1 and "(musicnn.deep)" in map_caption(app)
+    assert not any(calls[n] for n in OTHER_PAGES)  # the other pages' figures are not built
+
+
+def test_an_upload_is_placed_once_and_runs_no_other_page(app, calls, monkeypatch):
+    from explorer import upload
+
+    placed = Counter()
+    place = upload.place_upload
+
+    def counting_place(*args, **kwargs):
+        placed[args[2]] += 1
+        return place(*args, **kwargs)
+
+    monkeypatch.setattr(upload, "place_upload", counting_place)
+    calls.clear()
+    uploader(app).set_value(("my song.wav", wav_bytes(), "audio/wav")).run()
+    no_problems(app)
+    assert placed == {"my song.wav": 1}
+    assert [t["name"] for t in traces(map_spec(app), "upload")] == ["★ my song.wav"]
+    assert any(s.value == "★ my song.wav" for s in app.subheader)  # its detail panel
+    assert any("my song.wav" in b.label for b in app.sidebar.button)
+    assert not any(calls[n] for n in OTHER_PAGES)
+    layer(app).set_value("shallow").run()  # later runs do not place it again
+    assert placed == {"my song.wav": 1}
 
 
 # ---------------------------------------------------------------- two networks

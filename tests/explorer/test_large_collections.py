@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from explorer import text
-from explorer.lazy_bundle import LazyArrays, open_bundle
 from explorer.state import DEFAULT_BUNDLE
 from explorer.views import map_view
-from pipeline.bundle import BundleError, load_bundle
+from pipeline.bundle import BundleError, LazyArrays, load_bundle
 from pipeline.maps import genre_similarity
 from tests.conftest import large_bundle_module
 from tests.explorer.test_views import validated
@@ -65,8 +64,13 @@ def test_find_tracks_matches_every_word_in_any_case(bundle):
 
 
 # ---------------------------------------------------------------- lazily read bundles
-def test_open_bundle_reads_arrays_on_demand(bundle):
-    lazy = open_bundle(DEFAULT_BUNDLE, cache_dir=None)
+def lazily(path, **kwargs):
+    return load_bundle(path, lazy=True, **kwargs)
+
+
+def test_a_lazy_bundle_reads_arrays_on_demand(bundle):
+    lazy = lazily(DEFAULT_BUNDLE)
+    assert isinstance(lazy.arrays, LazyArrays)
     assert lazy.arrays.loaded() == ["probabilities"]  # the labels check needs it; nothing else yet
     assert set(lazy.arrays) == set(bundle.arrays) and lazy.labels == bundle.labels
     assert lazy.tracks.equals(bundle.tracks) and lazy.networks == bundle.networks
@@ -77,10 +81,10 @@ def test_open_bundle_reads_arrays_on_demand(bundle):
 
 
 def test_big_arrays_are_memory_mapped_from_a_cache_folder(tmp_path, monkeypatch):
-    import explorer.lazy_bundle as lazy_bundle
+    import pipeline.bundle
 
-    monkeypatch.setattr(lazy_bundle, "MMAP_FROM", 1_000_000)  # the thumbnails (1.9 MB) count as big here
-    lazy = open_bundle(DEFAULT_BUNDLE, cache_dir=tmp_path)
+    monkeypatch.setattr(pipeline.bundle, "MMAP_FROM", 1_000_000)  # the thumbnails (1.9 MB) count as big here
+    lazy = lazily(DEFAULT_BUNDLE, cache_dir=tmp_path)
     thumbs = lazy.arrays["thumbnails"]
     assert isinstance(thumbs, np.memmap) and not isinstance(lazy.arrays["map_deep"], np.memmap)
     (unpacked,) = list(tmp_path.glob("*/thumbnails.npy"))  # one folder per content hash
@@ -89,13 +93,13 @@ def test_big_arrays_are_memory_mapped_from_a_cache_folder(tmp_path, monkeypatch)
     assert isinstance(again["thumbnails"], np.memmap)
 
 
-def test_open_bundle_refuses_what_load_bundle_refuses(tmp_path):
+def test_a_lazy_bundle_is_refused_as_an_eager_one_is(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(DEFAULT_BUNDLE, broken)
     with open(broken / "arrays.npz", "r+b") as f:  # damaged after the build
         f.seek(1000)
         f.write(b"\x00" * 16)
-    for opener in (load_bundle, open_bundle):
+    for opener in (load_bundle, lazily):
         with pytest.raises(BundleError, match="does not match its recorded hash"):
             opener(broken)
     edited = tmp_path / "edited"
@@ -106,9 +110,26 @@ def test_open_bundle_refuses_what_load_bundle_refuses(tmp_path):
 
     meta["meta_sha256"] = meta_hash(meta)
     (edited / "bundle.json").write_text(json.dumps(meta))
-    for opener in (load_bundle, open_bundle):
+    for opener in (load_bundle, lazily):
         with pytest.raises(BundleError, match="inconsistent.*track_deep"):
             opener(edited)
+
+
+def test_a_lazy_bundle_checks_its_graphs_and_refuses_pickled_arrays(tmp_path):
+    damaged = tmp_path / "graph"
+    shutil.copytree(DEFAULT_BUNDLE, damaged)
+    (damaged / "model.onnx").write_bytes((damaged / "model.onnx").read_bytes()[:-10])  # any listed file counts
+    with pytest.raises(BundleError, match="model.onnx does not match its recorded hash"):
+        lazily(damaged)
+    pickled = tmp_path / "pickled"
+    shutil.copytree(DEFAULT_BUNDLE, pickled)
+    with np.load(DEFAULT_BUNDLE / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["notes"] = np.array([{"a": 1}], dtype=object)  # an array only a pickle can hold
+    np.savez_compressed(pickled / "arrays.npz", **arrays)
+    for opener in (load_bundle, lazily):  # refused when opened, not when a view first reads it
+        with pytest.raises(BundleError, match="cannot be read"):
+            opener(pickled, verify=False)
 
 
 # ---------------------------------------------------------------- benchmarks/large_bundle.py
