@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.previews import encode_preview, ogg_crc, pack_previews, preview_span, unpack_preview
+from pipeline.previews import PREVIEW_SECONDS, encode_preview, ogg_crc, pack_previews, preview_span, unpack_preview
 
 SR = 22050
 
@@ -19,7 +19,7 @@ def test_encoded_preview_is_the_centre_of_the_song_faded_at_both_ends():
     t = np.arange(30 * SR) / SR
     y = (0.5 * np.sin(2 * np.pi * 440 * t) * (t > 12)).astype(np.float32)  # silent before 12 s: the centre sounds
     z, sr = sf.read(io.BytesIO(encode_preview(y, SR)))
-    assert sr == SR and len(z) == 6 * SR
+    assert sr == SR and len(z) == int(PREVIEW_SECONDS * SR)
     assert abs(z[:20]).max() < 0.05 and abs(z[-20:]).max() < 0.05  # faded in and out: no click
     assert 0.3 < np.abs(z[SR:2 * SR]).max() < 0.7  # the tone, not the silence before it
 
@@ -39,7 +39,7 @@ def test_previews_are_byte_identical_across_builds_and_still_decode():
     a, b = encode_preview(y, SR), encode_preview(y, SR)
     assert a == b  # libsndfile alone picks a random stream serial per file
     z, sr = sf.read(io.BytesIO(a))
-    assert sr == SR and len(z) == 6 * SR
+    assert sr == SR and len(z) == int(PREVIEW_SECONDS * SR)
 
 
 def test_ogg_crc_matches_the_checksum_libvorbis_wrote():
