@@ -33,17 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_pipeline import rss_mb, worker_serve  # the same measurements, one home (a sibling script)
+
 REPO = Path(__file__).resolve().parents[1]
 SONGS = REPO.parent / "shared" / "data" / "songs"
-
-
-def rss_mb() -> dict:
-    """This process's resident memory now and at its peak, from /proc (MB)."""
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            out[line.split(":")[0]] = int(line.split()[1]) / 1024
-    return {"rss_mb": out.get("VmRSS"), "peak_mb": out.get("VmHWM")}
 
 
 def timed(fn) -> float:
@@ -193,34 +186,6 @@ def worker_profile(args) -> dict:
     placer.warm_up()
     return {"clip": stage_times(placer, Path(args.clip), args.repeats),
             "long": stage_times(placer, Path(args.long), args.long_repeats)}
-
-
-class _NoTorch:
-    """An import hook that makes torch and torchvision unimportable (a machine with requirements-serve.txt)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision"):
-            raise ImportError(f"{name} is blocked: the serving set-up has no torch")
-
-
-def worker_serve(args) -> dict:
-    """RSS of the explorer's set-up without torch: streamlit, the explorer's modules, a warm placer, one song."""
-    import importlib
-    import pkgutil
-
-    sys.meta_path.insert(0, _NoTorch())
-    import streamlit  # noqa: F401
-
-    import explorer
-
-    for m in pkgutil.iter_modules(explorer.__path__):
-        importlib.import_module(f"explorer.{m.name}")
-    from pipeline.place import Placer
-
-    placer = Placer.from_path(args.bundle, threads=1)
-    placer.warm_up()
-    placer.place_file(args.clip, trajectory=True)
-    return rss_mb()
 
 
 WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, "growth": worker_growth,
