@@ -295,7 +295,8 @@ def _bundle_section(out: Path, bundle, summaries: dict) -> list[str]:
     if cv_row is not None and labels is not None:
         fig = figs.confusion(cv_row["confusion"], labels, out / "confusion_cv.png",
                              f"{cv_row['name']}: pooled over {protocol(cv_row)}")
-        confusion += [f"Cross-validated ({cv_row['name']}, split by track, {protocol(cv_row)}; every track counted "
+        unit = UNIT.get(cv_row.get("split", "track"), cv_row.get("split", "track"))
+        confusion += [f"Cross-validated ({cv_row['name']}, split by {unit}, {protocol(cv_row)}; every track counted "
                       "once per seed), from the experiments:", "", f"![CV confusion]({fig.name})", ""]
     lines += ["## Confusion matrices", ""] + confusion if confusion else []
     if b is not None:
