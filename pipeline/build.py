@@ -56,7 +56,7 @@ class BuildConfig:
     cv_folds: int = 5
     cv_repeats: int = 3  # of the artist-grouped CV, the headline (0 skips both CVs)
     track_cv_repeats: int = 1  # of the track-level CV beside it: a label for how much it flatters, not a headline
-    jobs: int = 0  # CV folds run side by side in this many processes (0: one per core); results do not depend on it
+    jobs: int = 0  # CV folds side by side in this many processes (0: a core each, up to 4); never changes results
     networks: tuple = ("mobilenet_v2", "musicnn")  # MobileNetV2 (the paper's) and any of NETWORK_FEATURES
     preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
@@ -124,7 +124,7 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     for kind, (groups, fell_back, line) in kinds.items():
         repeats = cfg.cv_repeats if kind == "artist" else max(1, cfg.track_cv_repeats)
         res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, repeats, progress,
-                             jobs=cfg.jobs or os.cpu_count() or 1)
+                             jobs=cfg.jobs or min(4, os.cpu_count() or 1))
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,
                     "genres_grouped_by_track": fell_back, "head": res["head"],
                     "logistic_baseline": res["logistic_baseline"]}
