@@ -111,7 +111,9 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
 
     A genre with fewer than ``cfg.cv_min_artists`` known artists is grouped by
     track in the artist CV (listed in ``genres_grouped_by_track``); without any
-    artist metadata only the track CV is run. ``cv_repeats == 0`` skips both.
+    artist metadata only the track CV is run, and it is the headline. The
+    headline runs ``cv_repeats`` times, the track CV beside it
+    ``track_cv_repeats`` times. ``cv_repeats == 0`` skips both.
     """
     if cfg.cv_repeats <= 0:
         return {}
@@ -122,7 +124,8 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     kinds["track"] = (track_groups(ids, genres, artists, titles), [], grouping_line("track", [], cfg.cv_min_artists))
     cv = {}
     for kind, (groups, fell_back, line) in kinds.items():
-        repeats = cfg.cv_repeats if kind == "artist" else max(1, cfg.track_cv_repeats)
+        headline = kind == "artist" or "artist" not in kinds  # without artists the track CV is the headline
+        repeats = cfg.cv_repeats if headline else max(1, cfg.track_cv_repeats)
         res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, repeats, progress,
                              jobs=cfg.jobs or min(4, os.cpu_count() or 1))
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,

@@ -26,3 +26,17 @@ def test_the_folds_scores_do_not_depend_on_how_many_processes_run_them():
     assert one == two
     assert len(one["head"]["balanced_accuracy"]["folds"]) == 6 and one["repeats"] == 2
     assert one["logistic_baseline"]["accuracy"]["mean"] > 0.5  # well-separated genres: the probe finds them
+
+
+def test_the_track_cv_is_repeated_like_the_headline_only_when_there_are_no_artists():
+    from pipeline.build import BuildConfig, run_cross_validation
+
+    features, labels, genres, _ = _corpus()
+    ids = np.array([f"{g}.{i:05d}" for i, g in enumerate(genres)])
+    cfg = BuildConfig(data="", cv_folds=2, cv_repeats=2, track_cv_repeats=1, jobs=1,
+                      train=TrainConfig(max_epochs=2, patience=1, deep=8, shallow=4))
+    known = [f"artist{i // 2}" for i in range(len(ids))]
+    with_artists = run_cross_validation(cfg, features, labels, genres, ids, known, [None] * len(ids), 3, False)
+    assert with_artists["artist"]["repeats"] == 2 and with_artists["track"]["repeats"] == 1
+    without = run_cross_validation(cfg, features, labels, genres, ids, [None] * len(ids), [None] * len(ids), 3, False)
+    assert "artist" not in without and without["track"]["repeats"] == 2  # the only CV is the headline
