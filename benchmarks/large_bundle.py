@@ -83,7 +83,8 @@ def jittered_tracks(tracks, src: np.ndarray, copy: np.ndarray, probs: np.ndarray
 def jitter_rows(X: np.ndarray, src: np.ndarray, copy: np.ndarray, scale: float, rng) -> np.ndarray:
     """Rows of ``X`` picked by ``src``; copies > 0 get noise of ``scale`` × each column's spread."""
     rows = X[src].astype(np.float32)
-    noise = rng.standard_normal(rows.shape, dtype=np.float32) * (scale * X.std(axis=0, keepdims=True))
+    spread = X.std(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)  # float16 layers: sums overflow
+    noise = rng.standard_normal(rows.shape, dtype=np.float32) * (scale * spread)
     rows += noise * (copy > 0)[:, None]
     return rows
 
@@ -94,7 +95,7 @@ def synthetic_arrays(bundle, src, copy, *, jitter: float, spread: float, windows
     arrays = {}
     for e in bundle.embeddings:
         vectors = bundle.vectors(e)
-        arrays[f"track_{e}"] = jitter_rows(vectors, src, copy, jitter, rng)
+        arrays[f"track_{e}"] = jitter_rows(vectors, src, copy, jitter, rng).astype(vectors.dtype)  # as built
         xy = bundle.coords(e)
         step = spread * typical_neighbour_distance(xy)
         arrays[f"map_{e}"] = (xy[src] + rng.normal(0, step, (n, 2)) * (copy > 0)[:, None]).astype(np.float32)
