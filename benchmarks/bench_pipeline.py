@@ -265,14 +265,20 @@ def install_size_mb(requirements: Path) -> tuple[float, list]:
 # --- the driver ----------------------------------------------------------------------------------
 
 
-def run_worker(repo: Path, task: str, **kw) -> dict:
-    """One fresh process of ``repo``'s code running ``task``; returns its JSON result."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", task]
+def run_worker(repo: Path, task: str, script: str | Path = __file__, **kw) -> dict:
+    """One fresh process of ``repo``'s code running ``script --worker task``; returns its JSON result.
+
+    ``kw`` become options: a list gives several values, True a bare flag, None or False nothing.
+    """
+    argv = [sys.executable, str(Path(script).resolve()), "--worker", task]
     for k, v in kw.items():
-        if isinstance(v, list):
-            argv += [f"--{k.replace('_', '-')}", *map(str, v)]
-        elif v is not None:
-            argv += [f"--{k.replace('_', '-')}", str(v)]
+        flag = f"--{k.replace('_', '-')}"
+        if v is True:
+            argv.append(flag)
+        elif isinstance(v, list):
+            argv += [flag, *map(str, v)]
+        elif v not in (None, False):
+            argv += [flag, str(v)]
     env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONWARNINGS": "ignore"}
     r = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env, timeout=3600)
     if r.returncode != 0:

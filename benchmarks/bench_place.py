@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from bench_pipeline import rss_mb, worker_serve  # the same measurements, one home (a sibling script)
+from bench_pipeline import run_worker as run_pipeline_worker
 
 REPO = Path(__file__).resolve().parents[1]
 SONGS = REPO.parent / "shared" / "data" / "songs"
@@ -196,18 +197,8 @@ WORKERS = {"versus": worker_versus, "side": worker_side, "ready": worker_ready, 
 
 
 def run_worker(repo: Path, task: str, **kw) -> dict:
-    """One fresh process of ``repo``'s code running ``task``; returns its JSON result."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", task]
-    for k, v in kw.items():
-        if v is True:
-            argv.append(f"--{k}")
-        elif v not in (None, False):
-            argv += [f"--{k.replace('_', '-')}", str(v)]
-    env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONWARNINGS": "ignore"}
-    r = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env, timeout=3600)
-    if r.returncode != 0:
-        raise RuntimeError(f"{task} in {repo} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    """``bench_pipeline.run_worker`` on this script's workers."""
+    return run_pipeline_worker(repo, task, script=__file__, **kw)
 
 
 def cli_seconds(repo: Path, args: list) -> float:
