@@ -60,21 +60,8 @@ class AllBlockPools(nn.Module):
         return self.backbone.block_pools(images, range(LAST_BLOCK + 1))
 
 
-def all_block_pools(backbone: Backbone, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Global-average pool of every block's output, concatenated: (n, 2816) float32.
-
-    ``backbone`` may also be ``all_block_runner(backbone, ...)``: the same in onnxruntime, several times faster.
-    """
-    if isinstance(backbone, OnnxFeatures):
-        return backbone(images)
-    net = AllBlockPools(backbone).eval()
-    with torch.no_grad():
-        parts = [net(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return torch.cat(parts).numpy().astype(np.float32)
-
-
 def all_block_runner(backbone: Backbone, example: np.ndarray) -> OnnxFeatures:
-    """``AllBlockPools`` exported once and run in onnxruntime (~6x eager torch on 2 cores)."""
+    """``AllBlockPools`` exported once and run in onnxruntime (~6x eager torch on 2 cores): images → (n, 2816)."""
     return OnnxFeatures(AllBlockPools(backbone), example, time_axis=2)
 
 
@@ -105,12 +92,12 @@ def extract_block_features(backbone: Backbone, audios, cfg: SpectrogramConfig, n
         segments, starts = segment_audio(y, cfg)
         images = mel_images(segments, cfg)
         pools = pools or all_block_runner(backbone, images)
-        out["clean"].append(all_block_pools(pools, images))
+        out["clean"].append(pools(images))
         out["track"].append(np.full(len(images), i))
         out["start_s"].append(starts)
         if n_masked:
             masked = np.stack([spec_mask(im, rng) for _ in range(n_masked) for im in images])
-            out["masked"].append(all_block_pools(pools, masked))
+            out["masked"].append(pools(masked))
             out["masked_track"].append(np.full(len(masked), i))
         if tail_from is not None and tail_from <= LAST_BLOCK:
             out["tail_input"].append(block_inputs(backbone, images, tail_from))

@@ -33,7 +33,7 @@ from ..spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, a
 from ..train import SegmentFeatures, TrainConfig, fit_head
 from . import cv as xcv
 from . import feature_sets, finetune
-from .feature_sets import all_block_pools, all_block_runner, block_columns, extract_block_features
+from .feature_sets import all_block_runner, block_columns, extract_block_features
 from .finetune import fit_tail, tail_probabilities
 from .runner import Runner
 
@@ -118,7 +118,7 @@ def paper_augmented_pools(backbone: Backbone, audios, cfg: SpectrogramConfig, se
         copies = [augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)]
         aug = mel_images(np.stack(copies), cfg)
         pools = pools or all_block_runner(backbone, aug)
-        out["augmented"].append(all_block_pools(pools, aug))
+        out["augmented"].append(pools(aug))
         out["augmented_track"].append(np.full(len(segments), i))
         out["augmentation"].append(kinds)
     return {k: np.concatenate(v) for k, v in out.items()}
