@@ -157,10 +157,11 @@ def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progres
     """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
     net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
     weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
-    example = segment_images(audios[0], cfg.spectrogram)[0]
-    feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), lambda: extract_features(
-        OnnxFeatures(net.backbone, example, time_axis=2), audios, cfg.spectrogram, cfg.seed,
-        cfg.train.augment != "none", progress))
+    def extract():  # only on a cache miss: the export needs one real batch of images
+        run = OnnxFeatures(net.backbone, segment_images(audios[0], cfg.spectrogram)[0], time_axis=2)
+        return extract_features(run, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress)
+
+    feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), extract)
     return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
                         "pool_blocks": list(cfg.pool_blocks)}
 

@@ -64,9 +64,8 @@ def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
 
     Each window gets one augmentation drawn uniformly from none/gain/pitch/noise
     (the paper's scheme). Augmented copies are only ever used as training data.
-    ``backbone`` is a torch ``Backbone`` or any callable from images to
-    features (the build passes the backbone running in onnxruntime,
-    ``onnx_features.OnnxFeatures``).
+    ``backbone`` is a torch ``Backbone`` or the same network exported and run
+    in onnxruntime (``onnx_features.OnnxFeatures``: what the build passes).
 
     Returns
     -------
