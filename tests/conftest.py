@@ -1,3 +1,4 @@
+import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -96,8 +97,11 @@ def tiny_two(tiny):
     """The tiny corpus built with both networks: MobileNetV2 (random weights) and MusiCNN (the shipped weights)."""
     from pipeline.build import BuildConfig, build
 
-    out = tiny.base / "bundle_two"
-    cfg = BuildConfig(**{**vars(tiny.cfg), "out": str(out), "networks": ("mobilenet_v2", "musicnn")})
+    out, cache = tiny.base / "bundle_two", tiny.base / "cache_two"
+    # its own copy of the feature cache: MusiCNN's features must not appear in ``tiny``'s, whose tests count files
+    shutil.copytree(tiny.cfg.cache, cache, dirs_exist_ok=True)
+    cfg = BuildConfig(**{**vars(tiny.cfg), "out": str(out), "cache": str(cache),
+                         "networks": ("mobilenet_v2", "musicnn")})
     logs = []
     with torch_threads(1):
         meta = build(cfg, progress=False, log=logs.append)
