@@ -346,11 +346,12 @@ def add_info_and_place(sub) -> None:
 
 
 def add_experiment(sub) -> None:
-    ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage) and "
-                                           "what generalizes to unheard artists (generalization)",
+    ex = sub.add_parser("experiment", help="re-check the paper's tables (backbones, augmentation, leakage), "
+                                           "what generalizes to unheard artists (generalization) and other inputs "
+                                           "and poolings of the frozen network (inputs)",
                         formatter_class=partial(ConfigDefaultsHelp, config=experiment_defaults,
                                                 fields={**EXPERIMENT_OPTIONS, "scratch_epochs": "scratch.max_epochs"}))
-    ex.add_argument("name", choices=("backbones", "augmentation", "leakage", "generalization"))
+    ex.add_argument("name", choices=("backbones", "augmentation", "leakage", "generalization", "inputs"))
     ex.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. ../shared/data/gtzan)")
     ex.add_argument("--seeds", type=int, help="CV repeats with seeds 0..N-1 (default: %(default)s)")
     ex.add_argument("--folds", type=int, help="cross-validation folds (default: %(default)s)")

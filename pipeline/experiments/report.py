@@ -26,7 +26,8 @@ COMMANDS = {e: f"python -m pipeline experiment {e} --data DIR --weights mobilene
             for e in EXPERIMENTS}
 TITLES = {"backbones": "Table 1 — backbones", "augmentation": "Table 2 — window length and augmentation",
           "leakage": "Leakage — what the split does to the number",
-          "generalization": "What generalizes to unheard artists (issue 12)"}
+          "generalization": "What generalizes to unheard artists (issue 12)",
+          "inputs": "Other inputs and poolings of the frozen network (issue 12)"}
 UNIT = {"segment": "window", "track": "track", "artist": "artist"}
 
 
@@ -240,7 +241,8 @@ def write_report(out: str | Path, bundle: str | Path | None, results: str | Path
              "points between rows is within noise. Each number says its data, split, folds and seeds.", ""]
     lines += _headlines(summaries)
     makers = {"backbones": table_backbones, "augmentation": table_augmentation, "leakage": table_leakage,
-              "generalization": lambda s: report_generalize.section(s, _data_line(s))}
+              "generalization": lambda s: report_generalize.section(s, _data_line(s)),
+              "inputs": lambda s: report_generalize.inputs_section(s, _data_line(s))}
     for e in EXPERIMENTS:
         lines += [f"## {TITLES[e]}", ""]
         if e not in summaries:

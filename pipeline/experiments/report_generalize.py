@@ -183,3 +183,31 @@ def headline(s: dict, defaults: dict | None = None) -> list[str]:
                  + (f" ({100 * d[0]:+.1f} ± {100 * d[1]:.1f} points vs the first row)" if d else ""))
         text += f". Target 0.80: {'reached' if default['metrics'][KEY]['mean'] >= 0.80 else 'not reached'}."
     return [text]
+
+
+def inputs_section(s: dict, data_line: str) -> list[str]:
+    """Markdown lines for the inputs experiment: other inputs and poolings of the frozen network, by probe."""
+    rows = [r for r in s["rows"] if r["status"] == "ok"]
+    if not rows:
+        return ["_No rows._", ""]
+    first, p = rows[0], s["protocol"]
+    out = [f"Data: {data_line}. Frozen ImageNet MobileNetV2, {p['probe']}; every row on the **same folds**: "
+           f"{p['folds']}-fold × seeds {p['seeds'][0]}–{p['seeds'][-1]} ({first['n_results']} folds), split by "
+           f"artist ({first.get('grouping', p.get('split'))}). Δ = paired difference from the first row (± its "
+           "standard error, a rough guide: the folds are not independent).", "",
+           "| input and pooling | balanced accuracy | accuracy | macro-F1 | Δ balanced vs first row (points) "
+           "| dim |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        m, d = r["metrics"], paired(r, first) if r is not first else None
+        delta = "—" if d is None else f"{100 * d[0]:+.1f} ± {100 * d[1]:.1f}"
+        out.append(f"| {r['name']} | {pct(m.get(KEY))} | {pct(m.get('track_accuracy'))} | "
+                   f"{pct(m.get('track_macro_f1'))} | {delta} | {r['dim']} |")
+    best = max(rows, key=lambda r: r["metrics"][KEY]["mean"])
+    d = paired(best, first) if best is not first else None
+    clear = d is not None and d[0] > 2 * d[1]
+    out += ["", f"Best: **{best['name']}**, {pct(best['metrics'][KEY])}"
+            + ("" if d is None else f" ({100 * d[0]:+.1f} ± {100 * d[1]:.1f} points vs the build's input)")
+            + (". That is more than twice its standard error: worth a trained-head row before the build adopts it."
+               if clear else ". No row beats the build's input by more than twice the standard error, so the build "
+               "keeps its grey log-mel image and mean pools."), ""]
+    return out

@@ -14,6 +14,9 @@
   image size, window length, pooled blocks, partial fine-tuning and a seed
   ensemble, each a row on the same artist-grouped folds
   (``pipeline.experiments.generalize``).
+- **inputs** (issue 12): other inputs (PCEN, time derivatives, harmonic and
+  percussive parts) and poolings of the frozen network, by logistic probe on
+  the same folds (``pipeline.experiments.inputs``).
 
 Tables 1 and 2 are cross-validated by artist (``ExperimentConfig.split``):
 genres with fewer than two known artists fall back to track groups, and
@@ -35,13 +38,13 @@ from dataclasses import replace
 from ..errors import WeightsError
 from ..runtime import torch_threads
 from . import cv as xcv
-from . import generalize
+from . import generalize, inputs
 from .backbones import TORCHVISION
 from .runner import AUGMENTATION_ROWS, ExperimentConfig, Runner, windows
 
 __all__ = ["AUGMENTATION_ROWS", "EXPERIMENTS", "ExperimentConfig", "run_experiment", "summary_lines"]
 
-EXPERIMENTS = ("backbones", "augmentation", "leakage", "generalization")
+EXPERIMENTS = ("backbones", "augmentation", "leakage", "generalization", "inputs")
 NAMES = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16",
          "inception_v3": "Inception v3", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "xception": "Xception"}
 
@@ -97,7 +100,7 @@ def run_leakage(cfg: ExperimentConfig, progress: bool = True, log=print) -> dict
 
 
 RUNNERS = {"backbones": run_backbones, "augmentation": run_augmentation, "leakage": run_leakage,
-           "generalization": generalize.run_generalization}
+           "generalization": generalize.run_generalization, "inputs": inputs.run_inputs}
 
 
 def run_experiment(name: str, cfg: ExperimentConfig, progress: bool = True, log=print) -> dict:

@@ -319,3 +319,45 @@ def test_generalization_report_numbers_come_from_the_rows():
     text = "\n".join(rg.section({**s, "rows": [first, worse, probe]}, "data", defaults))
     assert "does **not** beat the probe" in text and "deep* and *shallow*" in text
     assert rg.headline({**s, "rows": [first, head, probe]}, defaults)[0].startswith("- **Unheard artists**")
+
+
+def test_input_images_are_three_channels_in_unit_range():
+    from pipeline.experiments.inputs import ROWS, input_image
+    from pipeline.spectrogram import SpectrogramConfig
+
+    cfg = SpectrogramConfig(segment_seconds=2.0)
+    t = np.arange(int(2.0 * cfg.sample_rate)) / cfg.sample_rate
+    clicks = (np.sin(2 * np.pi * 440 * t) + (np.arange(len(t)) % 5512 < 40)).astype(np.float32)
+    images = {kind: input_image(clicks, kind, cfg) for kind in {k for _, k, _ in ROWS}}
+    frames = 1 + len(t) // cfg.hop_length
+    for kind, im in images.items():
+        assert im.shape == (3, cfg.n_mels, frames) and im.dtype == np.float32, kind
+        assert im.min() >= 0 and im.max() <= 1 and np.isfinite(im).all(), kind
+    grey = images["grey"][0]
+    assert np.array_equal(images["deltas"][0], grey) and np.array_equal(images["hpss"][0], grey)
+    assert not np.allclose(images["hpss"][1], images["hpss"][2])  # the tone and the clicks part ways
+    with pytest.raises(ValueError, match="unknown input"):
+        input_image(clicks, "colour", cfg)
+
+
+def test_inputs_rows_share_folds_and_the_report_pairs_them(corpus, weights, tmp_path):
+    from pipeline.experiments import inputs
+    from pipeline.experiments.report_generalize import inputs_section
+
+    rows = (("grey, mean", "grey", ("mean",)), ("grey, mean + profile", "grey", ("mean", "profile")),
+            ("pcen, mean", "pcen", ("mean",)))
+    cfg = config(corpus, weights, tmp_path)
+    s = inputs.run_inputs(cfg, progress=False, log=lambda *_: None, rows=rows)
+    assert [r["name"] for r in s["rows"]] == [r[0] for r in rows]
+    assert s["run"]["feature_sets_computed"] == 2  # one pass per input, every pooling from it
+    folds = [[(f["seed"], f["fold"]) for f in r["fold_results"]] for r in s["rows"]]
+    assert all(f == folds[0] for f in folds) and len(folds[0]) == 2
+    for r in s["rows"]:
+        assert r["split"] == "artist" and "repeated recordings" in r["grouping"]
+        assert 0 <= r["metrics"]["track_balanced_accuracy"]["mean"] <= 1
+    assert s["rows"][0]["dim"] == sum(inputs.BLOCK_CHANNELS)
+    assert s["rows"][1]["dim"] > s["rows"][0]["dim"]
+    text = "\n".join(inputs_section(s, "tiny"))
+    assert "| grey, mean |" in text and "| pcen, mean |" in text and "Best:" in text
+    again = inputs.run_inputs(cfg, progress=False, log=lambda *_: None, rows=rows)
+    assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0
