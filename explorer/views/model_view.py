@@ -61,9 +61,15 @@ def accuracy_lines(meta: dict) -> list[str]:
         cv = cvs[kind]
         lines.append(
             f"**Cross-validation, {CV_NAMES.get(kind, kind)}**: {_cv_text(cv['head'])} "
-            f"({cv['folds']} folds × {cv['repeats']} repeats, seed {cv['seed']}); a plain logistic regression "
+            f"({cv['folds']} folds × {cv['repeats']} repeats, {_seeds(cv['seed'], cv['repeats'])}); a plain "
+            "logistic regression "
             f"on the same CNN features gets {_cv_text(cv['logistic_baseline'])}.")
     return lines
+
+
+def _seeds(first: int, repeats: int) -> str:
+    """The seeds of ``repeats`` CV repeats (``evaluate.cross_validate`` uses first .. first + repeats - 1)."""
+    return f"seed {first}" if repeats <= 1 else f"seeds {first}–{first + repeats - 1}"
 
 
 def predictor_line(predictor: str, networks, title: str, reason: str | None = None) -> str | None:

@@ -188,6 +188,10 @@ def test_model_panel_frames(bundle):
     t = meta["metrics"]["test"]
     assert f"{100 * t['accuracy']:.0f} %" in lines[0] and f"seed {t['seed']}" in lines[0] and t["split"] in lines[0]
     assert all("seed" in line for line in lines) and len(lines) == 1 + len(meta["metrics"]["cross_validation"])
+    for kind, cv in meta["metrics"]["cross_validation"].items():
+        seeds = (f"seed {cv['seed']})" if cv["repeats"] == 1 else
+                 f"seeds {cv['seed']}–{cv['seed'] + cv['repeats'] - 1})")  # each repeat has its own seed
+        assert any(f"{cv['repeats']} repeats, {seeds}" in line for line in lines), (kind, lines)
     per = model_view.per_genre_frame(meta, bundle.labels)
     assert list(per["genre"]) == bundle.labels and per["test clips"].sum() == t["n_tracks"]
     assert np.isnan(per.loc[per["genre"] == "jazz", "accuracy"]).all() == (t["per_genre_accuracy"]["jazz"] is None)
