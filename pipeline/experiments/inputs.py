@@ -27,7 +27,9 @@ from functools import partial
 import librosa
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .. import evaluate, model, spectrogram
 from ..evaluate import logistic_probabilities
@@ -94,6 +96,9 @@ class PooledMaps(nn.Module):
         self.backbone = backbone
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.backbone.image_size:  # as ``Backbone.normalise``: resized to a square first
+            size = (self.backbone.image_size,) * 2
+            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         x = (images - self.backbone.mean) / self.backbone.std
         mean, top, spread, profile = [], [], [], []
         for i, block in enumerate(self.backbone.features):
@@ -113,10 +118,11 @@ def pooling_columns(poolings, width: int) -> np.ndarray:
     return np.concatenate([np.arange(*parts[p]) for p in poolings])
 
 
-def pooled_maps(backbone: Backbone, audios, kind: str, cfg: SpectrogramConfig) -> dict[str, np.ndarray]:
+def pooled_maps(backbone: Backbone, audios, kind: str, cfg: SpectrogramConfig,
+                progress: bool = False) -> dict[str, np.ndarray]:
     """``PooledMaps`` of every window of every track for input ``kind``: ``x`` (n, width) and ``track``."""
     runner, rows, track = None, [], []
-    for i, y in enumerate(audios):
+    for i, y in enumerate(tqdm(audios, desc=f"{kind} input", unit="track", disable=not progress)):
         segments, _ = segment_audio(y, cfg)
         images = np.stack([input_image(s, kind, cfg) for s in segments])
         runner = runner or OnnxFeatures(PooledMaps(backbone), images, time_axis=3)
@@ -159,7 +165,9 @@ def run_inputs(cfg, progress: bool = True, log=print, rows=ROWS) -> dict:
     r, spec = Runner(cfg, progress, log), cfg.spectrogram
     found = r.groups(cfg.split)
     if found is None:
-        raise ValueError("no artist metadata for these tracks (tracks.csv beside the data, or --metadata)")
+        reason = "no artist metadata for these tracks (tracks.csv beside the data, or --metadata)"
+        return r.finish("inputs", [{"name": name, "status": "not run", "reason": reason} for name, _, _ in rows],
+                        split=cfg.split)
     groups, notes = found
     backbone = Backbone(spec.image_size)
     load_imagenet_backbone(backbone, r.weights_file("mobilenet_v2"))
@@ -168,7 +176,7 @@ def run_inputs(cfg, progress: bool = True, log=print, rows=ROWS) -> dict:
     def compute(kind: str) -> dict:
         log(f"  MobileNetV2 features of the {kind} input")
         r.features_computed += 1
-        return pooled_maps(backbone, r.corpus.audios, kind, spec)
+        return pooled_maps(backbone, r.corpus.audios, kind, spec, progress)
 
     for name, kind, poolings in rows:
         if kind not in features:

@@ -189,7 +189,8 @@ def inputs_section(s: dict, data_line: str) -> list[str]:
     """Markdown lines for the inputs experiment: other inputs and poolings of the frozen network, by probe."""
     rows = [r for r in s["rows"] if r["status"] == "ok"]
     if not rows:
-        return ["_No rows._", ""]
+        reasons = sorted({r.get("reason", "?") for r in s["rows"]})
+        return [f"_Not run_: {'; '.join(reasons) or 'no rows'}.", ""]
     first, p = rows[0], s["protocol"]
     out = [f"Data: {data_line}. Frozen ImageNet MobileNetV2, {p['probe']}; every row on the **same folds**: "
            f"{p['folds']}-fold × seeds {p['seeds'][0]}–{p['seeds'][-1]} ({first['n_results']} folds), split by "

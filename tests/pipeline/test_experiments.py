@@ -361,3 +361,17 @@ def test_inputs_rows_share_folds_and_the_report_pairs_them(corpus, weights, tmp_
     assert "| grey, mean |" in text and "| pcen, mean |" in text and "Best:" in text
     again = inputs.run_inputs(cfg, progress=False, log=lambda *_: None, rows=rows)
     assert again["run"]["folds_computed"] == 0 and again["run"]["feature_sets_computed"] == 0
+
+
+def test_inputs_without_artists_says_why_instead_of_running(corpus, weights, tmp_path):
+    from pipeline.experiments import inputs
+    from pipeline.experiments.report_generalize import inputs_section
+
+    nobody = tmp_path / "no_artists.csv"
+    nobody.write_text("track_id,artist,title\n")
+    s = inputs.run_inputs(config(corpus, weights, tmp_path, metadata=str(nobody)), progress=False,
+                          log=lambda *_: None, rows=inputs.ROWS[:2])
+    assert [r["status"] for r in s["rows"]] == ["not run", "not run"] and s["run"]["feature_sets_computed"] == 0
+    assert "no artist metadata" in s["rows"][0]["reason"]
+    assert inputs_section(s, "tiny")[0].startswith("_Not run_: no artist metadata")
+    assert any("not run" in line for line in ex.summary_lines(s))
