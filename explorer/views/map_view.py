@@ -249,10 +249,11 @@ def selection_keys(selection) -> list[str]:
 def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
     """Which selection to write into a map figure (as plotly ``selectedpoints``).
 
-    Streamlit identifies a chart by a hash of its figure, so a figure that changes
-    is a new chart: zoom, pan and plotly's own click highlight are lost. After a
-    click on the map, plotly already shows that selection, so the figure is kept
-    exactly as last sent (``last`` = (signature, drawn selection)). Any other
+    ``st.plotly_chart`` (the grid) identifies a chart by a hash of its figure, so a
+    figure that changes is a new chart: zoom, pan and plotly's own click highlight
+    are lost; the main map (``explorer.map_chart``) redraws only a figure that
+    changed. After a click on the map, plotly already shows that selection, so the
+    figure is kept exactly as last sent (``last`` = (signature, drawn selection)). Any other
     change (a search, an upload, clearing, another embedding or colouring, i.e.
     another ``signature``) draws the current selection. ``chart`` names the chart
     (the main map is "map"; the side-by-side maps "grid_<layer>").
