@@ -371,6 +371,22 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
             assert box["y"] + box["height"] <= 1080
             no_exception(shared)
             shared.screenshot(path=str(shots / "map-1920x1080.png"))
+            # a box drawn on the map (the toolbar's box select) selects the clips inside it, as a lasso would
+            if shared.locator('[data-testid="stDialog"]').count():  # "/map" is the default page, at "/": Streamlit
+                shared.keyboard.press("Escape")  # says "page not found" over the (right) page; closed first
+            chart = map_chart(shared)
+            box = chart.bounding_box()
+            shared.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)  # shows the toolbar
+            shared.frame_locator(MAP_FRAME).locator('.modebar-btn[data-val="select"]').click()
+            shared.mouse.move(box["x"] + 60, box["y"] + 80)
+            shared.mouse.down()
+            shared.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.8, steps=10)
+            shared.mouse.up()
+            shared.wait_for_selector("text=/[0-9]+ selected/", timeout=60_000)
+            wait_idle(shared)
+            boxed = chart.evaluate(SELECTED)
+            assert len(boxed) > 1 and shared.get_by_text(f"{len(boxed)} selected").count() >= 1
+            no_exception(shared)
             # a link names its page too
             shared.goto(f"{server}/similarity?embedding=none")
             shared.wait_for_selector(".st-key-sim_absolute .js-plotly-plot", timeout=60_000)

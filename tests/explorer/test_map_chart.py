@@ -32,6 +32,7 @@ def test_the_page_redraws_in_place_and_speaks_streamlits_component_protocol():
         assert message in page
     for event in ("plotly_selected", "plotly_deselect"):  # a click, a lasso or a box; and clearing
         assert event in page
+    assert '"sendChartToCloud"' in page  # as st.plotly_chart: no button that uploads the figure to Plotly's cloud
 
 
 def test_a_selection_in_the_shape_the_page_sends_gives_item_keys_and_window_clicks():
