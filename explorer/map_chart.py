@@ -19,10 +19,10 @@ import shutil
 from pathlib import Path
 
 import plotly
-import plotly.io
 import streamlit.components.v1 as components
 
 from .state import CACHE_DIR
+from .views.plotting import figure_json
 
 NAME = "genre_map_chart"
 PAGE = Path(__file__).with_name("map_chart.html")
@@ -50,10 +50,11 @@ _component = components.declare_component(NAME, path=str(component_dir()))
 
 
 def map_chart(fig, key: str, on_select=None, config: dict | None = None):
-    """Draw ``fig`` in the persistent chart ``key``; returns the last selection (st.plotly_chart's shape) or None.
+    """Draw ``fig`` (a figure, or its JSON from ``plotting.figure_json``) in the persistent chart ``key``;
+    returns the last selection (st.plotly_chart's shape) or None.
 
     ``on_select``: a callback run when the user clicks, lassos or clears a selection (its value is in
     ``st.session_state[key]``).
     """
-    spec = plotly.io.to_json(fig, validate=False)
+    spec = fig if isinstance(fig, str) else figure_json(fig)
     return _component(spec=spec, config=json.dumps(config or {}), key=key, default=None, on_change=on_select)

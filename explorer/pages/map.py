@@ -114,9 +114,10 @@ def map_fragment() -> None:
     signature = (ctx.ref, embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
     drawn = selection_to_draw(selection, ss.get(keys.SELECTION_ORIGIN), signature, ss.get(keys.MAP_DRAWN))
     ss[keys.MAP_DRAWN] = (signature, drawn)
-    fig = add_overlays(cache.map_base(*ctx.ref, embedding, colour_by), frame, bundle.labels, markers=markers,
-                       selected=drawn, paths=paths)
-    map_chart(fig, key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG)
+    base = cache.map_base(*ctx.ref, embedding, colour_by)
+    fig = add_overlays(base, frame, bundle.labels, markers=markers, selected=drawn, paths=paths)
+    map_chart(cache.map_base_spec(*ctx.ref, embedding, colour_by) if fig is base else fig, key=keys.MAP_CHART,
+              on_select=on_map_select, config=CONFIG)
     st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):

@@ -185,7 +185,8 @@ def test_a_layer_switch_reruns_the_map_and_sounds_like_only(app, calls):
     calls.clear()
     radio.set_value("shallow").run()
     no_problems(app)
-    assert calls["map_base"] == 1 and calls["show"] == 1  # the map and "sounds like" (the layer's neighbours)
+    # the map (map_base: once, or twice when map_base_spec first encodes it) and "sounds like" (the neighbours)
+    assert 1 <= calls["map_base"] <= 2 and calls["show"] == 1
     assert calls["show_track"] == 0  # the detail panel does not depend on the layer: not redrawn
     assert not any(calls[n] for n in OTHER_PAGES)  # other pages
     assert "(shallow)" in map_caption(app) and not app.title  # only the fragments ran, not the page around them
@@ -193,7 +194,7 @@ def test_a_layer_switch_reruns_the_map_and_sounds_like_only(app, calls):
     select = colour(app)
     calls.clear()
     select.set_value("correct").run()
-    assert calls["map_base"] == 1 and calls["show"] == calls["show_track"] == 0  # the map alone
+    assert 1 <= calls["map_base"] <= 2 and calls["show"] == calls["show_track"] == 0  # the map alone
 
     calls.clear()  # picking one of several selected clips: the panel and "sounds like", not the map
     app.session_state[keys.SELECTION] = ["blues.00001", "metal.00002"]
@@ -207,7 +208,7 @@ def test_a_network_switch_reruns_the_map_page_only(app, calls):
     calls.clear()
     control(app, "selectbox", keys.NETWORK).set_value("musicnn").run()
     no_problems(app)
-    assert calls["map_base"] == 1 and "(musicnn.deep)" in map_caption(app)
+    assert 1 <= calls["map_base"] <= 2 and "(musicnn.deep)" in map_caption(app)
     assert not any(calls[n] for n in OTHER_PAGES)  # the other pages' figures are not built
 
 
