@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import plotly
@@ -40,13 +42,22 @@ def component_dir(root: Path = CACHE_DIR) -> Path:
     if not (out / "plotly.min.js").exists():
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PAGE, out / "index.html")
-        part = out / "plotly.min.js.part"  # another server may copy at the same time: never half a file
+        part = out / f"plotly.min.js.{os.getpid()}.part"  # another server may copy at the same time: never half a file
         shutil.copyfile(plotly_js(), part)
         part.replace(out / "plotly.min.js")
     return out
 
 
-_component = components.declare_component(NAME, path=str(component_dir()))
+def serving_dir() -> Path:
+    """``component_dir`` in the explorer's cache folder, or in the system's temporary folder when that one
+    cannot be written."""
+    try:
+        return component_dir()
+    except OSError:  # a read-only cache folder (a deployed app): the system's temporary folder
+        return component_dir(Path(tempfile.gettempdir()) / "genre_map")
+
+
+_component = components.declare_component(NAME, path=str(serving_dir()))
 
 
 def map_chart(fig, key: str, on_select=None, config: dict | None = None):

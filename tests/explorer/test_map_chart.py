@@ -23,6 +23,20 @@ def test_the_component_folder_holds_the_page_and_the_installed_plotly_js(tmp_pat
     assert plotly.__version__ and out.parent == tmp_path / "map_chart"  # one folder per page and plotly version
 
 
+def test_a_read_only_cache_folder_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
+    written = map_chart.component_dir
+
+    def read_only(root=None):
+        if root is None:
+            raise PermissionError("read-only file system")
+        return written(root)
+
+    monkeypatch.setattr(map_chart, "component_dir", read_only)
+    monkeypatch.setattr(map_chart.tempfile, "gettempdir", lambda: str(tmp_path))
+    out = map_chart.serving_dir()
+    assert out.is_relative_to(tmp_path) and (out / "plotly.min.js").exists()
+
+
 def test_the_page_redraws_in_place_and_speaks_streamlits_component_protocol():
     page = map_chart.PAGE.read_text()
     assert '<script src="plotly.min.js">' in page
