@@ -95,9 +95,16 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     """A running ``streamlit run app.py``; yields its URL and always stops it."""
+    yield from serve(tmp_path)
+
+
+def serve(tmp_path, bundle: Path | None = None):
+    """``streamlit run app.py`` (on ``bundle``, else the shipped one): yields its URL, always stops it."""
     port = free_port()
     log = open(tmp_path / "streamlit.log", "w")
     env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
+    if bundle is not None:
+        env["GENRE_MAP_BUNDLE"] = str(bundle)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
@@ -396,3 +403,58 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
         finally:
             browser.close()
     print(f"\nscreenshots: {shots}")
+
+
+@pytest.fixture
+def large_server(tmp_path):
+    """The app on a collection of GL_FROM clips (jittered copies of the shipped ones): a WebGL map."""
+    from explorer.state import DEFAULT_BUNDLE
+    from explorer.views.map_view import GL_FROM
+    from tests.conftest import large_bundle_module
+
+    yield from serve(tmp_path, large_bundle_module().make_large_bundle(DEFAULT_BUNDLE, tmp_path / "large", GL_FROM))
+
+
+# where plotly draws a track's dot (its k-th), in the map frame's client coordinates
+DOT_AT = """(el, k) => { const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
+    const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
+    return [xa._offset + xa.l2p(t.x[k]), ya._offset + ya.l2p(t.y[k])]; }"""
+
+
+def test_a_webgl_map_is_clicked_and_switched_in_place(large_server):
+    from playwright.sync_api import sync_playwright
+
+    from explorer.views.map_view import GL_FROM, SLIM_HINT
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(large_server)
+            chart = map_chart(page)
+            chart.wait_for(timeout=120_000)
+            wait_idle(page)
+            assert chart.evaluate(COUNT_TRACKS) == GL_FROM
+            kinds = chart.evaluate("el => el._fullData.filter(t => t.meta.kind === 'tracks').map(t => t.type)")
+            assert set(kinds) == {"scattergl"}
+            assert SLIM_HINT in chart.evaluate("el => el._fullData[0].hovertemplate")  # the short hover
+            # a click on a dot (the one drawn on top there) selects it and opens its detail panel
+            x, y = in_page(page, *chart.evaluate(DOT_AT, 7))
+            page.mouse.move(x, y)
+            page.mouse.click(x, y)
+            page.wait_for_function(f"() => ({SELECTED})({MAP_JS}).length === 1", timeout=60_000)
+            (clicked,) = chart.evaluate(SELECTED)
+            page.wait_for_selector(f"h3:has-text('{clicked}')", timeout=60_000)
+            wait_idle(page)
+            # a layer switch redraws the same chart (a remount would lose the mark)
+            before = chart.evaluate(FIRST_X)
+            chart.evaluate("el => { el.__drawn_before = true; }")
+            page.locator(LAYER).get_by_text("shallow", exact=True).click()
+            page.wait_for_function(f"""before => {{ const el = {MAP_JS};
+                return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=60_000)
+            wait_idle(page)
+            assert chart.evaluate("el => el.__drawn_before === true") and chart.evaluate(COUNT_TRACKS) == GL_FROM
+            assert chart.evaluate(SELECTED) == [clicked]  # the selection is drawn on the new layer's map
+            no_exception(page)
+        finally:
+            browser.close()
