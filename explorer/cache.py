@@ -6,6 +6,8 @@ them in place (``map_view.add_overlays`` returns a copy).
 """
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from . import text
@@ -30,6 +32,13 @@ def map_base_spec(path: str, version: float, embedding: str, colour_by: str) -> 
     """``map_base`` as the JSON the browser gets, made once: a plain layer switch (no song, nothing selected)
     sends it as it is (a 10 000-dot figure takes ~40 ms to copy and encode)."""
     return plotting.figure_json(map_base(path, version, embedding, colour_by))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def map_base_dict(path: str, version: float, embedding: str, colour_by: str) -> dict:
+    """``map_base_spec`` read back as plain dicts and lists: what ``map_view.overlay_spec`` draws songs and
+    selections on without copying it. Shared by every session: never modified."""
+    return json.loads(map_base_spec(path, version, embedding, colour_by))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
