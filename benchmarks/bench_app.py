@@ -41,12 +41,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 720}
 IDLE = '[data-test-script-state="notRunning"]'
-APP_CHART = ".st-key-map_chart .js-plotly-plot"
-REF_CHART = ".st-key-chart .js-plotly-plot"
-FIRST_X = """sel => { const e = document.querySelector(sel); if (!e || !e._fullData) return null;
+APP_CHART = ".st-key-map_chart"  # the map: a Streamlit component, its Plotly chart inside an iframe
+REF_CHART = ".st-key-chart"
+# The Plotly chart in an element: drawn in it (st.plotly_chart) or in its iframe (a component of the same origin).
+PLOT = """sel => { const box = document.querySelector(sel); if (!box) return null;
+    const doc = box.querySelector('iframe') ? box.querySelector('iframe').contentDocument : document;
+    return doc ? (box.querySelector('iframe') ? doc : box).querySelector('.js-plotly-plot') : null; }"""
+FIRST_X = """sel => { const e = (""" + PLOT + """)(sel); if (!e || !e._fullData) return null;
     const t = e._fullData.find(t => t.meta && t.meta.kind === 'tracks');
     return t ? Array.from(t.x).slice(0, 3).join(',') : null; }"""
-STARS = """sel => { const e = document.querySelector(sel); return e && e._fullData
+STARS = """sel => { const e = (""" + PLOT + """)(sel); return e && e._fullData
     ? e._fullData.filter(t => t.meta && t.meta.kind === 'upload').length : 0; }"""
 TARGETS = {"first": 1.5, "switch": 2.0}
 LARGE_TARGET = 3.0

@@ -6,11 +6,13 @@ them in place (``map_view.add_overlays`` returns a copy).
 """
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from . import text
 from .state import cached_bundle
-from .views import map_view, model_view, similarity_view
+from .views import map_view, model_view, plotting, similarity_view
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -23,6 +25,20 @@ def map_base(path: str, version: float, embedding: str, colour_by: str):
     """The Map page's map; it keeps the user's zoom across colourings and songs, not across layers."""
     bundle = cached_bundle(path, version)
     return map_view.base_figure(map_frame(path, version, embedding), bundle.labels, colour_by, revision=embedding)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def map_base_spec(path: str, version: float, embedding: str, colour_by: str) -> str:
+    """``map_base`` as the JSON the browser gets, made once: a plain layer switch (no song, nothing selected)
+    sends it as it is (a 10 000-dot figure takes ~40 ms to copy and encode)."""
+    return plotting.figure_json(map_base(path, version, embedding, colour_by))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def map_base_dict(path: str, version: float, embedding: str, colour_by: str) -> dict:
+    """``map_base_spec`` read back as plain dicts and lists: what ``map_view.overlay_spec`` draws songs and
+    selections on without copying it. Shared by every session: never modified."""
+    return json.loads(map_base_spec(path, version, embedding, colour_by))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -62,4 +78,4 @@ def model_panel(path: str, version: float, network: str | None = None) -> dict:
 def warm(path: str, version: float, embeddings, colour_by: str) -> None:
     """Build these layers' maps once, so that the first switch to each is as fast as the rest."""
     for e in embeddings:
-        map_base(path, version, e, colour_by)
+        map_base_spec(path, version, e, colour_by)

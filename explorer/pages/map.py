@@ -10,6 +10,10 @@ fragments to rerun with ``st.rerun([...])``):
   selection it made).
 - ``sounds_fragment``: the clips that sound like the selected one.
 
+The map itself is ``explorer.map_chart``: one Plotly chart that stays on the page
+and is redrawn in place (``st.plotly_chart`` would draw a new chart, and open a
+new WebGL context, for every new figure).
+
 Songs are dropped in the sidebar (every page; ``explorer.session``): a new song
 reruns the page. Run by ``st.navigation`` (``app.py``) as a script.
 """
@@ -20,11 +24,12 @@ from functools import partial
 import streamlit as st
 
 from explorer import cache, keys, session, state, text, upload
+from explorer.map_chart import map_chart
 from explorer.sections import controls, detail, downloads
 from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, track_view
-from explorer.views.map_view import SELECT_MODES, add_overlays, find_tracks, selection_keys, selection_to_draw
-from explorer.views.plotting import CONFIG
+from explorer.views.map_view import find_tracks, overlay_spec, selection_keys, selection_to_draw
+from explorer.views.plotting import CONFIG, figure_json
 
 ALL = (keys.MAP_FRAGMENT, keys.DETAIL_FRAGMENT, keys.SOUNDS_FRAGMENT)
 LAYER_CHANGES = (keys.MAP_FRAGMENT, keys.SOUNDS_FRAGMENT)
@@ -109,10 +114,12 @@ def map_fragment() -> None:
     signature = (ctx.ref, embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
     drawn = selection_to_draw(selection, ss.get(keys.SELECTION_ORIGIN), signature, ss.get(keys.MAP_DRAWN))
     ss[keys.MAP_DRAWN] = (signature, drawn)
-    fig = add_overlays(cache.map_base(*ctx.ref, embedding, colour_by), frame, bundle.labels, markers=markers,
-                       selected=drawn, paths=paths)
-    st.plotly_chart(fig, key=keys.MAP_CHART, on_select=on_map_select, selection_mode=SELECT_MODES, config=CONFIG,
-                    theme=None)
+    base = cache.map_base_dict(*ctx.ref, embedding, colour_by)
+    overlaid = bool(markers or drawn or paths)
+    fig = overlay_spec(base, bundle.labels, markers=markers, selected=drawn, paths=paths) if overlaid else base
+    # a plain map is sent as the JSON made once for it; songs and selections are drawn on it without a copy
+    map_chart(figure_json(fig) if overlaid else cache.map_base_spec(*ctx.ref, embedding, colour_by),
+              key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG)
     st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):

@@ -13,6 +13,8 @@ element per dot). Stars and song paths stay SVG, drawn above the canvas.
 """
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from .palette import CORRECT_COLOUR, UPLOAD_OUTLINE, WRONG_COLOUR, genre_colours
@@ -41,6 +43,10 @@ GL_FROM = 2500
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
+# A WebGL map's hover: its customdata is only what a dot cannot share with its trace (id, name; the real genre
+# when the traces are not the real genres). Six strings a dot made 85 % of a 10 000-track map's 1.4 MB message,
+# sent again on every switch; the model's guess, confidence and split are in the detail panel a click opens.
+SLIM_HINT = "click for details"
 
 
 def display_name(artist, title) -> str:
@@ -98,6 +104,29 @@ def _hover_rows(rows: pd.DataFrame) -> list:
                     [f"{c:.0%}" for c in rows["confidence"]], [SPLIT_NAMES.get(s, s) for s in rows["split"]]))
 
 
+def slim_hover(rows: pd.DataFrame, colour_by: str, group: str) -> tuple[list, str]:
+    """(customdata, hovertemplate) of one trace of a WebGL map: [track id, name] per dot, plus the real genre
+    when ``group`` (the trace's name) is not it, plus the split when colouring by right / wrong (its help says
+    the hover tells held-out clips); what the whole trace shares is written once, in the template.
+
+    customdata[0] stays the item key, as on every map (selections are read from it).
+    """
+    said = html.escape(str(group))
+    if colour_by == "genre":
+        return list(zip(rows["track_id"], rows["name"])), _slim_template(f"genre: <b>{said}</b>")
+    columns = [rows["track_id"], rows["name"], rows["genre"]]
+    if colour_by == "predicted":
+        line = f"genre: <b>%{{customdata[2]}}</b><br>model says: <b>{said}</b>"
+    else:
+        columns.append([SPLIT_NAMES.get(s, s) for s in rows["split"]])
+        line = f"genre: <b>%{{customdata[2]}}</b> · {said}<br>%{{customdata[3]}}"
+    return list(zip(*columns)), _slim_template(line)
+
+
+def _slim_template(line: str) -> str:
+    return f"<b>%{{customdata[1]}}</b><br>%{{customdata[0]}}<br>{line}<br><i>{SLIM_HINT}</i><extra></extra>"
+
+
 def track_traces(frame: pd.DataFrame, labels, colour_by: str, style: dict) -> list[dict]:
     """One trace of dots per colour group (legend click hides a group), styled by ``dot_style``."""
     traces = []
@@ -107,9 +136,10 @@ def track_traces(frame: pd.DataFrame, labels, colour_by: str, style: dict) -> li
             continue
         # a large map's positions to 1/1000 of a map unit (invisible; a third less to send)
         x, y = (rows["x"].round(3), rows["y"].round(3)) if style["gl"] else (rows["x"], rows["y"])
+        custom, hover = slim_hover(rows, colour_by, name) if style["gl"] else (_hover_rows(rows), _HOVER)
         traces.append(dict(
             type="scattergl" if style["gl"] else "scatter", mode="markers", name=name,
-            x=x.tolist(), y=y.tolist(), customdata=_hover_rows(rows), hovertemplate=_HOVER,
+            x=x.tolist(), y=y.tolist(), customdata=custom, hovertemplate=hover,
             meta=dict(kind="tracks"),
             marker=dict(color=colour, size=style["size"], symbol=symbol, opacity=style["opacity"],
                         line=dict(width=style["outline"], color="white")),
@@ -173,18 +203,27 @@ def add_overlays(fig, frame: pd.DataFrame, labels, markers=(), selected=(), path
     """
     if not markers and not selected and not paths:
         return fig
+    d = overlay_spec(fig.to_dict(), labels, markers, selected, paths)
+    return figure(d["data"], d["layout"])
+
+
+def overlay_spec(spec: dict, labels, markers=(), selected=(), paths=()) -> dict:
+    """``add_overlays`` on a figure as a plain dict (``{"data": [...], "layout": {...}}``), without copying it:
+    the result shares every part it does not change with ``spec``, which is never modified (it may be a
+    cached map's; a 10 000-dot figure takes ~40 ms to deep-copy, and as long again to rebuild)."""
     colours = genre_colours(labels)
-    d = fig.to_dict()
-    data = (d["data"] + [trajectory_trace(p, colours, showscale=i == 0) for i, p in enumerate(paths)]
+    data = ([dict(t) for t in spec["data"]]
+            + [trajectory_trace(p, colours, showscale=i == 0) for i, p in enumerate(paths)]
             + [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers])
+    layout = dict(spec["layout"])
     if paths:  # room for the time colour bar under the map
-        d["layout"]["margin"] = {**d["layout"].get("margin", {}), "b": 70}
+        layout["margin"] = {**layout.get("margin", {}), "b": 70}
     if selected:
         wanted = set(selected)
         for trace in data:
             keys = [c[0] for c in trace.get("customdata") or []]
             trace["selectedpoints"] = [i for i, k in enumerate(keys) if k in wanted]
-    return figure(data, d["layout"])
+    return {"data": data, "layout": layout}
 
 
 def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), selected=(), paths=()):
@@ -219,10 +258,11 @@ def selection_keys(selection) -> list[str]:
 def selection_to_draw(selection: list, origin: str | None, signature, last, chart: str = "map") -> list:
     """Which selection to write into a map figure (as plotly ``selectedpoints``).
 
-    Streamlit identifies a chart by a hash of its figure, so a figure that changes
-    is a new chart: zoom, pan and plotly's own click highlight are lost. After a
-    click on the map, plotly already shows that selection, so the figure is kept
-    exactly as last sent (``last`` = (signature, drawn selection)). Any other
+    ``st.plotly_chart`` (the grid) identifies a chart by a hash of its figure, so a
+    figure that changes is a new chart: zoom, pan and plotly's own click highlight
+    are lost; the main map (``explorer.map_chart``) redraws only a figure that
+    changed. After a click on the map, plotly already shows that selection, so the
+    figure is kept exactly as last sent (``last`` = (signature, drawn selection)). Any other
     change (a search, an upload, clearing, another embedding or colouring, i.e.
     another ``signature``) draws the current selection. ``chart`` names the chart
     (the main map is "map"; the side-by-side maps "grid_<layer>").

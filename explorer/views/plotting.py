@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import plotly.colors
 import plotly.graph_objects as go
+import plotly.io
 
 FONT_SIZE = 16  # readable from the back of a classroom
 CONFIG = {"displaylogo": False, "scrollZoom": True}  # st.plotly_chart(config=...) for every chart
@@ -48,6 +49,11 @@ def colorscale(name: str) -> list:
 def figure(data: list, layout: dict) -> go.Figure:
     """A figure built from plain trace/layout dicts without property validation."""
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def figure_json(fig) -> str:
+    """The figure as the JSON plotly.js reads (as ``st.plotly_chart`` sends it: not validated again)."""
+    return plotly.io.to_json(fig, validate=False)
 
 
 def trace_kind(trace) -> str | None:

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
+from explorer import map_chart
 from explorer.state import ENV_VAR
 from tests.synth import genre_clip, write_bad_files
 
@@ -30,7 +31,7 @@ def wav_bytes(seconds: float = 12.0, genre_index: int = 1, seed: int = 0) -> byt
 
 
 def specs(at) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return list(charts(at).values())
 
 
 def chart_key(el) -> str:
@@ -39,8 +40,13 @@ def chart_key(el) -> str:
 
 
 def charts(at) -> dict[str, dict]:
-    """Plotly figures by chart key."""
-    return {chart_key(el): json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    """Plotly figures by chart key: st.plotly_chart's, and the Map page's map (``explorer.map_chart``, a
+    component: its figure is the ``spec`` argument)."""
+    found = {chart_key(el): json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    for el in at.get("component_instance"):
+        if el.proto.component_name.endswith(map_chart.NAME):
+            found[chart_key(el)] = json.loads(json.loads(el.proto.json_args)["spec"])
+    return found
 
 
 def control(at, kind: str, key: str):

@@ -32,7 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-MAP = ".st-key-map_chart .js-plotly-plot"
+# The Map page's map is a component (explorer/map_chart.py): its Plotly chart is in an iframe of the same origin.
+MAP_FRAME = ".st-key-map_chart iframe"
+MAP_JS = f"document.querySelector('{MAP_FRAME}')?.contentDocument?.querySelector('.js-plotly-plot')"
 SIDEBAR = "[data-testid=\"stSidebar\"]"
 COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'tracks')
                               .reduce((n, t) => n + t._length, 0)"""
@@ -73,6 +75,17 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("ch
                                 reason=f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
 
 
+def map_chart(page):
+    """The Map page's Plotly chart (in the map component's iframe)."""
+    return page.frame_locator(MAP_FRAME).locator(".js-plotly-plot")
+
+
+def in_page(page, x: float, y: float) -> tuple[float, float]:
+    """A point of the map's iframe (its own client coordinates) in the page's, for page.mouse."""
+    box = page.locator(MAP_FRAME).bounding_box()
+    return box["x"] + x, box["y"] + y
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,9 +95,16 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     """A running ``streamlit run app.py``; yields its URL and always stops it."""
+    yield from serve(tmp_path)
+
+
+def serve(tmp_path, bundle: Path | None = None):
+    """``streamlit run app.py`` (on ``bundle``, else the shipped one): yields its URL, always stops it."""
     port = free_port()
     log = open(tmp_path / "streamlit.log", "w")
     env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
+    if bundle is not None:
+        env["GENRE_MAP_BUNDLE"] = str(bundle)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
@@ -153,12 +173,12 @@ def switch_network(page, title: str, embedding: str) -> None:
     """Pick a network in the network selector; wait for its map (named in the address bar) to be drawn."""
     from urllib.parse import quote
 
-    before = page.locator(MAP).evaluate(FIRST_X)
+    before = map_chart(page).evaluate(FIRST_X)
     wait_idle(page)
     page.locator(f".st-key-{keys.NETWORK}").click()
     page.get_by_role("option", name=title, exact=True).click()
     page.wait_for_function(f"""before => {{
-        const el = document.querySelector('{MAP}');
+        const el = {MAP_JS};
         return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=30_000)
     wait_idle(page)
     assert f"embedding={quote(embedding)}" in page.url, page.url
@@ -184,21 +204,23 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 720})  # a classroom projector
             page.goto(server)
-            page.wait_for_selector(MAP, timeout=60_000)
+            map_chart(page).wait_for(timeout=60_000)
             wait_idle(page)
-            chart = page.locator(MAP)
+            chart = map_chart(page)
             assert chart.evaluate(COUNT_TRACKS) == n_tracks
             box = chart.bounding_box()  # the whole map on the first screen, without scrolling
             assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
             page.screenshot(path=str(shots / "map-1280x720.png"))
 
             before = chart.evaluate(FIRST_X)
+            chart.evaluate("el => { el.__drawn_before = true; }")  # marks this chart (a remount would lose it)
             page.locator(LAYER).get_by_text("shallow", exact=True).click()
             page.wait_for_function(f"""before => {{
-                const el = document.querySelector('{MAP}');
+                const el = {MAP_JS};
                 return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=30_000)
             wait_idle(page)
             assert chart.evaluate(COUNT_TRACKS) == n_tracks
+            assert chart.evaluate("el => el.__drawn_before === true")  # redrawn in place, not a new chart
             assert "embedding=shallow" in page.url
             page.screenshot(path=str(shots / "2-shallow.png"))
 
@@ -216,39 +238,40 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             full_range = chart.evaluate(X_RANGE)
             page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
             page.mouse.wheel(0, -200)
-            page.wait_for_function(f"r => ({X_RANGE})(document.querySelector('{MAP}')) !== r", arg=full_range)
+            page.wait_for_function(f"r => ({X_RANGE})({MAP_JS}) !== r", arg=full_range)
             page.wait_for_timeout(1500)  # plotly redraws a moment after a scroll zoom
             zoomed = chart.evaluate(X_RANGE)
             bottom = min(box["y"] + box["height"] - 40, page.viewport_size["height"] - 20)
-            inside = [(x, y) for x, y in chart.evaluate(DOTS)  # dots well inside the zoomed view and the window
+            dots = [in_page(page, x, y) for x, y in chart.evaluate(DOTS)]
+            inside = [(x, y) for x, y in dots  # dots well inside the zoomed view and the window
                       if box["x"] + 40 < x < box["x"] + box["width"] * 0.6 and box["y"] + 60 < y < bottom]
             assert inside, "no dot to click inside the zoomed map"
             x, y = inside[0]
             page.mouse.click(x, y)
-            page.wait_for_function(f"() => ({SELECTED})(document.querySelector('{MAP}')).length === 1",
+            page.wait_for_function(f"() => ({SELECTED})({MAP_JS}).length === 1",
                                    timeout=30_000)
-            (clicked,) = page.locator(MAP).evaluate(SELECTED)
+            (clicked,) = map_chart(page).evaluate(SELECTED)
             page.wait_for_selector(f"h3:has-text('{clicked}')", timeout=60_000)
             wait_idle(page)
-            assert page.locator(MAP).evaluate(SELECTED) == [clicked]
-            assert page.locator(MAP).evaluate(X_RANGE) == zoomed != full_range
+            assert map_chart(page).evaluate(SELECTED) == [clicked]
+            assert map_chart(page).evaluate(X_RANGE) == zoomed != full_range
             assert f"track={clicked}" in page.url  # the address follows the selection
             page.screenshot(path=str(shots / "3-clicked.png"))
 
             page.locator('input[type="file"]').set_input_files(str(song))
             page.wait_for_function(f"""() => {{
-                const el = document.querySelector('{MAP}');
+                const el = {MAP_JS};
                 return el && el._fullData && ({UPLOAD_NAMES})(el).length > 0; }}""", timeout=90_000)
             page.wait_for_selector("h3:has-text('★ class song.wav')", timeout=60_000)  # the rest of the page follows
             wait_idle(page)
-            assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
-            assert page.locator(MAP).evaluate(COUNT_TRACKS) == n_tracks
+            assert map_chart(page).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
+            assert map_chart(page).evaluate(COUNT_TRACKS) == n_tracks
             assert page.get_by_text("sounds like", exact=False).first.is_visible()
             no_exception(page)
             page.screenshot(path=str(shots / "4-upload.png"))
 
             # the song's path through time: 8 windows of 10 s (every 5 s), and a timeline to play from
-            (length,) = page.locator(MAP).evaluate(PATH_LENGTH)
+            (length,) = map_chart(page).evaluate(PATH_LENGTH)
             assert length == 8
             timeline = page.locator(TIMELINE)
             timeline.scroll_into_view_if_needed()
@@ -260,19 +283,19 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             page.wait_for_function(f"() => ({SONG_PLAYER_TIME})() >= 19.5", timeout=30_000)
             page.screenshot(path=str(shots / "5-timeline-jump.png"))
             # …and a click on the path itself does the same (zoomed in until no other dot is near that point)
-            page.locator(MAP).scroll_into_view_if_needed()
+            map_chart(page).scroll_into_view_if_needed()
             for _ in range(4):
-                x, y, index, gap = page.locator(MAP).evaluate(LONELY_PATH_POINT)
+                x, y, index, gap = map_chart(page).evaluate(LONELY_PATH_POINT)
                 if gap > 12:
                     break
-                page.locator(MAP).evaluate(ZOOM_ON_PATH_POINT, index)
+                map_chart(page).evaluate(ZOOM_ON_PATH_POINT, index)
                 page.wait_for_timeout(800)
             assert gap > 12, f"path point {index} is always covered by another dot ({gap:.1f} px)"
-            page.mouse.click(x, y)
+            page.mouse.click(*in_page(page, x, y))
             page.wait_for_selector(f"text={index * 5 // 60}:{index * 5 % 60:02d}–", timeout=60_000)
             wait_idle(page)
             page.wait_for_function(f"() => ({SONG_PLAYER_TIME})() >= {index * 5 - 0.5}", timeout=30_000)
-            song_key = page.locator(MAP).evaluate(SELECTED)
+            song_key = map_chart(page).evaluate(SELECTED)
             try:
                 walk_the_other_pages(page, shots, song_key)
             except Exception:
@@ -328,10 +351,10 @@ def walk_the_other_pages(page, shots: Path, selected: list) -> None:
     page.screenshot(path=str(shots / "8-model.png"))
 
     go_to_page(page, "Map", "")
-    page.wait_for_selector(MAP, timeout=60_000)
+    map_chart(page).wait_for(timeout=60_000)
     wait_idle(page)
-    assert page.locator(MAP).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
-    assert page.locator(MAP).evaluate(SELECTED) == [picked]
+    assert map_chart(page).evaluate(UPLOAD_NAMES) == ["★ class song.wav"]
+    assert map_chart(page).evaluate(SELECTED) == [picked]
     assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
     no_exception(page)
 
@@ -345,16 +368,32 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
         try:
             shared = browser.new_page(viewport={"width": 1920, "height": 1080})
             shared.goto(f"{server}/map?embedding=shallow&track=blues.00003")
-            shared.wait_for_selector(MAP, timeout=60_000)
+            map_chart(shared).wait_for(timeout=60_000)
             wait_idle(shared)
             shared.wait_for_selector("h3:has-text('blues.00003')", timeout=60_000)
             assert shared.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
-            assert shared.locator(MAP).evaluate(SELECTED) == ["blues.00003"]
+            assert map_chart(shared).evaluate(SELECTED) == ["blues.00003"]
             assert "embedding=shallow" in shared.url and "track=blues.00003" in shared.url
-            box = shared.locator(MAP).bounding_box()
+            box = map_chart(shared).bounding_box()
             assert box["y"] + box["height"] <= 1080
             no_exception(shared)
             shared.screenshot(path=str(shots / "map-1920x1080.png"))
+            # a box drawn on the map (the toolbar's box select) selects the clips inside it, as a lasso would
+            if shared.locator('[data-testid="stDialog"]').count():  # "/map" is the default page, at "/": Streamlit
+                shared.keyboard.press("Escape")  # says "page not found" over the (right) page; closed first
+            chart = map_chart(shared)
+            box = chart.bounding_box()
+            shared.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)  # shows the toolbar
+            shared.frame_locator(MAP_FRAME).locator('.modebar-btn[data-val="select"]').click()
+            shared.mouse.move(box["x"] + 60, box["y"] + 80)
+            shared.mouse.down()
+            shared.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.8, steps=10)
+            shared.mouse.up()
+            shared.wait_for_selector("text=/[0-9]+ selected/", timeout=60_000)
+            wait_idle(shared)
+            boxed = chart.evaluate(SELECTED)
+            assert len(boxed) > 1 and shared.get_by_text(f"{len(boxed)} selected").count() >= 1
+            no_exception(shared)
             # a link names its page too
             shared.goto(f"{server}/similarity?embedding=none")
             shared.wait_for_selector(".st-key-sim_absolute .js-plotly-plot", timeout=60_000)
@@ -364,3 +403,58 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
         finally:
             browser.close()
     print(f"\nscreenshots: {shots}")
+
+
+@pytest.fixture
+def large_server(tmp_path):
+    """The app on a collection of GL_FROM clips (jittered copies of the shipped ones): a WebGL map."""
+    from explorer.state import DEFAULT_BUNDLE
+    from explorer.views.map_view import GL_FROM
+    from tests.conftest import large_bundle_module
+
+    yield from serve(tmp_path, large_bundle_module().make_large_bundle(DEFAULT_BUNDLE, tmp_path / "large", GL_FROM))
+
+
+# where plotly draws a track's dot (its k-th), in the map frame's client coordinates
+DOT_AT = """(el, k) => { const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
+    const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
+    return [xa._offset + xa.l2p(t.x[k]), ya._offset + ya.l2p(t.y[k])]; }"""
+
+
+def test_a_webgl_map_is_clicked_and_switched_in_place(large_server):
+    from playwright.sync_api import sync_playwright
+
+    from explorer.views.map_view import GL_FROM, SLIM_HINT
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(large_server)
+            chart = map_chart(page)
+            chart.wait_for(timeout=120_000)
+            wait_idle(page)
+            assert chart.evaluate(COUNT_TRACKS) == GL_FROM
+            kinds = chart.evaluate("el => el._fullData.filter(t => t.meta.kind === 'tracks').map(t => t.type)")
+            assert set(kinds) == {"scattergl"}
+            assert SLIM_HINT in chart.evaluate("el => el._fullData[0].hovertemplate")  # the short hover
+            # a click on a dot (the one drawn on top there) selects it and opens its detail panel
+            x, y = in_page(page, *chart.evaluate(DOT_AT, 7))
+            page.mouse.move(x, y)
+            page.mouse.click(x, y)
+            page.wait_for_function(f"() => ({SELECTED})({MAP_JS}).length === 1", timeout=60_000)
+            (clicked,) = chart.evaluate(SELECTED)
+            page.wait_for_selector(f"h3:has-text('{clicked}')", timeout=60_000)
+            wait_idle(page)
+            # a layer switch redraws the same chart (a remount would lose the mark)
+            before = chart.evaluate(FIRST_X)
+            chart.evaluate("el => { el.__drawn_before = true; }")
+            page.locator(LAYER).get_by_text("shallow", exact=True).click()
+            page.wait_for_function(f"""before => {{ const el = {MAP_JS};
+                return el && el._fullData && ({FIRST_X})(el) !== before; }}""", arg=before, timeout=60_000)
+            wait_idle(page)
+            assert chart.evaluate("el => el.__drawn_before === true") and chart.evaluate(COUNT_TRACKS) == GL_FROM
+            assert chart.evaluate(SELECTED) == [clicked]  # the selection is drawn on the new layer's map
+            no_exception(page)
+        finally:
+            browser.close()

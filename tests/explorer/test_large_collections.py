@@ -52,6 +52,38 @@ def test_map_switches_to_webgl_from_gl_from_dots(bundle):
     assert sum(len(t.selectedpoints or ()) for t in both.data) >= 1
 
 
+def test_a_webgl_map_sends_little_hover_text_a_dot_and_still_names_each_dot(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    big = frame.sample(map_view.GL_FROM, replace=True, random_state=1)
+    names, genres = dict(zip(big["track_id"], big["name"])), dict(zip(big["track_id"], big["genre"]))
+    for colour_by in map_view.COLOUR_MODES:
+        fig = validated(map_view.base_figure(big, bundle.labels, colour_by))
+        for t in fig.data:
+            custom = [list(c) for c in t.customdata]
+            # id and name; the real genre too where the trace is not one genre (predicted, correct)
+            assert {len(c) for c in custom} == {{"genre": 2, "predicted": 3, "correct": 4}[colour_by]}
+            assert all(names[c[0]] == c[1] for c in custom)  # artist – title, from the track's id
+            if colour_by != "genre":
+                assert all(genres[c[0]] == c[2] for c in custom)
+            hover = t.hovertemplate
+            assert "%{customdata[1]}" in hover and map_view.SLIM_HINT in hover  # artist – title; the rest on click
+            if colour_by == "genre":
+                assert f"genre: <b>{t.name}</b>" in hover  # the trace's genre, written once
+            else:
+                assert "%{customdata[2]}" in hover and t.name in hover
+            if colour_by == "correct":  # the help says: hover to see which clips were held out for testing
+                assert "%{customdata[3]}" in hover and {c[3] for c in custom} <= set(map_view.SPLIT_NAMES.values())
+        # a click or lasso on the WebGL map gives back the same item keys, and the page's selection is drawn
+        points = [{"customdata": list(t.customdata[0]), "curve_number": i} for i, t in enumerate(fig.data)]
+        keys = map_view.selection_keys({"selection": {"points": points}})
+        assert keys == list(dict.fromkeys(t.customdata[0][0] for t in fig.data))
+        drawn = map_view.add_overlays(fig, big, bundle.labels, selected=keys[:1])
+        assert [t.customdata[i][0] for t in drawn.data for i in t.selectedpoints] == [keys[0]] * sum(
+            1 for t in fig.data for c in t.customdata if c[0] == keys[0])
+    # a small map keeps its six strings a dot
+    assert {len(c) for t in map_view.base_figure(frame, bundle.labels).data for c in t.customdata} == {6}
+
+
 def test_find_tracks_matches_every_word_in_any_case(bundle):
     frame = map_view.map_frame(bundle, "deep")
     found = map_view.find_tracks(frame, "BLUES")

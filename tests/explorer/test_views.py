@@ -133,6 +133,26 @@ def test_selected_items_are_highlighted_on_any_embedding(bundle):
         assert fig.data[0].unselected.marker.opacity < 0.5 and fig.data[0].selected.marker.size > 12
 
 
+def test_overlays_on_a_cached_plain_dict_copy_nothing_and_match_add_overlays(bundle):
+    from explorer.views.plotting import figure, figure_json
+
+    frame = map_view.map_frame(bundle, "deep")
+    base = map_view.base_figure(frame, bundle.labels, revision="deep")
+    spec = json.loads(figure_json(base))  # what the page caches (cache.map_base_dict)
+    sent = json.dumps(spec)
+    marker = {"key": "f1", "name": "song.wav", "x": 1.0, "y": 2.0, "genre": "pop", "confidence": 0.6}
+    path = {"item": "upload:f1", "name": "song.wav", "duration": 20.0, "windows": [
+        {"start_s": s, "end_s": s + 10.0, "genre": "pop", "confidence": 0.5, "x": s / 10, "y": 1.0}
+        for s in (0.0, 5.0)]}
+    overlays = dict(markers=[marker], selected=["blues.00001", "upload:f1"], paths=[path])
+    out = map_view.overlay_spec(spec, bundle.labels, **overlays)
+    assert json.dumps(spec) == sent  # the cached map is never modified…
+    assert out["data"][0]["customdata"] is spec["data"][0]["customdata"]  # …nor copied
+    expected = json.loads(figure_json(map_view.add_overlays(base, frame, bundle.labels, **overlays)))
+    assert json.loads(json.dumps(out)) == expected
+    validated(figure(out["data"], out["layout"]))
+
+
 def test_a_click_on_the_map_keeps_the_figure_as_sent():
     from explorer.views.map_view import selection_to_draw
     sig = ("deep", "genre", ())

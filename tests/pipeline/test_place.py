@@ -417,12 +417,10 @@ def page_uploads(at) -> dict:
 
 def stars(at) -> list[str]:
     """Names of the upload stars on the main map."""
-    out = []
-    for el in at.get("plotly_chart"):
-        if el.proto.id.rsplit("-", 1)[-1] == keys.MAP_CHART:
-            traces = json.loads(el.proto.spec)["data"]
-            out += [t["name"] for t in traces if (t.get("meta") or {}).get("kind") == "upload"]
-    return out
+    from tests.app.test_app import charts  # the map is a component (explorer/map_chart.py), not st.plotly_chart
+
+    traces = charts(at).get(keys.MAP_CHART, {}).get("data", [])
+    return [t["name"] for t in traces if (t.get("meta") or {}).get("kind") == "upload"]
 
 
 def errors(at) -> list[str]:
