@@ -250,9 +250,11 @@ def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, we
 
 def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, backbones):
     from pipeline.build import BuildConfig, build
+    from pipeline.experiments import inputs
 
     for name in ("augmentation", "leakage"):  # cached by the tests above: reads only
         ex.run_experiment(name, config(corpus, weights, cache), progress=False)
+    inputs.run_inputs(config(corpus, weights, cache), progress=False, log=lambda *_: None, rows=inputs.ROWS[:2])
     bundle = tmp_path / "bundle"
     build(BuildConfig(data=str(corpus), out=str(bundle), weights=str(weights / "mobilenet_v2.pth"),
                       cache=str(tmp_path / "fc"), cv_folds=2, cv_repeats=1, train=TrainConfig(max_epochs=20)),
@@ -260,8 +262,8 @@ def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, bac
     out = tmp_path / "reports"
     assert main(["report", "--out", str(out), "--bundle", str(bundle), "--results", str(cache)]) == 0
     text = (out / "README.md").read_text()
-    for heading in ("Table 1", "Table 2", "Leakage", "What generalizes", "Timings", "Figure 4", "Embedding quality",
-                    "Confusion", "Appendix"):
+    for heading in ("Table 1", "Table 2", "Leakage", "What generalizes", "Other inputs and poolings", "Timings",
+                    "Figure 4", "Embedding quality", "Confusion", "Appendix"):
         assert f"## {heading}" in text, heading
     assert "**Head vs probe**" in text and "**paper-augmented, all blocks** (build default)" in text  # rows above
     assert "fault-filtered split" in text and "balanced accuracy" in text
@@ -279,7 +281,7 @@ def test_report_has_every_table_and_figure(corpus, weights, cache, tmp_path, bac
 def test_report_without_results_says_what_to_run(tmp_path):
     readme = write_report(tmp_path / "r", None, tmp_path / "nothing")
     text = readme.read_text()
-    assert text.count("Not run yet") == 4 and "python -m pipeline experiment backbones" in text
+    assert text.count("Not run yet") == len(ex.EXPERIMENTS) and "python -m pipeline experiment backbones" in text
 
 
 def _row(name, model, values, blocks=(18,), class_weight="balanced", seconds=10.0):
