@@ -2,7 +2,8 @@
 
 Run:  streamlit run app.py            (the shipped map in assets/gtzan)
       streamlit run app.py -- --bundle DIR    or    GENRE_MAP_BUNDLE=DIR streamlit run app.py
-A view can be opened from its address: /map?embedding=shallow&colour=genre&track=blues.00003
+A view can be opened from its address: /?embedding=shallow&colour=genre&track=blues.00003 (the Map page is
+the default page, at /; the others are at /compare, /similarity and /model)
 
 Each page is one file in explorer/pages/ (one function, ``page``); what they share (the collection, the view
 in the URL, the songs dropped in the sidebar) is set up by ``explorer.session.set_up`` on every full run.

@@ -3,7 +3,7 @@ switch, a network switch (and back), a click, an upload → star and path.
 
 Then the song's path through time (a click on the timeline and on the path moves the player), every other
 page (linked selection in the Compare grid, the similarity heatmaps, the model), back to the Map with the
-layer, selection and song kept, and at 1920 × 1080 a shared link (/map?embedding=shallow&track=…) opening
+layer, selection and song kept, and at 1920 × 1080 a shared link (/?embedding=shallow&track=…) opening
 that page and view.
 
 Starts ``streamlit run app.py`` on a free port, drives Debian's /usr/bin/chromium
@@ -367,7 +367,7 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             shared = browser.new_page(viewport={"width": 1920, "height": 1080})
-            shared.goto(f"{server}/map?embedding=shallow&track=blues.00003")
+            shared.goto(f"{server}/?embedding=shallow&track=blues.00003")  # as the page's share link writes it
             map_chart(shared).wait_for(timeout=60_000)
             wait_idle(shared)
             shared.wait_for_selector("h3:has-text('blues.00003')", timeout=60_000)
@@ -377,10 +377,9 @@ def test_a_shared_link_opens_its_page_and_view_at_1920x1080(server, tmp_path):
             box = map_chart(shared).bounding_box()
             assert box["y"] + box["height"] <= 1080
             no_exception(shared)
+            assert shared.locator('[data-testid="stDialog"]').count() == 0  # e.g. Streamlit's "page not found"
             shared.screenshot(path=str(shots / "map-1920x1080.png"))
             # a box drawn on the map (the toolbar's box select) selects the clips inside it, as a lasso would
-            if shared.locator('[data-testid="stDialog"]').count():  # "/map" is the default page, at "/": Streamlit
-                shared.keyboard.press("Escape")  # says "page not found" over the (right) page; closed first
             chart = map_chart(shared)
             box = chart.bounding_box()
             shared.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)  # shows the toolbar
