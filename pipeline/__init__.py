@@ -30,16 +30,8 @@
       palette.py              the genre colours every chart uses (explorer and report)
       runtime.py              torch threads for a block; package versions recorded with results
       errors.py               one-line error messages
-      experiments/            the paper's experiments and report (python -m pipeline experiment | report)
-        tables.py             the experiments: Table 1 (backbones), Table 2 (augmentation), leakage, generalization
-        runner.py             corpus, cached features and cross-validated rows the tables share
-        cv.py                 fold caches (keyed on data, code and settings), per-fold scores, summaries
-        generalize.py         what holds up on unheard artists (issue 12), each idea a row on the same folds
-        backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
-        finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment
-        report.py             reports/README.md from the experiments' summaries and a bundle;
-        report_figures.py     its figures; report_generalize.py its "what generalizes" section;
-        report_networks.py    the bundle's networks beside Table 1, and which MusiCNN output to embed
+      experiments/            the paper's experiments and report (python -m pipeline experiment | report);
+                              its own docstring maps its files
 
 Read ``build.py`` top to bottom, opening each stage's module as it is called; ``place.py`` is how a new song
 is placed (the explorer calls it too). Import rules (``tests/project/test_import_rules.py``): nothing here
