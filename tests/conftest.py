@@ -116,3 +116,20 @@ def large_bundle_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture()
+def offline_torch_home(tmp_path, monkeypatch):
+    """An empty torch cache on a machine where every download fails (so a test that would download fails too)."""
+    import torch
+
+    home = tmp_path / "torch_home"
+    home.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(home / "hub"))
+
+    def offline(url, *a, **k):
+        raise OSError(f"<urlopen error [Errno -3] Temporary failure in name resolution> ({url})")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return home

@@ -137,33 +137,18 @@ def test_weights_with_pickled_code_are_refused_not_run(tmp_path):
     assert not sentinel.exists(), "unpickling ran code from a weights file"
 
 
-@pytest.fixture()
-def empty_torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch_home"
-    home.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(home / "hub"))
-
-    def no_download(*a, **k):
-        raise AssertionError("load_imagenet_backbone tried to download weights")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    return home
-
-
-def test_no_weights_uses_the_shipped_file_and_never_the_cache(empty_torch_home):
+def test_no_weights_uses_the_shipped_file_and_never_the_cache(offline_torch_home):
     from pipeline.weights import SHIPPED, read_state_dict
 
     b = Backbone()
     assert load_imagenet_backbone(b, None) == str(SHIPPED["mobilenet_v2"].path)
     expected = read_state_dict(SHIPPED["mobilenet_v2"].path)["features.18.0.weight"]
     assert b.features[18][0].weight.dtype == torch.float32 and torch.equal(b.features[18][0].weight, expected)
-    assert not any(empty_torch_home.rglob("*")), "the shipped weights must not touch the torch cache"
+    assert not any(offline_torch_home.rglob("*")), "the shipped weights must not touch the torch cache"
 
 
-def test_torchvision_weights_come_from_torchvisions_cache(empty_torch_home, random_weights):
-    ckpt = empty_torch_home / "hub" / "checkpoints"
+def test_torchvision_weights_come_from_torchvisions_cache(offline_torch_home, random_weights):
+    ckpt = offline_torch_home / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     (ckpt / "mobilenet_v2-b0353104.pth").symlink_to(random_weights)
     b = Backbone()

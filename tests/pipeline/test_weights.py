@@ -148,21 +148,6 @@ def test_shipped_backbone_matches_the_float32_original(tmp_path):
 # --- --weights torchvision -------------------------------------------------------------------
 
 
-@pytest.fixture()
-def offline_torch_home(tmp_path, monkeypatch):
-    """An empty torch cache on a machine where every download fails."""
-    home = tmp_path / "torch_home"
-    home.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(home / "hub"))
-
-    def offline(url, *a, **k):
-        raise OSError(f"<urlopen error [Errno -3] Temporary failure in name resolution> ({url})")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    return home
-
-
 def test_torchvision_weights_offline_say_what_to_do(offline_torch_home):
     with pytest.raises(WeightsError) as info:
         load_imagenet_backbone(Backbone(), "torchvision")
