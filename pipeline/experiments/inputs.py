@@ -36,7 +36,7 @@ from ..evaluate import logistic_probabilities
 from ..feature_cache import cached_features
 from ..model import BLOCK_CHANNELS, Backbone, load_imagenet_backbone
 from ..onnx_features import OnnxFeatures
-from ..spectrogram import SpectrogramConfig, log_mel_image, mel_images, segment_audio
+from ..spectrogram import SpectrogramConfig, log_mel_image, power_mel, segment_audio
 from ..train import SegmentFeatures
 from . import cv as xcv
 
@@ -55,36 +55,28 @@ ROWS = (
 )
 
 
-def _mel_power(stft_power: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    return librosa.feature.melspectrogram(S=stft_power, sr=cfg.sample_rate, n_mels=cfg.n_mels)
-
-
-def _stft_power(segment: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    return np.abs(librosa.stft(segment, n_fft=cfg.n_fft, hop_length=cfg.hop_length)) ** 2
-
-
-def pcen_image(segment: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    """(n_mels, frames) PCEN of the mel power (librosa's defaults, input scaled to 32-bit range), min-max to [0, 1]."""
-    p = librosa.pcen(_mel_power(_stft_power(segment, cfg), cfg) * 2.0**31, sr=cfg.sample_rate,
-                     hop_length=cfg.hop_length)
+def pcen_image(power: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """(n_mels, frames) PCEN of a mel power block (librosa's defaults, input scaled to 32-bit range), min-max to
+    [0, 1]."""
+    p = librosa.pcen(power * 2.0**31, sr=cfg.sample_rate, hop_length=cfg.hop_length)
     span = float(p.max() - p.min())
     return ((p - p.min()) / span if span > 0 else np.zeros_like(p)).astype(np.float32)
 
 
 def input_image(segment: np.ndarray, kind: str, cfg: SpectrogramConfig) -> np.ndarray:
     """One window as a (3, n_mels, frames) image in [0, 1] for the input ``kind`` (see the module docstring)."""
+    power = power_mel(segment, cfg)  # every input starts from the build's mel power (``mel_image``)
     if kind == "pcen":
-        return np.repeat(pcen_image(segment, cfg)[None], 3, axis=0)
-    grey = mel_images(segment[None], cfg)[0]
+        return np.repeat(pcen_image(power, cfg)[None], 3, axis=0)
+    grey = log_mel_image(power, cfg.top_db)
     if kind == "grey":
         return np.repeat(grey[None], 3, axis=0)
     if kind == "deltas":  # centred at 0.5, four standard deviations to each edge
         slopes = [librosa.feature.delta(grey, order=k) for k in (1, 2)]
         return np.stack([grey] + [np.clip(0.5 + d / (8 * d.std() + 1e-9), 0, 1) for d in slopes]).astype(np.float32)
     if kind == "hpss":  # on the mel power, not the 1025-bin STFT: ~8x less median filtering
-        harmonic, percussive = librosa.decompose.hpss(_mel_power(_stft_power(segment, cfg), cfg),
-                                                      kernel_size=HPSS_KERNEL)
-        return np.stack([grey] + [log_mel_image(p, cfg.top_db) for p in (harmonic, percussive)]).astype(np.float32)
+        parts = librosa.decompose.hpss(power, kernel_size=HPSS_KERNEL)
+        return np.stack([grey] + [log_mel_image(p, cfg.top_db) for p in parts]).astype(np.float32)
     raise ValueError(f"unknown input kind {kind!r}")
 
 
