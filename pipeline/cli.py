@@ -207,7 +207,8 @@ def cmd_info(args) -> int:
 def _print_placement(p) -> None:
     probs = sorted(p.probabilities.items(), key=lambda kv: -kv[1])
     cut = f" (the first {p.duration_s:.0f} s of {p.file_duration_s:.0f} s)" if p.file_duration_s else ""
-    print(f"{p.file}: {p.genre} ({p.probabilities[p.genre]:.0%}), {p.duration_s:.1f} s{cut}, {p.n_segments} windows")
+    windows = "1 window" if p.n_segments == 1 else f"{p.n_segments} windows"
+    print(f"{p.file}: {p.readout} · {p.duration_s:.1f} s{cut}, {windows}")
     print("  probabilities  " + "  ".join(f"{g} {q:.2f}" for g, q in probs))
     for e, m in p.maps.items():
         near = ", ".join(f"{n['track_id']} ({n['similarity']:.3f})" for n in m["neighbours"])

@@ -18,7 +18,7 @@ of ``NETWORK_LOADERS``: its patches are pooled onto the same window grid.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -27,44 +27,22 @@ import numpy as np
 
 from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
-from .embed import none_vectors, track_means
+from .embed import none_vectors
 from .errors import one_line
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
+from .placement import Placement
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
-from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
-from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s, thumbnail_from_power
+from .serve import OnnxNetwork, default_threads, limit_blas_threads
+from .song import Song
+from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
 MIN_SECONDS = 1.0
 N_NEIGHBOURS = 5
 EMBEDDINGS = LAYERS  # MobileNetV2's embedding keys (other networks' carry their name: "musicnn.deep")
 MAP_PARAMS = {"perplexity", "random_state", "metric"}  # what build records in bundle.json "maps"
-
-
-@dataclass
-class Placement:
-    """Where one song lands. ``to_json`` gives the CLI's JSON record."""
-
-    file: str
-    genre: str
-    probabilities: dict
-    maps: dict  # embedding key → {"x", "y", "neighbours": [{"track_id", "genre", "similarity", ...}]}
-    duration_s: float
-    n_segments: int
-    vectors: dict = field(repr=False, default_factory=dict)  # embedding key → mean vector
-    thumbnail: np.ndarray | None = field(repr=False, default=None)  # (64, 320) uint8 log-mel of the whole clip
-    # per sounding window: {"start_s", "end_s", "genre", "confidence", "maps": {e: {x, y}}}
-    trajectory: list | None = None
-    file_duration_s: float | None = None  # set when the file is longer than MAX_SECONDS: only its start was placed
-
-    def to_json(self) -> dict:
-        out = {k: getattr(self, k) for k in ("file", "genre", "probabilities", "maps", "duration_s", "n_segments")}
-        for k in ("file_duration_s", "trajectory"):
-            if getattr(self, k) is not None:
-                out[k] = getattr(self, k)
-        return out
 
 
 @dataclass(frozen=True)
@@ -88,15 +66,6 @@ class Network:
 
     def key(self, layer: str) -> str:
         return embedding_key(self.name, layer)
-
-    def window_vectors(self, y: np.ndarray) -> tuple[dict, np.ndarray, Windows]:
-        """Every layer per window ({embedding key: (n_windows, dim)}), probabilities per window, the Windows."""
-        windows = self.front_end(y)
-        out = self.graph.run(windows.inputs)
-        if windows.pool is not None:  # inputs are patches: each window is the mean of its own
-            out = {k: windows.pool @ v for k, v in out.items()}
-        vectors = {self.key("none"): windows.none, **{self.key(t): out[t] for t in OUTPUTS if t != "probabilities"}}
-        return vectors, out["probabilities"], windows
 
 
 def mobilenet_windows(y: np.ndarray, spec: SpectrogramConfig) -> Windows:
@@ -136,9 +105,10 @@ class Placer:
     Parameters
     ----------
     bundle : an opened bundle (``load_bundle``).
-    threads : onnxruntime threads per network (default: ``serve.default_threads()``, 1); numpy's BLAS
-        is set to as many, process-wide (``serve.limit_blas_threads``). With 2 or more, a bundle's
-        networks also run side by side, one Python thread each.
+    threads : threads a placement uses (default: ``serve.default_threads()``, 1); numpy's BLAS
+        is set to as many, process-wide (``serve.limit_blas_threads``). With 2 or more, a song's pieces
+        of network work (``pipeline.song``) run side by side on a pool of that many threads, each graph
+        on one.
     network : whose probabilities are the prediction (default: the bundle's ``predictor``).
     networks : the networks to place on (default: all the bundle's); maps of the others are left out.
     """
@@ -156,7 +126,7 @@ class Placer:
                               f"(it has {', '.join(bundle.networks)})")
         try:  # bundle.json is not hashed: an edited config or map setting must fail here, in one clear line
             self.spec = SpectrogramConfig.from_dict(bundle.meta["config"]["spectrogram"])
-            self.networks = [self._load_network(name, threads) for name in names]
+            self.networks = [self._load_network(name, 1) for name in names]  # parallel by tasks: see _pool
             _check_map_settings(bundle.meta["maps"]["params"])
         except BundleError:
             raise
@@ -173,9 +143,9 @@ class Placer:
         self.field = RepulsionField({e: bundle.coords(e) for e in self.embeddings})
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))
-        # threads >= 2: the networks run side by side (onnxruntime releases the GIL), each on its own thread
-        self._side_by_side = threads >= 2 and len(self.networks) > 1
-        self._pool = ThreadPoolExecutor(len(self.networks) - 1, "placer-network") if self._side_by_side else None
+        # threads >= 2: a song's pieces of network work (``Song.tasks``) run side by side on as many threads
+        # (onnxruntime releases the GIL); each graph itself runs on one
+        self._pool = ThreadPoolExecutor(threads, "placer") if threads >= 2 else None
 
     def _load_network(self, name: str, threads: int | None) -> Network:
         if name not in NETWORK_LOADERS:
@@ -198,12 +168,12 @@ class Placer:
     def neighbours(self, embedding: str, vector: np.ndarray, k: int = N_NEIGHBOURS, exclude: str | None = None) -> list:
         """The k bundle tracks most similar (cosine) to ``vector`` in one embedding."""
         idx, sims = self._nearest(embedding, np.atleast_2d(vector), k + (exclude is not None))
-        return self._neighbour_records(idx[0], sims[0], k, exclude)
+        return self.neighbour_records(idx[0], sims[0], k, exclude)
 
     def _nearest(self, embedding: str, queries: np.ndarray, k: int):
         return nearest(self.bundle.vectors(embedding), queries, k, self._inverse_norms[embedding])
 
-    def _neighbour_records(self, idx, sims, k: int, exclude: str | None = None) -> list:
+    def neighbour_records(self, idx, sims, k: int = N_NEIGHBOURS, exclude: str | None = None) -> list:
         out = []
         for i, s in zip(idx, sims):
             tid, genre, artist, title = self._track_info[i]
@@ -215,55 +185,43 @@ class Placer:
 
     def segment_vectors(self, y: np.ndarray) -> tuple[dict, np.ndarray]:
         """Every embedding and the predictor's probabilities for each window of a signal, and the window starts."""
-        vectors, probabilities, starts, _ = self._windows(y)
-        return {**vectors, "probabilities": probabilities}, starts
-
-    def _windows(self, y: np.ndarray):
-        """(vectors per window by embedding key, predictor's probabilities per window, starts, thumbnail source)."""
-        vectors, power, starts, probabilities = {}, None, None, None
-        for network, (v, p, windows) in zip(self.networks, self._run_networks(y)):
-            if starts is not None and len(windows.starts_s) != len(starts):
-                raise ValueError(f"{network.name}'s front end gives {len(windows.starts_s)} windows, not {len(starts)}")
+        song = self.song(y, "segments")
+        windows = song.all_windows()
+        song.compute(windows, self._pool)
+        vectors, head = {}, {}
+        for w in song.work:
+            v, head[w.network.name] = w.window_rows(windows)
             vectors.update(v)
-            starts = windows.starts_s if starts is None else starts
-            power = windows.power if power is None else power
-            probabilities = p if network is self.predictor else probabilities
-        return vectors, probabilities, starts, power
+        return {**vectors, "probabilities": self.probabilities(vectors, head)[1]}, song.starts_s
 
-    def _run_networks(self, y: np.ndarray) -> list:
-        """Each network's ``window_vectors(y)``, in ``self.networks`` order: side by side when threads allow."""
-        if not self._side_by_side:
-            return [network.window_vectors(y) for network in self.networks]
-        later = [self._pool.submit(network.window_vectors, y) for network in self.networks[1:]]
-        return [self.networks[0].window_vectors(y), *(f.result() for f in later)]
+    def probabilities(self, window_vectors: dict, head: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(the song's probabilities, each window's) from its windows' vectors and each network's head.
+
+        The song's are the mean of its windows' (as a bundle track's are), normalised.
+        """
+        windows = np.asarray(head[self.predictor.name], dtype=np.float64)
+        song = windows.mean(axis=0)
+        return song / song.sum(), windows
+
+    def song(self, y: np.ndarray, name: str, file_duration_s: float | None = None) -> Song:
+        """A decoded signal, front ends run, ready to be placed window by window (``pipeline.song``)."""
+        song = Song(self, y, name, file_duration_s)
+        song.prepare(self._pool)
+        return song
 
     def place_audio(self, y: np.ndarray, name: str, trajectory: bool = False) -> Placement:
-        """Place a decoded 22 050 Hz mono signal; raises AudioError for pure silence."""
-        seg, seg_probs, starts, power = self._windows(y)
-        n = len(starts)
-        mean = {k: track_means(v, np.zeros(n, dtype=np.int64), 1)[0] for k, v in seg.items()}
-        if not np.any(mean[self.predictor.key("none")]):
-            # every window's log-mel image is empty: cosine maps have no direction to place it in
-            raise AudioError("silent: the clip has no sound to place")
-        probs = track_means(seg_probs, np.zeros(n, dtype=np.int64), 1)[0].astype(np.float64)
-        probs /= probs.sum()
-        keys = self.embeddings
-        # Windows of digital silence have no direction in a cosine map: they stay off the path.
-        sounding = np.flatnonzero(np.all([np.any(seg[e], axis=1) for e in keys], axis=0)) if trajectory else []
-        points, near = self._project({e: np.vstack([mean[e][None], seg[e][sounding]]) for e in keys})
-        maps = {e: {"x": float(points[e][0, 0]), "y": float(points[e][0, 1]),
-                    "neighbours": self._neighbour_records(*near[e], N_NEIGHBOURS)} for e in keys}
-        place = Placement(
-            file=name, genre=self.labels[int(np.argmax(probs))],
-            probabilities={g: float(p) for g, p in zip(self.labels, probs)}, maps=maps,
-            duration_s=round(len(y) / self.spec.sample_rate, 3), n_segments=n, vectors=mean,
-            thumbnail=thumbnail_from_power(power, self.spec) if power is not None else None,
-        )
-        if trajectory:
-            place.trajectory = self._trajectory(starts, sounding, seg_probs, points, place.duration_s)
-        return place
+        """Place a decoded 22 050 Hz mono signal, every window; raises AudioError for pure silence."""
+        return self._place_whole(self.song(y, name), trajectory)
 
-    def _project(self, queries: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    def _place_whole(self, song: Song, trajectory: bool) -> Placement:
+        windows = song.all_windows()
+        song.compute(windows, self._pool)
+        placement = song.placement(windows)
+        if not trajectory:
+            placement.trajectory = None
+        return placement
+
+    def project(self, queries: dict[str, np.ndarray]) -> tuple[dict, dict]:
         """Map positions of every query row, every map in one optimisation; and the first row's neighbours.
 
         One similarity search per embedding serves both the map's affinities
@@ -277,25 +235,18 @@ class Placer:
         points = place_points(self.field, {e: (neighbours[e], p) for e, p in zip(found, P)})
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}
 
-    def _trajectory(self, starts, sounding, seg_probs, points, duration_s) -> list:
-        seg_len = self.spec.segment_seconds
-        return [
-            {"start_s": round(float(s), 3), "end_s": round(float(min(s + seg_len, duration_s)), 3),
-             "genre": self.labels[int(np.argmax(seg_probs[i]))], "confidence": float(np.max(seg_probs[i])),
-             "maps": {e: {"x": float(points[e][j + 1, 0]), "y": float(points[e][j + 1, 1])} for e in points}}
-            for j, (i, s) in enumerate(zip(sounding, starts[sounding]))
-        ]
-
-    def place_file(self, source, filename: str | None = None, trajectory: bool = False,
-                   max_bytes: int | None = None) -> Placement:
-        """Decode (a path, or bytes with their ``filename``) and place; raises AudioError."""
+    def open_file(self, source, filename: str | None = None, max_bytes: int | None = None) -> Song:
+        """Decode (a path, or bytes with their ``filename``) into a ``Song``; raises AudioError."""
         name = filename or Path(source).name
         y = load_audio(source, sr=self.spec.sample_rate, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS,
                        filename=filename, max_bytes=max_bytes)
-        placement = self.place_audio(y, name, trajectory=trajectory)
-        if len(y) >= int(MAX_SECONDS * self.spec.sample_rate):  # cut: say how long the whole file is
-            placement.file_duration_s = round(audio_duration(source, filename), 2)
-        return placement
+        cut = len(y) >= int(MAX_SECONDS * self.spec.sample_rate)  # say how long the whole file is
+        return self.song(y, name, round(audio_duration(source, filename), 2) if cut else None)
+
+    def place_file(self, source, filename: str | None = None, trajectory: bool = False,
+                   max_bytes: int | None = None) -> Placement:
+        """Decode (a path, or bytes with their ``filename``) and place every window; raises AudioError."""
+        return self._place_whole(self.open_file(source, filename, max_bytes), trajectory)
 
 
 def _text_or_none(value) -> str | None:

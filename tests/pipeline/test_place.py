@@ -191,14 +191,14 @@ def test_cli_exit_code_is_zero_iff_every_file_is_placed(tiny, inputs, capfd):
 
 
 def test_cli_unexpected_failure_is_one_line_and_the_next_file_is_placed(tiny, inputs, capfd, monkeypatch):
-    real = Placer.place_audio
+    real = Placer.song
 
-    def flaky(self, y, name, trajectory=False):
+    def flaky(self, y, name, file_duration_s=None):
         if name == "pcm24.wav":
             raise RuntimeError("something nobody foresaw\nwith a second line")
-        return real(self, y, name, trajectory)
+        return real(self, y, name, file_duration_s)
 
-    monkeypatch.setattr(Placer, "place_audio", flaky)
+    monkeypatch.setattr(Placer, "song", flaky)
     files = [str(inputs["pcm24.wav"]), str(inputs["pcm16.wav"])]
     assert cli_main(["place", *files, "--bundle", str(tiny.bundle), "--json"]) == 1
     out, err = capfd.readouterr()

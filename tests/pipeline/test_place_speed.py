@@ -116,11 +116,11 @@ def test_one_networks_placement_is_its_part_of_both(tiny_two, song, network):
     assert (one.thumbnail is None) == (network == "musicnn")  # the thumbnail is MobileNetV2's mel
 
 
-def test_networks_side_by_side_equal_one_after_the_other(tiny_two, song):
+def test_work_side_by_side_equals_one_after_the_other(tiny_two, song):
     y = load_audio(song, sr=SR)
     try:
         side = Placer.from_path(tiny_two.bundle, threads=2)
-        assert side._side_by_side
+        assert side._pool is not None
         a = side.place_audio(y, "song", trajectory=True)
     finally:
         limit_blas_threads(1)  # Placer sets numpy's BLAS threads process-wide
@@ -138,7 +138,7 @@ def test_trajectory_equals_each_window_placed_alone(tiny_two, song):
     seg, _ = placer.segment_vectors(y)
     assert len(p.trajectory) == len(seg["deep"]) >= 6
     for i in (0, 3, len(p.trajectory) - 1):
-        alone, _ = placer._project({e: seg[e][i : i + 1] for e in placer.embeddings})
+        alone, _ = placer.project({e: seg[e][i : i + 1] for e in placer.embeddings})
         for e in placer.embeddings:  # one query row or many: BLAS kernels round float32 similarities differently
             np.testing.assert_allclose(list(p.trajectory[i]["maps"][e].values()), alone[e][0], atol=1e-4, err_msg=e)
 

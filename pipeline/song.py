@@ -1,0 +1,222 @@
+"""A decoded song, placed window by window: a first answer from a few windows, the rest later, nothing twice.
+
+A whole song is many 10 s windows, and running the networks on all of them
+is what makes a 4-minute song slow. ``Song`` splits the work so a first
+answer does not wait for it:
+
+1. ``prepare`` runs each network's front end on the whole signal (a few
+   hundredths of a second per minute of music: one STFT per network);
+2. ``tasks(windows)`` are small pieces of network work (at most
+   ``MAX_INPUTS`` network inputs each) that compute what those windows need
+   and is not computed yet; run them inline (``compute``) or on any pool;
+3. ``placement(windows)`` is the song as those windows hear it: their mean
+   vectors placed on every map, the genre they vote for, their path.
+
+The app asks for ``first_windows()`` (``readout.FIRST_WINDOWS`` spread over
+the song), shows that placement at once, and computes the rest in the
+background; the windows already placed keep their positions (a new point on a
+map depends only on its own vector: ``project.place_points``). ``Placer.place_audio``
+is the same steps on every window at once.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audio import AudioError
+from .placement import Placement
+from .readout import FIRST_WINDOWS, budget_windows, voted_genre, window_votes
+from .serve import OUTPUTS
+from .spectrogram import thumbnail_from_power
+
+MAX_INPUTS = 6  # network inputs per task: ~0.2 s of MusiCNN on one core, so a queue moves in small steps
+SILENT = "silent: the clip has no sound to place"
+
+
+@dataclass
+class NetworkWork:
+    """One network's front end of a song and its graph's outputs, computed input by input."""
+
+    network: object  # place.Network
+    windows: object  # place.Windows
+    outputs: dict = field(default_factory=dict)  # output name → (n_inputs, dim), rows filled as computed
+    done: np.ndarray = None  # (n_inputs,) bool
+
+    def __post_init__(self):
+        n = len(self.windows.inputs)
+        dims = {o.name: o.shape[-1] for o in self.network.graph.session.get_outputs()}
+        self.outputs = {k: np.zeros((n, dims[k]), dtype=np.float32) for k in OUTPUTS}
+        self.done = np.zeros(n, dtype=bool)
+
+    def inputs_of(self, window_idx: np.ndarray) -> np.ndarray:
+        """The network inputs these windows are made of (themselves, or the patches they average)."""
+        if self.windows.pool is None:
+            return np.asarray(window_idx, dtype=np.int64)
+        return np.flatnonzero(self.windows.pool[window_idx].any(axis=0))
+
+    def run(self, input_idx: np.ndarray) -> None:
+        """Run the graph on these inputs and keep the rows (tasks touch disjoint rows: no lock)."""
+        out = self.network.graph.run(self.windows.inputs[input_idx])
+        for k in OUTPUTS:
+            self.outputs[k][input_idx] = out[k]
+        self.done[input_idx] = True
+
+    def ready(self) -> np.ndarray:
+        """(n_windows,) whether each window's inputs are all computed."""
+        if self.windows.pool is None:
+            return self.done.copy()
+        return ~((self.windows.pool > 0) & ~self.done[None, :]).any(axis=1)
+
+    def window_rows(self, window_idx: np.ndarray) -> tuple[dict, np.ndarray]:
+        """({embedding key: (n, dim)}, head probabilities (n, labels)) of these windows."""
+        if self.windows.pool is None:
+            out = {k: v[window_idx] for k, v in self.outputs.items()}
+        else:  # each window is the mean of its patches
+            out = {k: self.windows.pool[window_idx] @ v for k, v in self.outputs.items()}
+        key = self.network.key
+        vectors = {key("none"): self.windows.none[window_idx], **{key(t): out[t] for t in OUTPUTS[:-1]}}
+        return vectors, out["probabilities"]
+
+
+class Song:
+    """A decoded 22 050 Hz mono signal to place on a ``Placer``'s maps, window by window.
+
+    Parameters
+    ----------
+    placer : pipeline.place.Placer
+    y : the signal (``audio.load_audio``).
+    name : shown as the song's name.
+    file_duration_s : the whole file's length when ``y`` is only its start.
+    """
+
+    def __init__(self, placer, y: np.ndarray, name: str, file_duration_s: float | None = None):
+        self.placer, self.y, self.name, self.file_duration_s = placer, y, name, file_duration_s
+        self.duration_s = round(len(y) / placer.spec.sample_rate, 3)
+        self.work: list[NetworkWork | None] = [None] * len(placer.networks)
+        self._positions: dict[str, np.ndarray] = {}  # embedding → (n_windows, 2), NaN until placed
+        self._thumbnail_image = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ front ends
+    def prepare_tasks(self) -> list[Callable[[], None]]:
+        """One task per network: its front end on the whole song (run them before anything else)."""
+        return [lambda i=i: self._prepare(i) for i in range(len(self.work)) if self.work[i] is None]
+
+    def _prepare(self, i: int) -> None:
+        network = self.placer.networks[i]
+        self.work[i] = NetworkWork(network, network.front_end(self.y))
+
+    def prepare(self, pool=None) -> None:
+        """Run ``prepare_tasks`` (here, or on ``pool``) and check that the networks agree on the windows."""
+        _run(self.prepare_tasks(), pool)
+        starts = [len(w.windows.starts_s) for w in self.work]
+        if len(set(starts)) > 1:
+            raise ValueError(f"the networks' front ends give {starts} windows")
+        self.starts_s = self.work[0].windows.starts_s
+        self.n_windows = len(self.starts_s)
+        self._sounding = np.all([np.any(w.windows.none, axis=1) for w in self.work], axis=0)
+
+    # ------------------------------------------------------------ network work
+    def first_windows(self, k: int = FIRST_WINDOWS) -> np.ndarray:
+        """``k`` sounding windows spread over the song (its first answer); AudioError if none sounds."""
+        sounding = np.flatnonzero(self._sounding)
+        if not len(sounding):  # every window's spectrogram is empty: no direction on a cosine map
+            raise AudioError(SILENT)
+        return sounding[budget_windows(len(sounding), k)]
+
+    def all_windows(self) -> np.ndarray:
+        return np.arange(self.n_windows)
+
+    def tasks(self, window_idx: np.ndarray, max_inputs: int = MAX_INPUTS) -> list[Callable[[], None]]:
+        """Tasks that compute every input these windows need and no task has computed (or will)."""
+        out = []
+        for w in self.work:
+            todo = w.inputs_of(window_idx)
+            todo = todo[~w.done[todo]]
+            out += [lambda w=w, part=part: w.run(part)
+                    for part in np.array_split(todo, -(-len(todo) // max_inputs)) if len(part)]
+        return out
+
+    def compute(self, window_idx: np.ndarray, pool=None) -> None:
+        """Run ``tasks(window_idx)`` here, or on ``pool`` (an executor) and wait."""
+        _run(self.tasks(window_idx), pool)
+
+    def computed(self) -> int:
+        """How many windows have every input computed (for progress: "12 of 42 windows")."""
+        return int(np.all([w.ready() for w in self.work], axis=0).sum())
+
+    # ------------------------------------------------------------ placing what is computed
+    def placement(self, window_idx: np.ndarray):
+        """The song as these (computed) windows hear it: a ``Placement`` with their path.
+
+        The song's vectors are the mean of these windows' (a bundle track's are
+        the mean of its windows too); its genre is the one most sounding windows
+        vote for (``readout``). Windows already placed keep their positions.
+        """
+        window_idx = np.sort(np.asarray(window_idx, dtype=np.int64))
+        vectors, head = {}, {}
+        for w in self.work:
+            v, head[w.network.name] = w.window_rows(window_idx)
+            vectors.update(v)
+        mean = {k: v.mean(axis=0, dtype=np.float64).astype(np.float32) for k, v in vectors.items()}
+        if not np.any(mean[self.placer.predictor.key("none")]):
+            raise AudioError(SILENT)
+        probs, window_probs = self.placer.probabilities(vectors, head)
+        sounding = window_idx[self._sounding[window_idx]]
+        labels = self.placer.labels
+        votes = window_votes(window_probs[self._sounding[window_idx]], len(labels))
+        maps = self._place(mean, vectors, window_idx, sounding)
+        return Placement(
+            file=self.name, genre=labels[voted_genre(votes, probs)],
+            probabilities={g: float(p) for g, p in zip(labels, probs)}, maps=maps,
+            duration_s=self.duration_s, n_segments=self.n_windows, vectors=mean,
+            thumbnail=self._thumbnail(), file_duration_s=self.file_duration_s,
+            votes={g: int(n) for g, n in zip(labels, votes) if n},
+            trajectory=self._trajectory(window_idx, sounding, window_probs),
+        )
+
+    def _place(self, mean: dict, vectors: dict, window_idx: np.ndarray, sounding: np.ndarray) -> dict:
+        """Every map's position and neighbours of the song; its sounding windows' positions (once each)."""
+        keys = self.placer.embeddings
+        with self._lock:
+            for e in keys:
+                self._positions.setdefault(e, np.full((self.n_windows, 2), np.nan))
+            new = sounding[np.isnan(self._positions[keys[0]][sounding, 0])]
+            rows = np.searchsorted(window_idx, new)
+            points, near = self.placer.project({e: np.vstack([mean[e][None], vectors[e][rows]]) for e in keys})
+            for e in keys:
+                self._positions[e][new] = points[e][1:]
+        return {e: {"x": float(points[e][0, 0]), "y": float(points[e][0, 1]),
+                    "neighbours": self.placer.neighbour_records(*near[e])} for e in keys}
+
+    def _trajectory(self, window_idx: np.ndarray, sounding: np.ndarray, window_probs: np.ndarray) -> list:
+        """Per sounding window: start, end, its genre and confidence, its position on every map."""
+        seg_len, labels = self.placer.spec.segment_seconds, self.placer.labels
+        rows = np.searchsorted(window_idx, sounding)
+        return [
+            {"start_s": round(float(self.starts_s[i]), 3),
+             "end_s": round(float(min(self.starts_s[i] + seg_len, self.duration_s)), 3),
+             "genre": labels[int(np.argmax(window_probs[r]))], "confidence": float(np.max(window_probs[r])),
+             "maps": {e: {"x": float(p[i, 0]), "y": float(p[i, 1])} for e, p in self._positions.items()}}
+            for i, r in zip(sounding, rows)
+        ]
+
+    def _thumbnail(self) -> np.ndarray | None:
+        """The whole song's log-mel thumbnail (from the front end's mel power), made once."""
+        power = next((w.windows.power for w in self.work if w.windows.power is not None), None)
+        if self._thumbnail_image is None and power is not None:
+            self._thumbnail_image = thumbnail_from_power(power, self.placer.spec)
+        return self._thumbnail_image
+
+
+def _run(tasks: list, pool=None) -> None:
+    """Run tasks here, one after the other, or on an executor and wait for them all."""
+    if pool is None:
+        for task in tasks:
+            task()
+        return
+    for future in [pool.submit(task) for task in tasks]:
+        future.result()

@@ -1,0 +1,142 @@
+"""A song placed window by window (pipeline.song) and what its windows say (pipeline.readout)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.audio import AudioError, to_mono
+from pipeline.cli import main as cli_main
+from pipeline.place import Placer
+from pipeline.readout import FIRST_WINDOWS, budget_windows, readout, voted_genre, window_votes
+from pipeline.song import NetworkWork
+from tests.synth import genre_clip, write_audio
+
+SR = 22050
+
+
+# ---------------------------------------------------------------- the readout
+@pytest.mark.parametrize("n, k, expected", [(1, 4, [0]), (4, 4, [0, 1, 2, 3]), (5, 4, [0, 1, 3, 4]),
+                                            (42, 4, [5, 15, 26, 36]), (47, 1, [23])])
+def test_budget_windows_spread_over_the_song(n, k, expected):
+    assert budget_windows(n, k).tolist() == expected
+
+
+def test_budget_is_fixed_whatever_the_length():
+    assert {len(budget_windows(n)) for n in range(FIRST_WINDOWS, 500)} == {FIRST_WINDOWS}
+
+
+def test_vote_counts_windows_and_a_tie_goes_to_the_higher_mean():
+    p = np.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0], [0.55, 0.45, 0.0], [0.0, 0.8, 0.2]])
+    votes = window_votes(p, 3)
+    assert votes.tolist() == [2, 2, 0]
+    assert voted_genre(votes, p.mean(axis=0)) == 1  # 2 against 2: genre 1 has the higher mean (0.64)
+    assert voted_genre(np.array([3, 1, 0]), np.array([0.1, 0.8, 0.1])) == 0  # most windows win over the mean
+
+
+def test_readout_names_the_support_and_a_close_runner_up():
+    assert readout("pop", {"pop": 24, "classical": 11, "rock": 7}, 42) == "pop — 24 of 42 windows"
+    assert readout("pop", {"pop": 24, "classical": 12}, 42) == "pop — 24 of 42 windows; classical 12"
+    assert readout("jazz", {"jazz": 1}, 1) == "jazz"
+
+
+# ---------------------------------------------------------------- a song, window by window
+@pytest.fixture(scope="module")
+def placer(tiny_two):
+    return Placer.from_path(tiny_two.bundle, threads=1)
+
+
+@pytest.fixture(scope="module")
+def long_signal():
+    rng = np.random.default_rng(11)  # a song that changes: two "genres" one after the other, 80 s
+    return np.concatenate([genre_clip(0, 40.0, SR, rng), genre_clip(2, 40.0, SR, rng)])
+
+
+def count_inputs(monkeypatch) -> list:
+    """Every network input row computed from now on, as (network, input index)."""
+    seen = []
+    real = NetworkWork.run
+
+    def counting(self, input_idx):
+        seen.extend((self.network.name, int(i)) for i in input_idx)
+        return real(self, input_idx)
+
+    monkeypatch.setattr(NetworkWork, "run", counting)
+    return seen
+
+
+def test_first_answer_costs_a_budget_and_the_rest_computes_nothing_twice(placer, long_signal, monkeypatch):
+    song = placer.song(long_signal, "long.wav")
+    seen = count_inputs(monkeypatch)
+    first = song.first_windows()
+    song.compute(first)
+    quick = song.placement(first)
+    first_inputs = len(seen)
+    assert len(first) == FIRST_WINDOWS < song.n_windows and song.computed() == FIRST_WINDOWS
+    assert len(quick.trajectory) == FIRST_WINDOWS and sum(quick.votes.values()) == FIRST_WINDOWS
+    assert first_inputs < sum(len(w.windows.inputs) for w in song.work) / 2  # not the whole song's work
+    song.compute(song.all_windows())
+    assert len(seen) == len(set(seen)) == sum(len(w.windows.inputs) for w in song.work)  # each input once
+    whole = song.placement(song.all_windows())
+    assert song.computed() == song.n_windows == len(whole.trajectory) == sum(whole.votes.values())
+    # the windows of the first answer keep their place on the path
+    by_start = {w["start_s"]: w for w in whole.trajectory}
+    for w in quick.trajectory:
+        assert by_start[w["start_s"]]["maps"] == w["maps"]
+
+
+def test_step_by_step_equals_the_whole_song_at_once(placer, long_signal):
+    song = placer.song(long_signal, "long.wav")
+    first = song.first_windows()
+    song.compute(first)
+    song.placement(first)
+    song.compute(song.all_windows())
+    stepwise = song.placement(song.all_windows())
+    at_once = placer.place_audio(long_signal, "long.wav", trajectory=True)
+    assert stepwise.genre == at_once.genre and stepwise.votes == at_once.votes
+    np.testing.assert_allclose(list(stepwise.probabilities.values()), list(at_once.probabilities.values()), atol=1e-9)
+    for e in at_once.maps:
+        # one query row or many: BLAS kernels round float32 similarities differently
+        assert stepwise.maps[e]["x"] == pytest.approx(at_once.maps[e]["x"], abs=1e-4)
+        assert stepwise.maps[e]["neighbours"] == at_once.maps[e]["neighbours"]
+    for a, b in zip(stepwise.trajectory, at_once.trajectory):
+        for e in a["maps"]:
+            np.testing.assert_allclose(list(a["maps"][e].values()), list(b["maps"][e].values()), atol=1e-4)
+
+
+def test_a_silent_song_is_refused_before_any_network_runs(placer, monkeypatch):
+    song = placer.song(np.zeros(30 * SR, dtype=np.float32), "silence.wav")
+    seen = count_inputs(monkeypatch)
+    with pytest.raises(AudioError, match="silent"):
+        song.first_windows()
+    assert seen == []
+
+
+def test_the_first_answer_skips_silent_windows(placer, long_signal):
+    y = long_signal.copy()
+    y[: 30 * SR] = 0.0  # 30 s of digital silence before the music
+    song = placer.song(y, "late start.wav")
+    first = song.first_windows()
+    assert (song.starts_s[first] >= 25.0).all()  # a window that starts in the silence overlaps no sound…
+    song.compute(first)
+    assert song.placement(first).genre  # …and the answer comes from the sounding part
+
+
+def test_cli_place_prints_the_readout(tiny_two, long_signal, capfd):
+    path = write_audio(tiny_two.base / "two" / "readout.wav", long_signal, SR)
+    assert cli_main(["place", str(path), "--bundle", str(tiny_two.bundle), "--json"]) == 0
+    record = json.loads(capfd.readouterr().out)
+    assert record["readout"].startswith(record["genre"] + " — ") and sum(record["votes"].values()) > 1
+    assert cli_main(["place", str(path), "--bundle", str(tiny_two.bundle)]) == 0
+    assert record["readout"] in capfd.readouterr().out
+
+
+def test_load_audio_mono_mix_is_the_channel_mean():
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-0.5, 0.5, size=(SR, 2)).astype(np.float32)
+    stereo[10, 1] = np.nan  # a bad sample in one channel: zeroed, the other channel kept
+    mono = to_mono(stereo)
+    np.testing.assert_allclose(mono[11:], stereo[11:].mean(axis=1), atol=1e-7)
+    assert mono[10] == pytest.approx(stereo[10, 0] / 2)
+    assert mono.dtype == np.float32
