@@ -28,6 +28,7 @@ from . import keys, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
+PATH_POLL_S = 0.5  # how often the sidebar asks how far the songs' paths are
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def rerun_fragments(fragments) -> None:
 def remove_all_songs() -> None:
     ss = st.session_state
     state.release_uploads(ss[keys.UPLOADS])  # the emptied uploader's files would stay until the session ends
+    for result in ss[keys.UPLOADS].values():
+        upload.forget(result)
     ss[keys.UPLOADS] = {}
     ss[keys.UPLOADER_ROUND] += 1
     select([k for k in ss[keys.SELECTION] if not k.startswith(UPLOAD_PREFIX)])
@@ -191,20 +194,24 @@ def songs_sidebar(ctx: Context) -> None:
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
                              key=uploader_key(), help=text.UPLOAD_HELP)
+    queue = st.empty()
     with st.spinner("Listening to your song…"):
         results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
-                                           max_bytes=max_mb * 1024 * 1024)
+                                           max_bytes=max_mb * 1024 * 1024, placing=state.get_placing(),
+                                           progress=lambda n: queue.caption(text.queue_position(n)))
+    queue.empty()
+    upload.refresh(results)
     placed = [r for r in new if r.ok]
     if placed:  # show the newest song in the detail panel
         select([UPLOAD_PREFIX + placed[-1].key])
     for r in results:
         if r.ok:
-            p = r.placement
-            st.button(f"★ **{r.name}**: the model says **{p.genre}** ({p.probabilities[p.genre]:.0%})",
-                      key=f"show_{r.key}", type="tertiary", on_click=select, args=([UPLOAD_PREFIX + r.key],),
-                      help="Show this song next to the map")
+            st.button(f"★ {text.song_readout(r)}", key=f"show_{r.key}", type="tertiary", on_click=select,
+                      args=([UPLOAD_PREFIX + r.key],), help="Show this song next to the map")
         else:
-            st.error(f"**{r.name}** could not be placed: {r.error}")
+            st.error(f"**{text.markdown_text(r.name)}** could not be placed: {r.error}")
+    if upload.pending(results):
+        path_progress()
     if results:
         st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
     st.divider()
@@ -213,6 +220,17 @@ def songs_sidebar(ctx: Context) -> None:
     st.caption(f"Map: `{ctx.path.name}` — {d.get('n_tracks', len(bundle.tracks))} clips of {d.get('name', '?')}, "
                f"built {bundle.meta.get('created', '?')[:10]}. Another collection: "
                "`streamlit run app.py -- --bundle DIR`.")
+
+
+@st.fragment(run_every=PATH_POLL_S)
+def path_progress() -> None:
+    """While songs' paths are computed: how far each is; when one is done, the whole page shows it."""
+    results = list(st.session_state.get(keys.UPLOADS, {}).values())
+    if upload.refresh(results):
+        st.rerun(scope="app")
+    for r in upload.pending(results):
+        done, total = r.job.progress()
+        st.progress(done / max(total, 1), text=text.path_progress(r.name, done, total))
 
 
 def uploader_key() -> str:

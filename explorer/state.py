@@ -30,6 +30,8 @@ import streamlit as st
 from pipeline.bundle import Bundle, BundleError, load_bundle, read_meta
 from pipeline.paths import ASSETS, DEFAULT_BUNDLE
 
+from .placing import Placing
+
 REPO = Path(__file__).resolve().parents[1]
 ENV_VAR = "GENRE_MAP_BUNDLE"
 THREADS_VAR = "GENRE_MAP_TORCH_THREADS"
@@ -182,6 +184,12 @@ def get_placer(path: Path):
     except Exception:
         _placer_load.clear()
         raise
+
+
+@st.cache_resource(show_spinner=False)
+def get_placing() -> Placing:
+    """The threads that place every session's songs (one set per server: they share the cores)."""
+    return Placing()
 
 
 def release_uploads(file_ids) -> None:

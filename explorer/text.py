@@ -80,8 +80,10 @@ MAP_HELP = ("Hover a dot for the clip's details; click one (or draw round severa
 CORRECT_HELP = ("Most training clips are right because the model learnt them; hover to see which clips were "
                 "held out for testing.")
 
-UPLOAD_HELP = ("Your song is cut into 10-second windows, each window goes through the same network, and the "
-               "average lands on the map as a ★. Nothing is stored after you close the page.")
+UPLOAD_HELP = ("Your song is cut into 10-second windows, each window goes through the same networks, and the "
+               "average lands on the map as a ★. The first answer comes from four windows spread over the song; "
+               "the others follow while you look, and the ★ moves to where the whole song lands. Its genre is the "
+               "one most windows choose. Nothing is stored after you close the page.")
 
 SIMILARITY_HELP = (
     "Each cell is the average *cosine similarity* (1 = pointing the same way, 0 = unrelated) between every song "
@@ -137,3 +139,29 @@ SHARE_HELP = ("This view (layer, colouring, selected clips) is in the address ba
 
 EXPORT_HELP = ("PNG: a picture of this map with the same colours (for slides). HTML: the interactive map as one "
                "file that works offline. CSV: every clip's position on every layer's map, and your songs'.")
+
+
+def markdown_text(name: str) -> str:
+    """A file name shown as itself in Streamlit's markdown (no bold, links or code from its characters)."""
+    return "".join("\\" + c if c in "\\`*_[]<>#|~$" else c for c in str(name))
+
+
+def genre_readout(result) -> str:
+    """'the model says **pop** — 24 of 42 windows; classical 11' (+ ' so far' while the rest is computed)."""
+    p = result.placement
+    more = " so far" if getattr(result, "job", None) is not None else ""
+    return f"the model says **{p.genre}**{p.readout[len(p.genre):]}{more}"
+
+
+def song_readout(result) -> str:
+    """'**song.mp3**: the model says **pop** — 24 of 42 windows; classical 11'."""
+    return f"**{markdown_text(result.name)}**: {genre_readout(result)}"
+
+
+def queue_position(ahead: int) -> str:
+    songs = "song" if ahead == 1 else "songs"
+    return f"⏳ {ahead} {songs} from other listeners ahead of yours: yours is next in line after them."
+
+
+def path_progress(name: str, done: int, total: int) -> str:
+    return f"★ {markdown_text(name)}: its path, {done} of {total} windows heard…"

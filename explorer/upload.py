@@ -33,43 +33,64 @@ class UploadResult:
     error: str | None = None
     seconds: float = 0.0  # time to decode and place
     note: str | None = None  # something the page should say about a placed song (e.g. why it has no path)
+    job: object | None = None  # explorer.placing.SongJob while the whole song is computed in the background
 
     @property
     def ok(self) -> bool:
         return self.placement is not None
 
 
-NO_PATH = ("its path through time could not be drawn: one of its 10-second windows could not be placed "
-           "(a window of pure digital silence has no direction on the maps)")
+def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None, placing=None,
+                 progress=None) -> UploadResult:
+    """Place one file's bytes; bad audio becomes ``error`` (never an exception).
 
-
-def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadResult:
-    """Place one file's bytes, every window too (its path); bad audio becomes ``error`` (never an exception).
-
-    If the windows cannot all be placed (the pipeline cannot put a window of pure
-    digital silence on a cosine map), the song is placed whole, without its path,
-    and ``note`` says so: a path must never cost the song its place.
+    With ``placing`` (``explorer.placing.Placing``) the result is the first answer
+    and ``job`` computes the whole song in the background (``refresh`` swaps it
+    in); without, every window is placed here. ``progress(n)``: n songs wait ahead.
     """
     t0 = time.perf_counter()
-    note = None
+    job = None
     try:
-        try:
+        if placing is None:
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
-        except AudioError:
-            raise
-        except ValueError as e:  # what sklearn/openTSNE raise for a window they cannot place (NaN)
-            log.warning("placing the windows of %s failed (%s); placing the song without its path", name, one_line(e))
-            placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes)
-            note = NO_PATH
+        else:
+            job = placing.start(placer, bytes(data), name, max_bytes, progress)
+            placement = job.first
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # the app must keep working whatever one file does
         log.exception("placing %s failed", name)
         return UploadResult(key, name, error=f"could not be placed ({one_line(e)})",
                             seconds=time.perf_counter() - t0)
-    notes = [n for n in (note, cut_note(placement)) if n]
     return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0,
-                        note="; ".join(notes) or None)
+                        note=cut_note(placement), job=job)
+
+
+def refresh(results) -> bool:
+    """Put each finished background placement in its result's place; True when any changed."""
+    changed = False
+    for r in results:
+        job = r.job
+        if job is None or not job.final.done():
+            continue
+        r.job = None
+        changed = True
+        if job.final.cancelled():
+            continue
+        try:
+            whole = job.final.result()
+        except Exception as e:  # the first answer stays; say why the path is missing
+            log.exception("the whole of %s could not be placed", r.name)
+            r.note = f"its path through time could not be computed ({one_line(e)})"
+            continue
+        if whole is not None:
+            r.placement = whole
+    return changed
+
+
+def pending(results) -> list:
+    """The results whose whole song is still being computed."""
+    return [r for r in results if r.job is not None]
 
 
 def cut_note(placement) -> str | None:
@@ -95,18 +116,19 @@ def unique_name(name: str, taken) -> str:
     return f"{name} ({i})"
 
 
-def sync_uploads(files, cache: dict, get_placer,
-                 max_bytes: int | None = None) -> tuple[list[UploadResult], list[UploadResult]]:
+def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None, placing=None,
+                 progress=None) -> tuple[list[UploadResult], list[UploadResult]]:
     """Bring ``cache`` (file id → UploadResult) in line with the uploader's ``files``.
 
     ``files`` are objects with ``file_id``, ``name`` and ``getvalue()`` (Streamlit's
     UploadedFile). ``get_placer`` is only called when there is a new file.
+    ``placing`` and ``progress``: see ``place_upload``. A removed file's background work stops.
     Returns (results in upload order, the ones placed in this call).
     """
     files = [f for f in (files or []) if f is not None]
     keep = {f.file_id for f in files}
     for key in [k for k in cache if k not in keep]:
-        del cache[key]
+        forget(cache.pop(key))
     new = []
     for f in files:
         if f.file_id not in cache:
@@ -118,11 +140,17 @@ def sync_uploads(files, cache: dict, get_placer,
                 new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({one_line(e)})"))
                 continue
             # decode by the file's own name (its extension); show the unique one ("song.wav (2)")
-            cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes)
+            cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes, placing, progress)
             cache[f.file_id].name = name
             new.append(cache[f.file_id])
     by_key = {r.key: r for r in new}
     return [cache.get(f.file_id) or by_key[f.file_id] for f in files], new
+
+
+def forget(result: UploadResult) -> None:
+    """A song leaves the page: stop computing its path."""
+    if result.job is not None:
+        result.job.cancel()
 
 
 def markers(results, embedding: str) -> list[dict]:

@@ -203,10 +203,14 @@ class Placer:
         song = windows.mean(axis=0)
         return song / song.sum(), windows
 
-    def song(self, y: np.ndarray, name: str, file_duration_s: float | None = None) -> Song:
-        """A decoded signal, front ends run, ready to be placed window by window (``pipeline.song``)."""
+    def song(self, y: np.ndarray, name: str, file_duration_s: float | None = None, prepare: bool = True) -> Song:
+        """A decoded signal, ready to be placed window by window (``pipeline.song``).
+
+        ``prepare``: run its front ends now (else the caller runs ``Song.prepare_tasks`` where it likes).
+        """
         song = Song(self, y, name, file_duration_s)
-        song.prepare(self._pool)
+        if prepare:
+            song.prepare(self._pool)
         return song
 
     def place_audio(self, y: np.ndarray, name: str, trajectory: bool = False) -> Placement:
@@ -235,13 +239,14 @@ class Placer:
         points = place_points(self.field, {e: (neighbours[e], p) for e, p in zip(found, P)})
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}
 
-    def open_file(self, source, filename: str | None = None, max_bytes: int | None = None) -> Song:
+    def open_file(self, source, filename: str | None = None, max_bytes: int | None = None,
+                  prepare: bool = True) -> Song:
         """Decode (a path, or bytes with their ``filename``) into a ``Song``; raises AudioError."""
         name = filename or Path(source).name
         y = load_audio(source, sr=self.spec.sample_rate, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS,
                        filename=filename, max_bytes=max_bytes)
         cut = len(y) >= int(MAX_SECONDS * self.spec.sample_rate)  # say how long the whole file is
-        return self.song(y, name, round(audio_duration(source, filename), 2) if cut else None)
+        return self.song(y, name, round(audio_duration(source, filename), 2) if cut else None, prepare)
 
     def place_file(self, source, filename: str | None = None, trajectory: bool = False,
                    max_bytes: int | None = None) -> Placement:

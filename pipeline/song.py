@@ -21,7 +21,7 @@ is the same steps on every window at once.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -119,6 +119,12 @@ class Song:
         self.n_windows = len(self.starts_s)
         self._sounding = np.all([np.any(w.windows.none, axis=1) for w in self.work], axis=0)
 
+    def release(self) -> None:
+        """Drop the signal and the network inputs once every window is computed (placing still works)."""
+        self.y = None
+        for w in self.work:
+            w.windows = replace(w.windows, inputs=w.windows.inputs[:0])
+
     # ------------------------------------------------------------ network work
     def first_windows(self, k: int = FIRST_WINDOWS) -> np.ndarray:
         """``k`` sounding windows spread over the song (its first answer); AudioError if none sounds."""
@@ -137,7 +143,7 @@ class Song:
             todo = w.inputs_of(window_idx)
             todo = todo[~w.done[todo]]
             out += [lambda w=w, part=part: w.run(part)
-                    for part in np.array_split(todo, -(-len(todo) // max_inputs)) if len(part)]
+                    for part in np.array_split(todo, max(1, -(-len(todo) // max_inputs))) if len(part)]
         return out
 
     def compute(self, window_idx: np.ndarray, pool=None) -> None:

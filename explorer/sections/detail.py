@@ -88,9 +88,12 @@ def show_song(result, labels, audio: dict | None = None) -> None:
     """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments."""
     p = result.placement
     item = UPLOAD_PREFIX + result.key
-    st.subheader(f"★ {result.name}")
-    st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
-                f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
+    st.subheader(f"★ {result.name}", anchor=False)
+    heard = sum(p.votes.values())
+    status = (f"first answer from {heard} of its {p.n_segments} windows in {result.seconds:.2f} s; the rest is "
+              "being heard" if result.job is not None else f"first answer in {result.seconds:.2f} s")
+    st.markdown(f"Your song · {text.genre_readout(result)} · {p.duration_s:.0f} s "
+                f"({status})")
     if getattr(result, "note", None):
         st.caption(f"Note: {result.note}.")
     windows = p.trajectory or []

@@ -15,6 +15,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from explorer import map_chart
+from explorer.text import markdown_text
 from explorer.state import ENV_VAR
 from tests.synth import genre_clip, write_bad_files
 
@@ -252,7 +253,7 @@ def test_bad_files_give_clear_errors(app, tmp_path, name, expected):
     data = write_bad_files(tmp_path)[name].read_bytes()
     uploader(app).set_value((name, data, "application/octet-stream")).run()
     assert not app.exception
-    assert len(app.error) == 1 and name in app.error[0].value and expected in app.error[0].value
+    assert len(app.error) == 1 and markdown_text(name) in app.error[0].value and expected in app.error[0].value
     assert traces(map_spec(app), "upload") == []
 
 

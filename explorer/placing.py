@@ -1,0 +1,136 @@
+"""Songs dropped in by every session, placed on the server's cores: a first answer now, the whole path after.
+
+No Streamlit here. One ``Placing`` per server process (``state.get_placing``)
+holds two sets of threads that every session shares:
+
+- **first answers**: one thread per core. A new song's front ends and its
+  budget of windows (``Song.first_windows``) are cut into small tasks, so an
+  idle server runs them on every core at once, and songs that arrive
+  together are answered in the order they came (``ahead`` says how many
+  wait before a song, for the page to show);
+- **paths**: one thread at a lower OS priority, so the pages' reruns and
+  first answers go first. It computes the rest of each song's windows, one
+  song after the other, then places the whole song (``SongJob.final``).
+
+onnxruntime and numpy's large operations release the GIL, so the threads
+really do share the cores.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+WAIT_STEP_S = 0.25  # how often a waiting first answer says where it is in the queue
+
+
+def _lower_priority() -> None:
+    """This thread yields the CPU to the server's other threads (Linux: threads are tasks)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+@dataclass
+class SongJob:
+    """One song's placement: its first answer, and the whole song computed in the background."""
+
+    song: object  # pipeline.song.Song
+    first: object  # pipeline.placement.Placement of the first windows
+    final: Future  # → Placement of every window
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self) -> tuple[int, int]:
+        """(windows computed, windows in the song)."""
+        return self.song.computed(), self.song.n_windows
+
+    def cancel(self) -> None:
+        """Stop computing the path (the song was removed): its remaining tasks are skipped."""
+        self.cancelled.set()
+        self.final.cancel()
+
+
+class Placing:
+    """The shared threads that place every session's songs.
+
+    Parameters
+    ----------
+    workers : threads for first answers (default: one per core).
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self._first = ThreadPoolExecutor(self.workers, "first-answer")
+        self._paths = ThreadPoolExecutor(1, "song-path", initializer=_lower_priority)
+        self._order = itertools.count()
+        self._waiting: dict[int, int] = {}  # arrival number → its first answer's tasks not finished yet
+        self._lock = threading.Lock()
+
+    def ahead(self, number: int) -> int:
+        """How many songs that arrived before song ``number`` still wait for their first answer."""
+        with self._lock:
+            return sum(1 for n in self._waiting if n < number)
+
+    def _run_first(self, number: int, tasks: list, progress=None) -> None:
+        """Run tasks on the first-answer threads; while they wait, tell ``progress`` how many songs are ahead."""
+        with self._lock:
+            self._waiting[number] = self._waiting.get(number, 0) + len(tasks)
+        futures = [self._first.submit(self._finish_one, number, t) for t in tasks]
+        pending = futures
+        while pending:
+            done, pending = wait(pending, timeout=WAIT_STEP_S, return_when=FIRST_EXCEPTION)
+            if any(f.exception() for f in done):
+                break
+            if pending and progress is not None:
+                progress(self.ahead(number))
+        with self._lock:  # on a failure, what did not run must not hold up the songs after this one
+            self._waiting.pop(number, None)
+        for f in futures:
+            f.cancel()
+            if f.done() and not f.cancelled() and f.exception():
+                raise f.exception()
+
+    def _finish_one(self, number: int, task) -> None:
+        try:
+            task()
+        finally:
+            with self._lock:
+                if number in self._waiting:
+                    self._waiting[number] -= 1
+                    if self._waiting[number] <= 0:
+                        del self._waiting[number]
+
+    def start(self, placer, source, filename: str, max_bytes: int | None = None, progress=None) -> SongJob:
+        """Decode a file (here), give its first answer (on the shared threads) and queue the rest.
+
+        Raises AudioError for what cannot be placed. ``progress(n)`` is called while
+        ``n`` songs are ahead of this one.
+        """
+        number = next(self._order)
+        song = placer.open_file(source, filename, max_bytes, prepare=False)
+        self._run_first(number, song.prepare_tasks(), progress)
+        song.prepare()
+        first = song.first_windows()
+        self._run_first(number, song.tasks(first), progress)
+        job = SongJob(song, song.placement(first), Future())
+        if song.computed() == song.n_windows:  # a short clip: the first answer heard all of it
+            job.final.set_result(job.first)
+            song.release()
+        else:
+            job.final = self._paths.submit(self._whole_song, job)
+        return job
+
+    @staticmethod
+    def _whole_song(job: SongJob):
+        """Every window, one task after the other (the song may be removed meanwhile), then the whole song."""
+        song = job.song
+        for task in song.tasks(song.all_windows()):
+            if job.cancelled.is_set():
+                return None
+            task()
+        placement = song.placement(song.all_windows())
+        song.release()  # the signal and the network inputs are no longer needed
+        return placement
