@@ -15,8 +15,8 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from explorer import map_chart
-from explorer.text import markdown_text
 from explorer.state import ENV_VAR
+from explorer.text import markdown_text
 from tests.synth import genre_clip, write_bad_files
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -8,7 +8,6 @@ import pytest
 import soundfile as sf
 
 from explorer import upload
-from tests.explorer.fakes import fake_placement
 from tests.synth import genre_clip
 
 
