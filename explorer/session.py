@@ -71,7 +71,7 @@ def select(item_keys, origin: str = "page", rerun=None) -> None:
     st.session_state[keys.SELECTION] = list(item_keys)
     st.session_state[keys.SELECTION_ORIGIN] = origin
     if rerun:
-        st.rerun(list(rerun))
+        st.rerun(with_path_progress(rerun))
 
 
 def switch_network() -> None:
@@ -85,7 +85,14 @@ def switch_network() -> None:
 
 def rerun_fragments(fragments) -> None:
     """A callback that only chooses what reruns (e.g. a layer switch: the map and "sounds like")."""
-    st.rerun(list(fragments))
+    st.rerun(with_path_progress(fragments))
+
+
+def with_path_progress(fragments) -> list:
+    """The fragments to rerun, and the sidebar's path progress while a song's path is computed (see
+    ``path_progress_box``: without it the page would not update when the path is done)."""
+    pending = upload.pending(st.session_state.get(keys.UPLOADS, {}).values())
+    return ([keys.PATH_FRAGMENT] if pending else []) + list(fragments)
 
 
 def remove_all_songs() -> None:
@@ -211,7 +218,7 @@ def songs_sidebar(ctx: Context) -> None:
         else:
             st.error(f"**{text.markdown_text(r.name)}** could not be placed: {r.error}")
     if upload.pending(results):
-        path_progress()
+        path_progress_box()
     if results:
         st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
     st.divider()
@@ -220,6 +227,18 @@ def songs_sidebar(ctx: Context) -> None:
     st.caption(f"Map: `{ctx.path.name}` — {d.get('n_tracks', len(bundle.tracks))} clips of {d.get('name', '?')}, "
                f"built {bundle.meta.get('created', '?')[:10]}. Another collection: "
                "`streamlit run app.py -- --bundle DIR`.")
+
+
+@st.fragment(key=keys.PATH_FRAGMENT)
+def path_progress_box() -> None:
+    """Holds ``path_progress``: rerunning this box calls it anew, which restarts its timer in the browser.
+
+    A control outside every fragment (the layer picker) makes the browser drop every ``run_every`` timer,
+    even when its callback reruns only some fragments; a fragment rerun by its id does not restart its own
+    timer (Streamlit 1.67), but a fragment called anew does. ``with_path_progress`` adds this box to those
+    reruns.
+    """
+    path_progress()
 
 
 @st.fragment(run_every=PATH_POLL_S)
