@@ -171,7 +171,7 @@ def worker_faithful(args) -> dict:
     out = {}
     for e in b.embeddings:
         Q = np.concatenate(queries[e])
-        ours = placer._project({e: Q})[0][e]
+        ours = placer.project({e: Q})[0][e]
         proj = MapProjector(**b.meta["maps"]["params"]).set_state(b.vectors(e), b.coords(e))
         t = time.perf_counter()
         theirs = proj.transform(Q)

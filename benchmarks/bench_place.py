@@ -156,7 +156,7 @@ def stage_times(placer, path: Path, repeats: int) -> dict:
     clip = clip_windows(y, placer.spec)
     y16 = resample(y, placer.spec.sample_rate, cfg.sample_rate)
     patches, _ = slice_patches(musicnn_mel(y16, cfg), cfg)
-    seg, _, starts, power = placer._windows(y)
+    seg, starts = placer.segment_vectors(y)
     keys = placer.embeddings
     mean = {e: seg[e].mean(axis=0)[None] for e in keys}
     path_rows = {e: np.vstack([mean[e], seg[e]]) for e in keys}
@@ -169,14 +169,23 @@ def stage_times(placer, path: Path, repeats: int) -> dict:
         "MusiCNN front end: 96-band mel + patches": lambda: slice_patches(musicnn_mel(y16, cfg), cfg),
         "MusiCNN 'none' layer": lambda: patch_none(patches, cfg),
         f"MusiCNN ONNX ({len(patches)} patches)": lambda: nets["musicnn"].graph.run(patches),
-        "thumbnail": lambda: thumbnail_from_power(power, placer.spec),
+        "thumbnail": lambda: thumbnail_from_power(clip.power, placer.spec),
         "kNN, 8 embeddings (the song)": lambda: [placer._nearest(e, mean[e], 15) for e in keys],
-        "8 maps: kNN + affinities + placement (the song)": lambda: placer._project(mean),
-        f"8 maps with the trajectory ({len(starts)} windows + the song)": lambda: placer._project(path_rows),
+        "8 maps: kNN + affinities + placement (the song)": lambda: placer.project(mean),
+        f"8 maps with the trajectory ({len(starts)} windows + the song)": lambda: placer.project(path_rows),
+        "first answer (Song: front ends, 4 windows, placed), both networks": lambda: first_answer(placer, y),
         "place_audio, both networks": lambda: placer.place_audio(y, "x"),
         "place_audio, both networks, trajectory": lambda: placer.place_audio(y, "x", trajectory=True),
     }
     return {k: statistics.median(interleaved({k: fn}, repeats)[k]) for k, fn in stages.items()}
+
+
+def first_answer(placer, y):
+    """What the app shows first for a dropped-in song, on one thread: its first windows, placed."""
+    song = placer.song(y, "x")
+    first = song.first_windows()
+    song.compute(first)
+    return song.placement(first)
 
 
 def worker_profile(args) -> dict:
