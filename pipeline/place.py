@@ -240,10 +240,10 @@ class Placer:
         return points, {e: (idx[0], sims[0]) for e, (idx, sims) in found.items()}
 
     def open_file(self, source, filename: str | None = None, max_bytes: int | None = None,
-                  prepare: bool = True) -> Song:
+                  prepare: bool = True, min_seconds: float = MIN_SECONDS) -> Song:
         """Decode (a path, or bytes with their ``filename``) into a ``Song``; raises AudioError."""
         name = filename or Path(source).name
-        y = load_audio(source, sr=self.spec.sample_rate, max_seconds=MAX_SECONDS, min_seconds=MIN_SECONDS,
+        y = load_audio(source, sr=self.spec.sample_rate, max_seconds=MAX_SECONDS, min_seconds=min_seconds,
                        filename=filename, max_bytes=max_bytes)
         cut = len(y) >= int(MAX_SECONDS * self.spec.sample_rate)  # say how long the whole file is
         return self.song(y, name, round(audio_duration(source, filename), 2) if cut else None, prepare)

@@ -34,6 +34,8 @@ from .spectrogram import thumbnail_from_power
 
 MAX_INPUTS = 6  # network inputs per task: ~0.2 s of MusiCNN on one core, so a queue moves in small steps
 SILENT = "silent: the clip has no sound to place"
+QUIET_PEAK = 1e-3  # -60 dBFS: a recording whose loudest sample is below this heard nothing (a muted microphone)
+QUIET = "silent: nothing louder than -60 dBFS was heard, nothing to place (is the microphone on?)"
 
 
 @dataclass
@@ -93,6 +95,9 @@ class Song:
     """
 
     def __init__(self, placer, y: np.ndarray, name: str, file_duration_s: float | None = None):
+        peak = float(np.max(np.abs(y))) if len(y) else 0.0
+        if peak < QUIET_PEAK:  # no direction on a cosine map (digital silence), or only the hiss of a quiet room
+            raise AudioError(SILENT if peak == 0.0 else QUIET)
         self.placer, self.y, self.name, self.file_duration_s = placer, y, name, file_duration_s
         self.duration_s = round(len(y) / placer.spec.sample_rate, 3)
         self.work: list[NetworkWork | None] = [None] * len(placer.networks)

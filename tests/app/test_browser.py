@@ -270,9 +270,12 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
             no_exception(page)
             page.screenshot(path=str(shots / "4-upload.png"))
 
-            # the song's path through time: 8 windows of 10 s (every 5 s), and a timeline to play from
-            (length,) = map_chart(page).evaluate(PATH_LENGTH)
-            assert length == 8
+            # the song's path through time: 8 windows of 10 s (every 5 s; the first answer heard 4 of them, the
+            # rest follow in the background), and a timeline to play from
+            page.wait_for_function(f"() => {{ const el = {MAP_JS}; return el && el._fullData && "
+                                   f"({PATH_LENGTH})(el)[0] === 8; }}", timeout=90_000)
+            page.wait_for_selector("h3:has-text('★ class song.wav')", timeout=60_000)
+            wait_idle(page)
             timeline = page.locator(TIMELINE)
             timeline.scroll_into_view_if_needed()
             bars = timeline.evaluate(BARS)

@@ -106,11 +106,22 @@ def test_step_by_step_equals_the_whole_song_at_once(placer, long_signal):
 
 
 def test_a_silent_song_is_refused_before_any_network_runs(placer, monkeypatch):
-    song = placer.song(np.zeros(30 * SR, dtype=np.float32), "silence.wav")
     seen = count_inputs(monkeypatch)
-    with pytest.raises(AudioError, match="silent"):
-        song.first_windows()
+    with pytest.raises(AudioError, match="^silent: the clip has no sound"):
+        placer.song(np.zeros(30 * SR, dtype=np.float32), "silence.wav")
+    hiss = (1e-4 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32)  # a muted microphone
+    with pytest.raises(AudioError, match="^silent: nothing louder than -60 dBFS"):
+        placer.song(hiss, "quiet room.wav")
     assert seen == []
+
+
+def test_a_song_whose_budget_windows_are_silent_is_answered_from_its_sounding_ones(placer, long_signal):
+    y = long_signal.copy()
+    y[10 * SR : 70 * SR] = 0.0  # sound only in the first and last 10 s: most evenly spread windows are silent
+    song = placer.song(y, "gaps.wav")
+    first = song.first_windows()
+    song.compute(first)
+    assert len(song.placement(first).trajectory) == len(first) == FIRST_WINDOWS
 
 
 def test_the_first_answer_skips_silent_windows(placer, long_signal):
