@@ -19,6 +19,7 @@ UPLOADS = "uploads"  # file id → UploadResult, in upload order
 UPLOADS_VERSION = "uploads_version"  # the bundle (path, version) those songs were placed on
 UPLOADER_ROUND = "uploader_round"  # bumped to empty the file uploader ("remove all")
 UPLOADER_PREFIX = "uploader_"  # + round: the file uploader's widget key
+RECORDER_PREFIX = "recorder_"  # + round: the microphone recorder's widget key
 
 # ---------------------------------------------------------------- the collection and the address bar
 BUNDLE_CHOICE = "bundle"  # the collection selector (its value: the bundle directory)

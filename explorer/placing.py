@@ -103,14 +103,16 @@ class Placing:
                     if self._waiting[number] <= 0:
                         del self._waiting[number]
 
-    def start(self, placer, source, filename: str, max_bytes: int | None = None, progress=None) -> SongJob:
+    def start(self, placer, source, filename: str, max_bytes: int | None = None, progress=None,
+              min_seconds: float | None = None) -> SongJob:
         """Decode a file (here), give its first answer (on the shared threads) and queue the rest.
 
         Raises AudioError for what cannot be placed. ``progress(n)`` is called while
-        ``n`` songs are ahead of this one.
+        ``n`` songs are ahead of this one; ``min_seconds``: refuse shorter audio.
         """
         number = next(self._order)
-        song = placer.open_file(source, filename, max_bytes, prepare=False)
+        shortest = {} if min_seconds is None else {"min_seconds": min_seconds}
+        song = placer.open_file(source, filename, max_bytes, prepare=False, **shortest)
         self._run_first(number, song.prepare_tasks(), progress)
         song.prepare()
         first = song.first_windows()

@@ -201,6 +201,8 @@ def songs_sidebar(ctx: Context) -> None:
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
                              key=uploader_key(), help=text.UPLOAD_HELP)
+    recording = st.audio_input(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
+    files = [*(files or []), *([upload.Recording(recording)] if recording is not None else [])]
     queue = st.empty()
     with st.spinner("Listening to your song…"):
         results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
@@ -252,6 +254,11 @@ def path_progress() -> None:
         st.progress(done / max(total, 1), text=text.path_progress(r.name, done, total))
 
 
+def recorder_key() -> str:
+    """The microphone recorder's widget key (emptied with the uploader by "remove all my songs")."""
+    return f"{keys.RECORDER_PREFIX}{st.session_state.get(keys.UPLOADER_ROUND, 0)}"
+
+
 def uploader_key() -> str:
     return f"{keys.UPLOADER_PREFIX}{st.session_state.get(keys.UPLOADER_ROUND, 0)}"
 
@@ -262,11 +269,10 @@ def placed_songs() -> dict:
 
 
 def uploaded_file(item: str):
-    """The uploader's file behind a song's item key (its bytes play in the detail panel), or None."""
-    for f in st.session_state.get(uploader_key()) or []:
-        if f is not None and UPLOAD_PREFIX + f.file_id == item:
-            return f
-    return None
+    """The uploader's file (or the recording) behind a song's item key (its bytes play in the detail panel)."""
+    recording = st.session_state.get(recorder_key())
+    files = [*(st.session_state.get(uploader_key()) or []), *([upload.Recording(recording)] if recording else [])]
+    return next((f for f in files if f is not None and UPLOAD_PREFIX + f.file_id == item), None)
 
 
 def compact_layout() -> None:

@@ -85,6 +85,10 @@ UPLOAD_HELP = ("Your song is cut into 10-second windows, each window goes throug
                "the others follow while you look, and the ★ moves to where the whole song lands. Its genre is the "
                "one most windows choose. Nothing is stored after you close the page.")
 
+RECORD_LABEL = "…or record it from the room (5–30 s)"
+RECORD_HELP = ("Play a song near the microphone (from a phone, say), press the microphone, and stop after 5 to 30 "
+               "seconds: the recording is placed like a dropped-in file.")
+
 SIMILARITY_HELP = (
     "Each cell is the average *cosine similarity* (1 = pointing the same way, 0 = unrelated) between every song "
     "of the row's genre and every song of the column's genre. **Absolute** colours run from 0 to 1, so you can "

@@ -21,6 +21,24 @@ log = logging.getLogger(__name__)
 _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, au, mp3 or ogg"
 DEFAULT_MAX_MB = 50
+RECORDING_MIN_S = 5.0  # a recording from the room: shorter ones are refused ("too short")
+RECORDING_NAME = "room recording.wav"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording from the microphone (``st.audio_input``'s file), dropped in like an uploaded file."""
+
+    file: object  # Streamlit's UploadedFile of the recording (a WAV)
+    name: str = RECORDING_NAME
+    min_seconds: float = RECORDING_MIN_S
+
+    @property
+    def file_id(self) -> str:
+        return self.file.file_id
+
+    def getvalue(self) -> bytes:
+        return self.file.getvalue()
 
 
 @dataclass
@@ -41,12 +59,13 @@ class UploadResult:
 
 
 def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None, placing=None,
-                 progress=None) -> UploadResult:
+                 progress=None, min_seconds: float | None = None) -> UploadResult:
     """Place one file's bytes; bad audio becomes ``error`` (never an exception).
 
     With ``placing`` (``explorer.placing.Placing``) the result is the first answer
     and ``job`` computes the whole song in the background (``refresh`` swaps it
-    in); without, every window is placed here. ``progress(n)``: n songs wait ahead.
+    in); without, every window is placed here. ``progress(n)``: n songs wait ahead. ``min_seconds``:
+    refuse shorter audio (a recording); else the pipeline's minimum.
     """
     t0 = time.perf_counter()
     job = None
@@ -54,7 +73,7 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         if placing is None:
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
         else:
-            job = placing.start(placer, bytes(data), name, max_bytes, progress)
+            job = placing.start(placer, bytes(data), name, max_bytes, progress, min_seconds)
             placement = job.first
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
@@ -140,7 +159,8 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None, p
                 new.append(UploadResult(f.file_id, name, error=f"the model could not be loaded ({one_line(e)})"))
                 continue
             # decode by the file's own name (its extension); show the unique one ("song.wav (2)")
-            cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes, placing, progress)
+            cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes, placing, progress,
+                                            getattr(f, "min_seconds", None))
             cache[f.file_id].name = name
             new.append(cache[f.file_id])
     by_key = {r.key: r for r in new}
