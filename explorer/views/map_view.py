@@ -13,13 +13,11 @@ element per dot). Stars and song paths stay SVG, drawn above the canvas.
 """
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from .palette import CORRECT_COLOUR, UPLOAD_OUTLINE, WRONG_COLOUR, genre_colours
-from .plotting import base_layout, figure
-from .trajectory_view import trajectory_trace
+from .plotting import base_layout, figure, plotly_text, short_text
+from .trajectory_view import SONG_LEGEND, between_genres, trajectory_trace
 
 COLOUR_MODES = {
     "genre": "its real genre",
@@ -40,6 +38,14 @@ GRID_HEIGHT = 330  # one cell of the 2 × 2 grid of small maps
 # as much to redraw a selection; WebGL ~0.4-0.6 s whatever the count. They cross at 2 000-3 000 dots (a real
 # GPU moves it lower); WebGL also keeps the page's element count flat.
 GL_FROM = 2500
+LABEL_CHARS = 24  # a song's name on the map is cut to this (its whole name is in the hover)
+LEGEND_CHARS = 12  # …and in the songs' legend (two entries a row: 145 px each on a 1280 × 720 screen)
+# The songs' legend: rows of two under the map's left two thirds (the time colour bar has the right third).
+# Beside the genres' legend it would widen the right margin by its longest name, and the plot lose that width;
+# a legend wider than the plot pushes a margin too, so each entry has a fixed share of the plot's width.
+SONG_LEGEND_LAYOUT = dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top", entrywidth=0.34,
+                          entrywidthmode="fraction", font=dict(size=13), bgcolor="rgba(255,255,255,0)",
+                          itemsizing="constant", title=dict(text=""))
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
@@ -99,8 +105,13 @@ def dot_style(n: int, small: bool = False) -> dict:
             "selected_size": round(selected, 1), "gl": n >= GL_FROM}
 
 
+def _names(rows: pd.DataFrame) -> list[str]:
+    """The clips' names as Plotly's hover draws them literally (an artist "A & B" stays "A & B")."""
+    return [plotly_text(n) for n in rows["name"]]
+
+
 def _hover_rows(rows: pd.DataFrame) -> list:
-    return list(zip(rows["track_id"], rows["name"], rows["genre"], rows["predicted"],
+    return list(zip(rows["track_id"], _names(rows), rows["genre"], rows["predicted"],
                     [f"{c:.0%}" for c in rows["confidence"]], [SPLIT_NAMES.get(s, s) for s in rows["split"]]))
 
 
@@ -111,10 +122,10 @@ def slim_hover(rows: pd.DataFrame, colour_by: str, group: str) -> tuple[list, st
 
     customdata[0] stays the item key, as on every map (selections are read from it).
     """
-    said = html.escape(str(group))
+    said = plotly_text(group)
     if colour_by == "genre":
-        return list(zip(rows["track_id"], rows["name"])), _slim_template(f"genre: <b>{said}</b>")
-    columns = [rows["track_id"], rows["name"], rows["genre"]]
+        return list(zip(rows["track_id"], _names(rows))), _slim_template(f"genre: <b>{said}</b>")
+    columns = [rows["track_id"], _names(rows), rows["genre"]]
     if colour_by == "predicted":
         line = f"genre: <b>%{{customdata[2]}}</b><br>model says: <b>{said}</b>"
     else:
@@ -138,7 +149,7 @@ def track_traces(frame: pd.DataFrame, labels, colour_by: str, style: dict) -> li
         x, y = (rows["x"].round(3), rows["y"].round(3)) if style["gl"] else (rows["x"], rows["y"])
         custom, hover = slim_hover(rows, colour_by, name) if style["gl"] else (_hover_rows(rows), _HOVER)
         traces.append(dict(
-            type="scattergl" if style["gl"] else "scatter", mode="markers", name=name,
+            type="scattergl" if style["gl"] else "scatter", mode="markers", name=plotly_text(name),
             x=x.tolist(), y=y.tolist(), customdata=custom, hovertemplate=hover,
             meta=dict(kind="tracks"),
             marker=dict(color=colour, size=style["size"], symbol=symbol, opacity=style["opacity"],
@@ -167,19 +178,68 @@ def base_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", height: i
     return figure(traces, layout)
 
 
-def upload_trace(marker: dict, colour: str) -> dict:
-    """A labelled star for one uploaded song; ``marker`` has name, key, x, y, genre, confidence."""
+def upload_trace(marker: dict, colour: str, textposition: str = "top center") -> dict:
+    """A labelled star for one uploaded song; ``marker`` has name, key, x, y, genre, confidence, and
+    ``between`` ({genre: windows}, from ``mark_between_clusters``) when its windows lie in several genres' regions.
+
+    The label shows the name cut to ``LABEL_CHARS``, the legend to ``LEGEND_CHARS``; the hover, the whole
+    name. Every name is drawn as written (``plotly_text``). ``textposition`` (``label_position``) keeps the
+    label on the map.
+    """
+    name, between = marker["name"], marker.get("between") or {}
+    short = plotly_text(short_text(name, LABEL_CHARS))
+    label = short + (f"<br><i>between {len(between)} genres</i>" if between else "")
     return dict(
-        type="scatter", mode="markers+text", name=f"★ {marker['name']}", x=[marker["x"]], y=[marker["y"]],
-        text=[marker["name"]], textposition="top center", textfont=dict(size=15, color=UPLOAD_OUTLINE),
-        customdata=[[UPLOAD_PREFIX + str(marker["key"]), marker["name"]]],
-        hovertemplate=(f"<b>{marker['name']}</b> (your song)<br>model says: <b>{marker['genre']}</b> "
-                       f"({marker['confidence']:.0%})<extra></extra>"),
+        type="scatter", mode="markers+text", name=f"★ {plotly_text(short_text(name, LEGEND_CHARS))}",
+        x=[marker["x"]], y=[marker["y"]],
+        text=[label], textposition=textposition, textfont=dict(size=15, color=UPLOAD_OUTLINE),
+        customdata=[[UPLOAD_PREFIX + str(marker["key"]), plotly_text(name)]],
+        hovertemplate=(f"<b>%{{customdata[1]}}</b> (your song)<br>model says: <b>{plotly_text(marker['genre'])}</b> "
+                       f"({marker['confidence']:.0%}){_between_hover(between)}<extra></extra>"),
         marker=dict(symbol="star", size=26, color=colour, line=dict(width=2, color=UPLOAD_OUTLINE)),
         selected=dict(marker=dict(size=34, opacity=1.0)), unselected=UNSELECTED_STYLE,
-        meta=dict(kind="upload", name=marker["name"]), cliponaxis=False,
-        legendgroup=UPLOAD_PREFIX + str(marker["key"]),  # with its path through time
+        meta=dict(kind="upload", name=name), cliponaxis=False,
+        legend=SONG_LEGEND, legendgroup=UPLOAD_PREFIX + str(marker["key"]),  # with its path through time
     )
+
+
+def _between_hover(between: dict) -> str:
+    if not between:
+        return ""
+    counts = ", ".join(f"{plotly_text(g)} {n}" for g, n in between.items())
+    return (f"<br>its windows fall in {len(between)} genres' regions ({counts}):"
+            "<br>the star is their average, so it lands between them")
+
+
+def mark_between_clusters(markers, paths, frame: pd.DataFrame) -> list[dict]:
+    """``markers`` (copies) with ``between`` set for each song whose path (``trajectory_view.song_path``, same
+    item key) falls in several genres' regions of this map (``trajectory_view.between_genres``)."""
+    by_item = {p["item"]: p for p in paths}
+    out = []
+    for m in markers:
+        path = by_item.get(UPLOAD_PREFIX + str(m["key"]))
+        out.append({**m, "between": between_genres(path, frame) if path else {}})
+    return out
+
+
+def data_extent(data: list) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((x min, x max), (y min, y max)) over every point of ``data`` (traces as dicts): what the map shows."""
+    def values(axis: str) -> list:
+        return [v for t in data if t.get(axis) is not None for v in t[axis] if v is not None]
+
+    xs, ys = values("x"), values("y")
+    if not xs or not ys:
+        return (0.0, 1.0), (0.0, 1.0)
+    return (min(xs), max(xs)), (min(ys), max(ys))
+
+
+def label_position(x: float, y: float, extent) -> str:
+    """Where a star's label goes so that it stays on the map: towards the middle from a star near an edge
+    (left of a star on the right third, right of one on the left third; under a star near the top)."""
+    (x0, x1), (y0, y1) = extent
+    fx, fy = (x - x0) / max(x1 - x0, 1e-9), (y - y0) / max(y1 - y0, 1e-9)
+    side = "left" if fx > 0.62 else "right" if fx < 0.38 else "center"
+    return f"{'bottom' if fy > 0.85 else 'top'} {side}"
 
 
 def small_figure(frame: pd.DataFrame, labels, colour_by: str, title: str, height: int = GRID_HEIGHT):
@@ -213,11 +273,14 @@ def overlay_spec(spec: dict, labels, markers=(), selected=(), paths=()) -> dict:
     cached map's; a 10 000-dot figure takes ~40 ms to deep-copy, and as long again to rebuild)."""
     colours = genre_colours(labels)
     data = ([dict(t) for t in spec["data"]]
-            + [trajectory_trace(p, colours, showscale=i == 0) for i, p in enumerate(paths)]
-            + [upload_trace(m, colours.get(m["genre"], "#888888")) for m in markers])
+            + [trajectory_trace(p, colours, showscale=i == 0) for i, p in enumerate(paths)])
+    extent = data_extent(data + [{"x": [m["x"] for m in markers], "y": [m["y"] for m in markers]}])
+    data += [upload_trace(m, colours.get(m["genre"], "#888888"), label_position(m["x"], m["y"], extent))
+             for m in markers]
     layout = dict(spec["layout"])
-    if paths:  # room for the time colour bar under the map
+    if paths or markers:  # room under the map for the time colour bar and the songs' legend
         layout["margin"] = {**layout.get("margin", {}), "b": 70}
+        layout[SONG_LEGEND] = SONG_LEGEND_LAYOUT
     if selected:
         wanted = set(selected)
         for trace in data:

@@ -9,6 +9,8 @@ The tests check each figure is unchanged by full validation.
 """
 from __future__ import annotations
 
+import html
+
 import plotly.colors
 import plotly.graph_objects as go
 import plotly.io
@@ -54,6 +56,19 @@ def figure(data: list, layout: dict) -> go.Figure:
 def figure_json(fig) -> str:
     """The figure as the JSON plotly.js reads (as ``st.plotly_chart`` sends it: not validated again)."""
     return plotly.io.to_json(fig, validate=False)
+
+
+def plotly_text(text) -> str:
+    """``text`` as Plotly draws it literally: Plotly reads labels, legend names and hovers as pseudo-HTML
+    (``<b>``, ``<a href>``, ``&amp;``), so a file named ``<b>x</b>.wav`` would be drawn bold. Only ``<``,
+    ``>`` and ``&`` need escaping; Plotly turns the entities back into the characters."""
+    return html.escape(str(text), quote=False)
+
+
+def short_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (…) when longer."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def trace_kind(trace) -> str | None:

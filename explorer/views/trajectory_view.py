@@ -5,14 +5,25 @@ functions turn that list into a map trace (the path, coloured from start to end,
 each point ringed in its window's predicted genre), a genre timeline below the
 player, and the labels of the "jump to" control. Clicking a point (on the map or
 the timeline) gives ``(item key, window start)`` through ``window_clicks``.
+
+``between_genres`` says when a song's windows lie in several genres' regions of
+a map: its star, the average of those windows, then lands between the regions
+(a long song that changes style is placed as a whole, not as its parts).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .palette import UPLOAD_OUTLINE
-from .plotting import base_layout, colorscale, figure
+from .plotting import base_layout, colorscale, figure, plotly_text
 
 TIME_SCALE = colorscale("Plasma")  # dark purple (start) → yellow (end); matplotlib's "plasma" in the PNG
 WINDOW_TAG = "window"  # customdata[5] of a trajectory point: tells it apart from a track or a star
+SONG_LEGEND = "legend2"  # songs' stars and paths have their own legend (map_view.SONG_LEGEND_LAYOUT)
+# A region counts when it holds at least this share of the windows (and two of them): one stray window is noise.
+REGION_SHARE = 0.15
+# A song is "between" genres when it has two or more such regions and none holds more than this share.
+MAJORITY = 0.7
 
 
 def clock(seconds: float) -> str:
@@ -46,10 +57,40 @@ def song_path(item: str, name: str, placement, embedding: str) -> dict | None:
                         for w in windows]}
 
 
+def window_regions(path: dict, frame) -> dict[str, int]:
+    """How many of the song's windows fall in each genre's region of the map, most first: a window's region
+    is the real genre of the clip nearest to it on the map (``frame``: x, y, genre per clip)."""
+    points = np.array([[w["x"], w["y"]] for w in path["windows"]], dtype=float)
+    clips = frame[["x", "y"]].to_numpy(dtype=float)
+    if not len(points) or not len(clips):
+        return {}
+    d2 = ((points[:, None, :] - clips[None, :, :]) ** 2).sum(axis=-1)
+    genres, counts = np.unique(frame["genre"].to_numpy()[d2.argmin(axis=1)], return_counts=True)
+    order = sorted(zip(counts.tolist(), genres.tolist()), key=lambda cg: (-cg[0], cg[1]))
+    return {str(g): int(c) for c, g in order}
+
+
+def between_genres(path: dict, frame, share: float = REGION_SHARE, majority: float = MAJORITY) -> dict[str, int]:
+    """The genres' regions the song's windows fall in ({genre: windows}), when there are two or more and none
+    holds a majority; else {} (the star stands for one region).
+
+    The star is the projection of the song's mean vector: for a song whose windows sit in several regions,
+    that mean is like none of them and its nearest clips come from all of them, so the star lands between
+    the regions, or on the map's edge. Regions holding fewer than ``share`` of the windows (or one) do not
+    count.
+    """
+    regions = window_regions(path, frame)
+    n = sum(regions.values())
+    kept = {g: c for g, c in regions.items() if c >= max(2, share * n)}
+    if len(kept) < 2 or max(kept.values()) > majority * n:
+        return {}
+    return kept
+
+
 def _custom(item: str, name: str, w: dict) -> list:
     conf = w.get("confidence")
     conf_text = f"{conf:.0%}" if conf is not None and conf == conf else "?"
-    return [item, name, time_range(w), w["genre"], conf_text, WINDOW_TAG, w["start_s"]]
+    return [item, plotly_text(name), time_range(w), plotly_text(w["genre"]), conf_text, WINDOW_TAG, w["start_s"]]
 
 
 def trajectory_trace(path: dict, colours: dict, showscale: bool = True) -> dict:
@@ -57,20 +98,20 @@ def trajectory_trace(path: dict, colours: dict, showscale: bool = True) -> dict:
     ws = path["windows"]
     duration = max(path["duration"], max(w["end_s"] for w in ws), 1e-9)
     return dict(
-        type="scatter", mode="lines+markers", name=f"↝ {path['name']}, window by window",
+        type="scatter", mode="lines+markers", name=f"↝ {plotly_text(path['name'])}, window by window",
         x=[w["x"] for w in ws], y=[w["y"] for w in ws],
         line=dict(color="rgba(17,17,17,0.4)", width=2),
         marker=dict(size=15, color=[w["start_s"] / duration for w in ws], colorscale=TIME_SCALE, cmin=0.0, cmax=1.0,
                     showscale=showscale, line=dict(width=2.5, color=[colours.get(w["genre"], "#888888") for w in ws]),
-                    colorbar=dict(title=dict(text="time in the song", side="top"), orientation="h", x=0.03,
-                                  xanchor="left", y=-0.02, yanchor="top", len=0.35, thickness=12,
+                    colorbar=dict(title=dict(text="time in the song", side="top"), orientation="h", x=1.0,
+                                  xanchor="right", y=-0.02, yanchor="top", len=0.28, thickness=12,
                                   tickvals=[0.0, 1.0], ticktext=["start", "end"])),
         customdata=[_custom(path["item"], path["name"], w) for w in ws],
-        hovertemplate=(f"<b>{path['name']}</b> %{{customdata[2]}}<br>this part sounds like <b>%{{customdata[3]}}</b>"
+        hovertemplate=("<b>%{customdata[1]}</b> %{customdata[2]}<br>this part sounds like <b>%{customdata[3]}</b>"
                        " (%{customdata[4]})<br>click to play from here<extra></extra>"),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.25)),
         meta=dict(kind="trajectory", item=path["item"]), cliponaxis=False,
-        legendgroup=path["item"], showlegend=False,  # the star's legend entry shows and hides both
+        legend=SONG_LEGEND, legendgroup=path["item"], showlegend=False,  # the star's legend entry shows and hides both
     )
 
 

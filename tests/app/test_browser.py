@@ -13,11 +13,6 @@ map-1920x1080.png and one per step) go to $GENRE_MAP_SCREENSHOTS or pytest's tmp
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +20,20 @@ import pytest
 
 from explorer import keys
 from pipeline.networks import NETWORKS
-from tests.server import wait_until_healthy
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    MAP_FRAME,
+    MAP_JS,
+    map_chart,
+    needs_chromium,
+    serve,
+    shots_dir,
+    wait_idle,
+)
 from tests.synth import genre_clip, write_audio
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-# The Map page's map is a component (explorer/map_chart.py): its Plotly chart is in an iframe of the same origin.
-MAP_FRAME = ".st-key-map_chart iframe"
-MAP_JS = f"document.querySelector('{MAP_FRAME}')?.contentDocument?.querySelector('.js-plotly-plot')"
+pytestmark = needs_chromium
 SIDEBAR = "[data-testid=\"stSidebar\"]"
 COUNT_TRACKS = """el => el._fullData.filter(t => t.meta && t.meta.kind === 'tracks')
                               .reduce((n, t) => n + t._length, 0)"""
@@ -71,74 +70,15 @@ ZOOM_ON_PATH_POINT = """(el, i) => {
 SONG_PLAYER_TIME = """() => { const a = Array.from(document.querySelectorAll('audio'))
     .find(a => Math.abs(a.duration - 45) < 1.5); return a ? a.currentTime : -1; }"""
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
-                                reason=f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-
-
-def map_chart(page):
-    """The Map page's Plotly chart (in the map component's iframe)."""
-    return page.frame_locator(MAP_FRAME).locator(".js-plotly-plot")
-
-
 def in_page(page, x: float, y: float) -> tuple[float, float]:
     """A point of the map's iframe (its own client coordinates) in the page's, for page.mouse."""
     box = page.locator(MAP_FRAME).bounding_box()
     return box["x"] + x, box["y"] + y
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A running ``streamlit run app.py``; yields its URL and always stops it."""
-    yield from serve(tmp_path)
-
-
-def serve(tmp_path, bundle: Path | None = None):
-    """``streamlit run app.py`` (on ``bundle``, else the shipped one): yields its URL, always stops it."""
-    port = free_port()
-    log = open(tmp_path / "streamlit.log", "w")
-    env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
-    if bundle is not None:
-        env["GENRE_MAP_BUNDLE"] = str(bundle)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        problem = wait_until_healthy(url, proc, 60)
-        if problem:
-            pytest.fail(f"{problem}:\n{(tmp_path / 'streamlit.log').read_text()}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def wait_idle(page) -> None:
-    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60_000)
-
-
 LAYER = ".st-key-embedding"
 CHECKED_LAYER = LAYER + ' input[type="radio"]:checked'
 NAV = '[data-testid="stTopNavLinkContainer"], [data-testid="stSidebarNav"]'
-
-
-def shots_dir(tmp_path) -> Path:
-    """Where screenshots go: $GENRE_MAP_SCREENSHOTS if set (to look at them), else pytest's tmp dir."""
-    out = Path(os.environ.get("GENRE_MAP_SCREENSHOTS") or tmp_path / "screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def go_to_page(page, title: str, url_path: str) -> None:
