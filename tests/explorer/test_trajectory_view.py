@@ -82,3 +82,59 @@ def test_timeline_tiles_the_song_and_marks_the_player(bundle):
     assert fig.layout.shapes[0].x0 == 10.0
     assert trajectory_view.window_clicks({"selection": {"points": [{"customdata": list(bar.customdata[3])}]}}) == [
         ("upload:k", 15.0)]
+
+
+def _two_clusters():
+    """A map of two genres' clusters: blues around (0, 0), classical around (10, 0)."""
+    import pandas as pd
+
+    xs = [0.0, 0.5, 1.0, 10.0, 10.5, 11.0]
+    return pd.DataFrame({"x": xs, "y": [0.0] * 6, "genre": ["blues"] * 3 + ["classical"] * 3})
+
+
+def _path(xs):
+    return {"item": "upload:k", "name": "song.wav", "duration": 5.0 * len(xs) + 5,
+            "windows": [{"start_s": 5.0 * i, "end_s": 5.0 * i + 10, "genre": "blues", "confidence": 0.5,
+                         "x": float(x), "y": 0.0} for i, x in enumerate(xs)]}
+
+
+def test_a_song_whose_windows_fall_in_several_genres_regions_is_between_them():
+    frame = _two_clusters()
+    halves = _path([0.2] * 6 + [10.2] * 4)
+    assert trajectory_view.window_regions(halves, frame) == {"blues": 6, "classical": 4}
+    assert trajectory_view.between_genres(halves, frame) == {"blues": 6, "classical": 4}
+    # one region, or one holding most windows, or a stray window elsewhere: the star stands for its region
+    assert trajectory_view.between_genres(_path([0.2] * 10), frame) == {}
+    assert trajectory_view.between_genres(_path([0.2] * 8 + [10.2] * 2), frame) == {}  # 80 % in one
+    assert trajectory_view.between_genres(_path([0.2] * 3 + [10.2]), frame) == {}  # one window is noise
+    assert trajectory_view.window_regions(_path([]), frame) == {}
+
+
+def test_a_star_between_genres_says_so_on_the_map(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    blues, classical = (frame[frame["genre"] == g][["x", "y"]].median().to_numpy() for g in ("blues", "classical"))
+    windows = [blues] * 5 + [classical] * 5
+    path = {"item": "upload:k", "name": "long.wav", "duration": 60.0,
+            "windows": [{"start_s": 5.0 * i, "end_s": 5.0 * i + 10, "genre": "blues", "confidence": 0.5,
+                         "x": float(x), "y": float(y)} for i, (x, y) in enumerate(windows)]}
+    markers = [{"key": "k", "name": "long.wav", "x": 0.0, "y": 0.0, "genre": "blues", "confidence": 0.5},
+               {"key": "other", "name": "short.wav", "x": 1.0, "y": 1.0, "genre": "jazz", "confidence": 0.5}]
+    marked = map_view.mark_between_clusters(markers, [path], frame)
+    assert "between" not in markers[0]  # copies
+    assert marked[0]["between"] == {"blues": 5, "classical": 5} and marked[1]["between"] == {}
+    fig = validated(map_view.add_overlays(map_view.base_figure(frame, bundle.labels), frame, bundle.labels,
+                                          markers=marked, paths=[path]))
+    star, other = kinds(fig, "upload")
+    assert star.text[0] == "long.wav<br><i>between 2 genres</i>" and other.text[0] == "short.wav"
+    assert "its windows fall in 2 genres' regions (blues 5, classical 5)" in star.hovertemplate
+    assert "regions" not in other.hovertemplate
+
+
+def test_a_songs_name_on_its_path_is_drawn_as_written(bundle):
+    name = "<b>x</b> & y.wav"
+    path = trajectory_view.song_path("upload:k", name, fake_placement(3), "deep")
+    trace = trajectory_view.trajectory_trace(path, palette.genre_colours(bundle.labels))
+    assert trace["customdata"][0][1] == "&lt;b&gt;x&lt;/b&gt; &amp; y.wav"
+    assert name not in trace["hovertemplate"] and "%{customdata[1]}" in trace["hovertemplate"]
+    assert trace["name"] == "↝ &lt;b&gt;x&lt;/b&gt; &amp; y.wav, window by window"
+    assert trace["legend"] == trajectory_view.SONG_LEGEND  # with its star's entry

@@ -317,3 +317,55 @@ def test_bundle_path_precedence(tmp_path):
     other = tmp_path / "b"
     assert bundle_path(["--bundle", str(other)], {ENV_VAR: str(tmp_path)}) == other.resolve()
     assert bundle_path(["-q", "tests/x.py"], {}) == DEFAULT_BUNDLE.resolve()  # unrelated arguments are ignored
+
+
+def test_names_are_drawn_as_written_and_long_ones_cut():
+    from explorer.views.plotting import plotly_text, short_text
+    assert plotly_text("<b>x</b> & 'y'") == "&lt;b&gt;x&lt;/b&gt; &amp; 'y'"
+    assert short_text("abcdef", 6) == "abcdef" and short_text("abcdefg", 6) == "abcde…"
+    assert short_text("abc   defg", 6) == "abc…"  # no space before the ellipsis
+
+
+def test_a_long_or_html_name_stays_a_short_literal_label(bundle):
+    name = "<b>bold</b><a href='javascript:alert(1)'>x</a> & a long name, live at the Royal Albert Hall.mp3"
+    marker = {"key": "f1", "name": name, "x": 1.0, "y": 2.0, "genre": "pop", "confidence": 0.6}
+    star = map_view.upload_trace(marker, "#000000")
+    short = map_view.plotly_text(map_view.short_text(name, map_view.LABEL_CHARS))
+    assert star["text"] == [short] and short.endswith("…") and "<" not in short
+    assert star["name"] == "★ " + map_view.plotly_text(map_view.short_text(name, map_view.LEGEND_CHARS))
+    assert star["customdata"][0] == ["upload:f1", map_view.plotly_text(name)]  # the whole name, for the hover
+    assert name not in star["hovertemplate"] and "%{customdata[1]}" in star["hovertemplate"]
+    assert star["meta"]["name"] == name and star["legend"] == "legend2"
+
+
+def test_a_star_label_points_to_the_middle_of_the_map():
+    extent = ((0.0, 10.0), (0.0, 10.0))
+    assert map_view.label_position(9.5, 5.0, extent) == "top left"
+    assert map_view.label_position(0.5, 5.0, extent) == "top right"
+    assert map_view.label_position(5.0, 5.0, extent) == "top center"
+    assert map_view.label_position(9.5, 9.5, extent) == "bottom left"
+    assert map_view.data_extent([{"x": [1, 3], "y": [2, None]}, {"x": [-1], "y": [5]}, {}]) == ((-1, 3), (2, 5))
+    assert map_view.data_extent([]) == ((0.0, 1.0), (0.0, 1.0))
+
+
+def test_songs_have_their_own_legend_under_the_map(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    base = map_view.base_figure(frame, bundle.labels)
+    marker = {"key": "f1", "name": "song.wav", "x": float(frame["x"].max()), "y": 0.0, "genre": "pop",
+              "confidence": 0.6}
+    fig = validated(map_view.add_overlays(base, frame, bundle.labels, markers=[marker]))
+    layout = fig.layout.to_plotly_json()
+    assert "legend2" not in base.layout.to_plotly_json()
+    songs = layout["legend2"]
+    # under the plot, one entry a third of its width: it never widens a margin
+    assert songs["orientation"] == "h" and songs["y"] < 0 and songs["entrywidthmode"] == "fraction"
+    assert 1 / 3 < songs["entrywidth"] < 0.5 and layout["margin"]["b"] >= 60
+    (star,) = kinds(fig, "upload")
+    assert star.legend == "legend2" and star.textposition == "top left"  # the star is on the right edge
+
+
+def test_track_names_in_the_hover_are_drawn_as_written(bundle):
+    frame = map_view.map_frame(bundle, "deep").head(3).assign(name=["A & B", "<i>C</i>", "D"])
+    fig = map_view.base_figure(frame, bundle.labels)
+    names = {c[0]: c[1] for t in fig.data for c in t.customdata}
+    assert sorted(names.values()) == ["&lt;i&gt;C&lt;/i&gt;", "A &amp; B", "D"]
