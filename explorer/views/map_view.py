@@ -38,14 +38,15 @@ GRID_HEIGHT = 330  # one cell of the 2 × 2 grid of small maps
 # as much to redraw a selection; WebGL ~0.4-0.6 s whatever the count. They cross at 2 000-3 000 dots (a real
 # GPU moves it lower); WebGL also keeps the page's element count flat.
 GL_FROM = 2500
-LABEL_CHARS = 24  # a song's name on the map is cut to this (its whole name is in the hover)
-LEGEND_CHARS = 12  # …and in the songs' legend (two entries a row: 145 px each on a 1280 × 720 screen)
-# The songs' legend: rows of two under the map's left two thirds (the time colour bar has the right third).
-# Beside the genres' legend it would widen the right margin by its longest name, and the plot lose that width;
-# a legend wider than the plot pushes a margin too, so each entry has a fixed share of the plot's width.
-SONG_LEGEND_LAYOUT = dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top", entrywidth=0.34,
+LABEL_CHARS = 24  # a song's name on the map and in the legend is cut to this (its whole name is in the hover)
+# The songs' legend: under the map's left two thirds (the time colour bar has the right third), one song a row,
+# or two a row when every name is short (at most SHORT_NAME characters: 145 px an entry on a 1280 × 720
+# screen). Beside the genres' legend it would widen the right margin by its longest name, and the plot lose
+# that width; a legend wider than the plot pushes a margin too, so each entry has a fixed share of its width.
+SHORT_NAME = 12
+SONG_LEGEND_LAYOUT = dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top", entrywidth=0.68,
                           entrywidthmode="fraction", font=dict(size=13), bgcolor="rgba(255,255,255,0)",
-                          itemsizing="constant", title=dict(text=""))
+                          itemsizing="constant", tracegroupgap=0, title=dict(text=""))  # each song is its own group
 
 _HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[0]}<br>genre: <b>%{customdata[2]}</b>"
           "<br>model says: %{customdata[3]} (%{customdata[4]})<br>%{customdata[5]}<extra></extra>")
@@ -182,16 +183,14 @@ def upload_trace(marker: dict, colour: str, textposition: str = "top center") ->
     """A labelled star for one uploaded song; ``marker`` has name, key, x, y, genre, confidence, and
     ``between`` ({genre: windows}, from ``mark_between_clusters``) when its windows lie in several genres' regions.
 
-    The label shows the name cut to ``LABEL_CHARS``, the legend to ``LEGEND_CHARS``; the hover, the whole
-    name. Every name is drawn as written (``plotly_text``). ``textposition`` (``label_position``) keeps the
-    label on the map.
+    The label and the legend show the name cut to ``LABEL_CHARS``; the hover, the whole name. Every name is
+    drawn as written (``plotly_text``). ``textposition`` (``label_position``) keeps the label on the map.
     """
     name, between = marker["name"], marker.get("between") or {}
     short = plotly_text(short_text(name, LABEL_CHARS))
     label = short + (f"<br><i>between {len(between)} genres</i>" if between else "")
     return dict(
-        type="scatter", mode="markers+text", name=f"★ {plotly_text(short_text(name, LEGEND_CHARS))}",
-        x=[marker["x"]], y=[marker["y"]],
+        type="scatter", mode="markers+text", name=f"★ {short}", x=[marker["x"]], y=[marker["y"]],
         text=[label], textposition=textposition, textfont=dict(size=15, color=UPLOAD_OUTLINE),
         customdata=[[UPLOAD_PREFIX + str(marker["key"]), plotly_text(name)]],
         hovertemplate=(f"<b>%{{customdata[1]}}</b> (your song)<br>model says: <b>{plotly_text(marker['genre'])}</b> "
@@ -220,6 +219,13 @@ def mark_between_clusters(markers, paths, frame: pd.DataFrame) -> list[dict]:
         path = by_item.get(UPLOAD_PREFIX + str(m["key"]))
         out.append({**m, "between": between_genres(path, frame) if path else {}})
     return out
+
+
+def song_legend_layout(names) -> dict:
+    """``SONG_LEGEND_LAYOUT``, two entries a row when every name is at most ``SHORT_NAME`` characters."""
+    if all(len(str(n)) <= SHORT_NAME for n in names):
+        return {**SONG_LEGEND_LAYOUT, "entrywidth": 0.34}
+    return SONG_LEGEND_LAYOUT
 
 
 def data_extent(data: list) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -280,7 +286,7 @@ def overlay_spec(spec: dict, labels, markers=(), selected=(), paths=()) -> dict:
     layout = dict(spec["layout"])
     if paths or markers:  # room under the map for the time colour bar and the songs' legend
         layout["margin"] = {**layout.get("margin", {}), "b": 70}
-        layout[SONG_LEGEND] = SONG_LEGEND_LAYOUT
+        layout[SONG_LEGEND] = song_legend_layout([m["name"] for m in markers])
     if selected:
         wanted = set(selected)
         for trace in data:

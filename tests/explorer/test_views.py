@@ -332,7 +332,7 @@ def test_a_long_or_html_name_stays_a_short_literal_label(bundle):
     star = map_view.upload_trace(marker, "#000000")
     short = map_view.plotly_text(map_view.short_text(name, map_view.LABEL_CHARS))
     assert star["text"] == [short] and short.endswith("…") and "<" not in short
-    assert star["name"] == "★ " + map_view.plotly_text(map_view.short_text(name, map_view.LEGEND_CHARS))
+    assert star["name"] == "★ " + short
     assert star["customdata"][0] == ["upload:f1", map_view.plotly_text(name)]  # the whole name, for the hover
     assert name not in star["hovertemplate"] and "%{customdata[1]}" in star["hovertemplate"]
     assert star["meta"]["name"] == name and star["legend"] == "legend2"
@@ -357,9 +357,10 @@ def test_songs_have_their_own_legend_under_the_map(bundle):
     layout = fig.layout.to_plotly_json()
     assert "legend2" not in base.layout.to_plotly_json()
     songs = layout["legend2"]
-    # under the plot, one entry a third of its width: it never widens a margin
+    # under the plot, each entry a fixed share of its width (two a row for short names): it never widens a margin
     assert songs["orientation"] == "h" and songs["y"] < 0 and songs["entrywidthmode"] == "fraction"
     assert 1 / 3 < songs["entrywidth"] < 0.5 and layout["margin"]["b"] >= 60
+    assert 0.5 < map_view.song_legend_layout(["a long name.mp3"])["entrywidth"] < 0.72  # left of the colour bar
     (star,) = kinds(fig, "upload")
     assert star.legend == "legend2" and star.textposition == "top left"  # the star is on the right edge
 
