@@ -28,7 +28,7 @@ from explorer.map_chart import map_chart
 from explorer.sections import controls, detail, downloads
 from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, track_view
-from explorer.views.map_view import find_tracks, overlay_spec, selection_keys, selection_to_draw
+from explorer.views.map_view import find_tracks, mark_between_clusters, overlay_spec, selection_keys, selection_to_draw
 from explorer.views.plotting import CONFIG, figure_json
 
 ALL = (keys.MAP_FRAGMENT, keys.DETAIL_FRAGMENT, keys.SOUNDS_FRAGMENT)
@@ -110,6 +110,7 @@ def map_fragment() -> None:
     results = list(songs.values())
     frame = cache.map_frame(*ctx.ref, embedding)
     markers, paths = upload.markers(results, embedding), upload.paths(results, embedding)
+    markers = mark_between_clusters(markers, paths, frame)  # a star between clusters says so
     selection = current_selection(ctx, songs)
     signature = (ctx.ref, embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
     drawn = selection_to_draw(selection, ss.get(keys.SELECTION_ORIGIN), signature, ss.get(keys.MAP_DRAWN))

@@ -100,11 +100,12 @@ def show_song(result, labels, audio: dict | None = None) -> None:
     start = 0.0
     if len(windows) >= 2:
         by_start = {float(w["start_s"]): w for w in windows}
+        starts = sorted({0.0, *by_start})  # a first answer heard windows from 0:05 on: the player still starts at 0
         key = jump_key(item)
-        if key in st.session_state and st.session_state[key] not in by_start:
+        if key in st.session_state and st.session_state[key] not in starts:
             del st.session_state[key]  # a stale value (the song was placed again) must not break the slider
-        start = st.select_slider(text.JUMP_LABEL, list(by_start), key=key,
-                                 format_func=lambda s: window_label(by_start[s]),
+        start = st.select_slider(text.JUMP_LABEL, starts, key=key,
+                                 format_func=lambda s: window_label(by_start[s]) if s in by_start else "0:00 · start",
                                  on_change=_autoplay, args=(item,))
     _play(audio, start, item, "song")
     if len(windows) >= 2:

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
+from pipeline.readout import FIRST_WINDOWS
 from tests.app.test_app import (
     APP,
     COMPARE,
@@ -140,6 +141,12 @@ def test_sounds_like_for_a_clip_with_the_why_and_every_layer(app, downloads):
 def test_a_60s_song_gets_its_path_through_time_and_exports(app, downloads):
     app.run()
     uploader(app).set_value(("long song.wav", wav_bytes(60.0, genre_index=2, seed=3), "audio/wav")).run()
+    no_problems(app)
+    (first,) = traces(map_spec(app), "trajectory")
+    assert len(first["x"]) == FIRST_WINDOWS  # the first answer: a budget of windows spread over the song
+    (result,) = app.session_state["uploads"].values()
+    result.job.final.result(timeout=120)  # the rest of the song, heard in the background…
+    app.run()  # …is drawn on the next run (in a browser the sidebar's progress asks for it)
     no_problems(app)
     (path,) = traces(map_spec(app), "trajectory")
     assert len(path["x"]) >= 2 and len(path["x"]) == 11  # 10 s windows every 5 s over 60 s
