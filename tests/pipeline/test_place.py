@@ -31,6 +31,7 @@ import pytest
 import soundfile as sf
 
 from explorer import keys, state, upload
+from explorer.text import markdown_text
 from pipeline.audio import load_audio
 from pipeline.cli import main as cli_main
 from pipeline.model import EMBEDDINGS
@@ -193,10 +194,10 @@ def test_cli_exit_code_is_zero_iff_every_file_is_placed(tiny, inputs, capfd):
 def test_cli_unexpected_failure_is_one_line_and_the_next_file_is_placed(tiny, inputs, capfd, monkeypatch):
     real = Placer.song
 
-    def flaky(self, y, name, file_duration_s=None):
+    def flaky(self, y, name, *args, **kwargs):
         if name == "pcm24.wav":
             raise RuntimeError("something nobody foresaw\nwith a second line")
-        return real(self, y, name, file_duration_s)
+        return real(self, y, name, *args, **kwargs)
 
     monkeypatch.setattr(Placer, "song", flaky)
     files = [str(inputs["pcm24.wav"]), str(inputs["pcm16.wav"])]
@@ -434,7 +435,7 @@ def test_app_bad_uploads_then_good_uploads_still_work(app, inputs):
     shown = errors(app)
     assert len(shown) == len(bad), shown
     for name, message in zip(bad, shown):
-        check_message(message, name, name)
+        check_message(message, markdown_text(name), name)  # the name as written (escaped for markdown)
         check_message(message, FAILS[name], name)
     assert stars(app) == []
 
