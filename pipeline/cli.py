@@ -389,8 +389,7 @@ def add_report(sub) -> None:
 
 def main(argv=None) -> int:
     from .bundle import BundleError
-    from .dataset import DatasetError
-    from .errors import WeightsError
+    from .errors import DatasetError, WeightsError
 
     args = parser().parse_args(argv)
     try:

@@ -20,12 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError, load_audio
+from pipeline.errors import DatasetError  # defined there: the CLI catches it without importing tqdm
 
 MIN_TRACKS_PER_GENRE = 3  # one each for train, val and test
-
-
-class DatasetError(ValueError):
-    """The dataset root cannot be used at all (missing, no genre folders, too few usable tracks)."""
 
 
 @dataclass(frozen=True)

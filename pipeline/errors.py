@@ -10,3 +10,8 @@ def one_line(e: BaseException) -> str:
 class WeightsError(ValueError):
     """ImageNet weights are missing or do not fit the backbone (here, not in model.py: the CLI catches it
     without importing torch)."""
+
+
+class DatasetError(ValueError):
+    """The dataset root cannot be used at all (missing, no genre folders, too few usable tracks). Here, not in
+    dataset.py: the CLI catches it on every command, and dataset.py imports what only ``build`` needs (tqdm)."""
