@@ -4,17 +4,24 @@
     python benchmarks/soak.py --sessions 8 --seconds 120 [--bundle DIR]
 
 Starts the app on a free localhost port, opens ``--sessions`` browser sessions (separate contexts of one
-headless Chromium, /usr/bin/chromium) and has each one, until the time is up, switch the embedding and
-upload a synthetic song, again and again (every fourth upload is a broken file, which must get its
-one-line message; every eighth round clears the session's songs). Then it reports:
+headless Chromium, /usr/bin/chromium) and has each one, until the time is up, do what a student does, again
+and again: switch the layer, click a dot of the map (in the map component's iframe) and play it in the
+detail panel until it sounds, download the map's coordinates (every third round), and drop in a song (a
+synthetic one, or a real GTZAN clip when ../shared/data/gtzan is here; every fourth upload is a broken
+file, which must get its one-line message; every eighth round clears the session's songs). Then it reports:
 
 - sessions held (still connected and answering at the end), placements and placements per second,
-  upload-to-star latency, embedding switches;
-- server memory (VmRSS of the streamlit process from /proc) before, during (peak) and after the run;
+  upload-to-star latency, embedding switches, dots heard, downloads;
+- server memory (VmRSS of the streamlit process from /proc) before, during (peak, thirds) and after the run,
+  and what Streamlit's own stores hold (uploads, media);
+- the session folders of song files (``explorer/media.py``) left at the end and after the sessions closed;
 - how many times the server loaded the bundle and built a Placer (counted by wrapping
   ``pipeline.bundle.load_bundle`` and ``pipeline.place.Placer.__init__`` in the server process: the app
   must share one of each across sessions);
-- every exception block (``[data-testid="stException"]``), page error and console error seen.
+- every exception block (``[data-testid="stException"]``), page error, console error (e.g. a player's
+  "Audio source error") and HTTP status >= 400 (e.g. a /media/ file Streamlit dropped) seen.
+
+``tests/app/test_soak_short.py`` runs the same sessions (``drive``) for 2 sessions x 20 s in the test suite.
 
 Exits 1 if any error was seen, a session was lost, a song was not placed or the model was loaded more
 than once; 0 otherwise. Traffic stays on 127.0.0.1; the run stops by itself.
@@ -36,25 +43,34 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, DOTS, FIRST_X, MAP_FRAME, MAP_JS, SELECTED  # noqa: E402
+
 MAX_SESSIONS, MAX_SECONDS = 16, 600
-MAP = ".st-key-map_chart .js-plotly-plot"
-STARS = f"""() => {{ const el = document.querySelector('{MAP}');
+# the page's map is in the map component's iframe (explorer/map_chart.py): reached through it
+STARS = f"""() => {{ const el = {MAP_JS};
     return el && el._fullData ? el._fullData.filter(t => t.meta && t.meta.kind === 'upload').length : -1; }}"""
-FIRST_X = f"""() => {{ const el = document.querySelector('{MAP}');
-    if (!el || !el._fullData) return null;
-    const t = el._fullData.find(t => t.meta && t.meta.kind === 'tracks');
-    return t ? Array.from(t.x).slice(0, 5).join(',') : null; }}"""
+SHOWN_X = f"""() => {{ const el = {MAP_JS};
+    return el && el._fullData ? ({FIRST_X})(el) : null; }}"""
+PICKED = f"() => ({SELECTED})({MAP_JS})"
 SIDEBAR_ALERT = '[data-testid="stSidebar"] [data-testid="stAlert"]'
 ALERTS = f"() => document.querySelectorAll('{SIDEBAR_ALERT}').length"
 EMBEDDINGS = ("shallow", "none", "immediate", "deep")
 DEFAULT_EMBEDDING = "deep"  # what the page shows first
+# the detail panel's player (the first on the page: "sounds like" is below it): play it, report how it went
+PLAY = """async () => { const a = document.querySelector('[data-testid="stMain"] audio');
+    if (!a) return 'no player';
+    try { await a.play(); } catch (e) { return `play failed: ${e.name} ${a.currentSrc}`; }
+    return 'playing'; }"""
+PLAYED = """() => { const a = document.querySelector('[data-testid="stMain"] audio');
+    return !a ? 'no player' : a.error ? `audio error ${a.error.code} ${a.currentSrc}`
+         : a.currentTime > 0.2 ? 'played' : null; }"""
+STOP = "() => document.querySelectorAll('audio').forEach(a => a.pause())"
+
 
 # Run inside the server process before Streamlit starts: count bundle loads and Placer constructions.
 # pipeline.place (torch) is wrapped only when the app itself imports it, so start-up memory is the app's own.
@@ -119,8 +135,11 @@ class Session:
     placed: int = 0
     answered_bad: int = 0
     switches: int = 0
+    played: int = 0
+    downloaded: int = 0
     load_seconds: float = 0.0
     latencies: list = field(default_factory=list)
+    sources: set = field(default_factory=set)  # the folders the players' audio came from
     problems: list = field(default_factory=list)  # (kind, text)
 
 
@@ -153,15 +172,26 @@ def held_bytes(url: str) -> dict[str, float]:
     return out
 
 
+def session_folders(pid: int) -> int:
+    """How many sessions of server ``pid`` have a folder of song files (explorer/media.py) right now."""
+    from explorer.media import STATIC_DIR
+
+    return sum(1 for d in (STATIC_DIR / "songs").glob(f"{pid}-*/*") if d.is_dir())
+
+
 def write_songs(folder: Path, n: int, seconds: float) -> tuple[list[Path], list[Path]]:
-    """``n`` synthetic songs of different genres and a few broken files."""
+    """``n`` synthetic songs of different genres (and two real GTZAN clips when the shared data is here) and a
+    few broken files."""
     import numpy as np
 
+    from tests.conftest import SHARED_GTZAN
     from tests.synth import genre_clip, write_audio
 
     rng = np.random.default_rng(0)
     songs = [write_audio(folder / f"soak song {i} ü.wav", genre_clip(i % 3, seconds, 22050, rng), 22050)
              for i in range(n)]
+    real = sorted(SHARED_GTZAN.glob("*/*.flac"))[::97][:2] if SHARED_GTZAN.is_dir() else []
+    songs = [x for pair in zip(real, songs) for x in pair] + songs[len(real):]  # a real clip early on
     bad = [folder / "broken text.wav", folder / "noise bytes.mp3", folder / "too short.wav"]
     bad[0].write_text("not audio\n" * 100)
     bad[1].write_bytes(rng.bytes(4096))
@@ -176,11 +206,88 @@ async def wait_idle(page, timeout_ms: int = 120_000) -> None:
 
 async def switch(page, embedding: str) -> str:
     """Click another layer above the map and wait until the map shows it."""
-    before = await page.evaluate(FIRST_X)
+    before = await page.evaluate(SHOWN_X)
     await page.locator(".st-key-embedding").get_by_text(embedding, exact=True).first.click()
-    await page.wait_for_function(f"b => ({FIRST_X})() !== b", arg=before, timeout=120_000)
+    await page.wait_for_function(f"b => ({SHOWN_X})() !== b", arg=before, timeout=120_000)
     await wait_idle(page)
     return embedding
+
+
+async def click_a_dot_and_play(page, s: Session, rng) -> None:
+    """Click a dot of the map (in its iframe), wait for its detail panel, play its player until it sounds."""
+    box = await page.locator(MAP_FRAME).bounding_box()
+    dots = await page.frame_locator(MAP_FRAME).locator(".js-plotly-plot").evaluate(DOTS)
+    inside = [(x, y) for x, y in dots if 60 < x < box["width"] - 60 and 80 < y < box["height"] - 40]
+    if not inside:
+        s.problems.append(("no dot to click", f"{len(dots)} dots drawn"))
+        return
+    x, y = inside[int(rng.integers(len(inside)))]
+    await page.mouse.click(box["x"] + x, box["y"] + y)
+    try:
+        await page.wait_for_function(f"() => ({PICKED})().length > 0", timeout=20_000)
+    except Exception:  # the click met no dot (between two, or on a song's path): not the app's fault
+        return
+    picked = (await page.evaluate(PICKED))[0]
+    heading = "★" if picked.startswith("upload:") else picked  # a song's star, else a clip
+    await page.locator('[data-testid="stMain"] h3').filter(has_text=heading).first.wait_for(timeout=60_000)
+    await wait_idle(page)
+    state = await page.evaluate(PLAY)
+    if state == "playing":
+        handle = await page.wait_for_function(PLAYED, timeout=60_000)
+        state = await handle.json_value()
+    await page.evaluate(STOP)
+    src = await page.evaluate("() => document.querySelector('[data-testid=\"stMain\"] audio')?.currentSrc || ''")
+    s.sources.add(source_folder(src))
+    if state == "played":
+        s.played += 1
+    else:
+        s.problems.append(("player", state))
+
+
+def source_folder(src: str) -> str:
+    """Where a player reads from: '/media/' (Streamlit's in-memory store), '/app/static/clips/', ..."""
+    path = urlparse(src).path
+    return "/media/" if path.startswith("/media/") else "/".join(path.split("/")[:4]) + "/"
+
+
+async def download_coordinates(page, s: Session) -> None:
+    """Open "Share or download this map" (once) and download the coordinates (made on click)."""
+    button = page.get_by_role("button", name="Coordinates (CSV)")
+    if not await button.is_visible():
+        await page.get_by_text("Share or download this map").click()
+    async with page.expect_download(timeout=60_000) as info:
+        await button.click()
+    download = await info.value
+    failure = await download.failure()
+    if failure is None and Path(await download.path()).stat().st_size > 0:
+        s.downloaded += 1
+    else:
+        s.problems.append(("download", f"{download.suggested_filename}: {failure or 'empty'}"))
+
+
+async def upload(page, s: Session, k: int, songs, bad) -> None:
+    """Drop in a song (every fourth time a broken file) and wait for its star or its message."""
+    uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
+    if (k + 2 * s.index) % 4 == 3:  # the second session's second file is already a broken one
+        template = bad[(k // 4 + s.index) % len(bad)]
+        path = template.with_name(f"s{s.index}-{k} {template.name}")  # its own name: its own message
+        shutil.copyfile(template, path)
+        await uploader.set_input_files(str(path))
+        await page.locator(SIDEBAR_ALERT).filter(
+            has_text=path.name).filter(has_text="could not be placed").first.wait_for(timeout=120_000)
+        s.answered_bad += 1
+        return
+    before = [await page.evaluate(STARS), await page.evaluate(ALERTS)]
+    t0 = time.monotonic()
+    await uploader.set_input_files(str(songs[(k + s.index) % len(songs)]))
+    # answered: its star, or a message saying why not (a good song must not get one)
+    await page.wait_for_function(f"b => ({STARS})() > b[0] || ({ALERTS})() > b[1]", arg=before, timeout=120_000)
+    if await page.evaluate(STARS) > before[0]:
+        s.latencies.append(time.monotonic() - t0)
+        s.placed += 1
+    else:
+        alert = page.locator(SIDEBAR_ALERT).nth(before[1])
+        s.problems.append(("song not placed", (await alert.inner_text())[:300]))
 
 
 async def check_exceptions(page, s: Session) -> None:
@@ -191,60 +298,50 @@ async def check_exceptions(page, s: Session) -> None:
             s.problems.append(("exception", text))
 
 
-async def run_session(s: Session, browser, url: str, start_at: float, ready, seconds: float, songs, bad,
-                      log) -> None:
-    context = await browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = await context.new_page()
+def watch(page, s: Session) -> None:
+    """Record every page error, console error and HTTP status >= 400 of this session's page."""
     page.on("pageerror", lambda e: s.problems.append(("page error", str(e)[:300])))
     page.on("console", lambda m: m.type == "error" and s.problems.append(("console error", m.text[:300])))
     page.on("response", lambda r: r.status >= 400 and s.problems.append(("HTTP error", f"{r.status} {r.url[:200]}")))
+
+
+async def one_round(page, s: Session, k: int, shown: str, songs, bad, rng) -> str:
+    """What a student does in a minute, in turn: another layer, a dot heard, a download, a song dropped in."""
+    cycle = list(EMBEDDINGS[s.index % 4:] + EMBEDDINGS[:s.index % 4])  # sessions start on different maps
+    shown = await switch(page, next(e for e in cycle[k % 4:] + cycle[:k % 4] if e != shown))
+    s.switches += 1
+    await click_a_dot_and_play(page, s, rng)
+    if k % 3 == s.index % 3:
+        await download_coordinates(page, s)
+    await upload(page, s, k, songs, bad)
+    await wait_idle(page)
+    await check_exceptions(page, s)
+    if (k + 1) % 8 == 0:  # keep each session's song list bounded, as a visitor would clear it
+        await page.locator(".st-key-remove_songs button").click()
+        await page.wait_for_function(f"() => ({STARS})() === 0", timeout=120_000)
+        await wait_idle(page)
+    return shown
+
+
+async def run_session(s: Session, browser, url: str, start_at: float, ready, songs, bad, log) -> None:
+    import numpy as np
+
+    context = await browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    page = await context.new_page()
+    watch(page, s)
+    rng = np.random.default_rng(s.index)
     try:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         t_load = time.monotonic()
         await page.goto(url, timeout=120_000)
-        await page.wait_for_function(f"() => ({FIRST_X})() !== null", timeout=180_000)
+        await page.wait_for_function(f"() => ({SHOWN_X})() !== null", timeout=180_000)
         await wait_idle(page)
         s.load_seconds = time.monotonic() - t_load
         deadline = await ready(s)  # every session has the page: the timed run starts together
-        k = 0
-        shown = DEFAULT_EMBEDDING
-        cycle = list(EMBEDDINGS[s.index % 4:] + EMBEDDINGS[:s.index % 4])  # sessions start on different maps
+        k, shown = 0, DEFAULT_EMBEDDING
         while time.monotonic() < deadline:
-            # switch to another embedding and wait for the new map
-            shown = await switch(page, next(e for e in cycle[k % 4:] + cycle[:k % 4] if e != shown))
-            s.switches += 1
-            if time.monotonic() >= deadline:
-                break
-            # upload: a song (or every fourth time a broken file) and wait for its star or its message
-            uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
-            if k % 4 == 3:
-                template = bad[(k // 4 + s.index) % len(bad)]
-                path = template.with_name(f"s{s.index}-{k} {template.name}")  # its own name: its own message
-                shutil.copyfile(template, path)
-                await uploader.set_input_files(str(path))
-                await page.locator(SIDEBAR_ALERT).filter(
-                    has_text=path.name).filter(has_text="could not be placed").first.wait_for(timeout=120_000)
-                s.answered_bad += 1
-            else:
-                before = [await page.evaluate(STARS), await page.evaluate(ALERTS)]
-                t0 = time.monotonic()
-                await uploader.set_input_files(str(songs[(k + s.index) % len(songs)]))
-                # its star, or a message saying why not (a good song must not get one)
-                await page.wait_for_function(f"b => ({STARS})() > b[0] || ({ALERTS})() > b[1]", arg=before,
-                                             timeout=120_000)
-                if await page.evaluate(STARS) > before[0]:
-                    s.latencies.append(time.monotonic() - t0)
-                    s.placed += 1
-                else:
-                    alert = page.locator(SIDEBAR_ALERT).nth(before[1])
-                    s.problems.append(("song not placed", (await alert.inner_text())[:300]))
-            await wait_idle(page)
-            await check_exceptions(page, s)
+            shown = await one_round(page, s, k, shown, songs, bad, rng)
             k += 1
-            if k % 8 == 0:  # keep each session's song list bounded, as a visitor would clear it
-                await page.locator(".st-key-remove_songs button").click()
-                await page.wait_for_function(f"() => ({STARS})() === 0", timeout=120_000)
-                await wait_idle(page)
         # still connected and answering: one more switch must redraw the map
         await switch(page, next(e for e in EMBEDDINGS if e != shown))
         await check_exceptions(page, s)
@@ -263,8 +360,10 @@ async def run_session(s: Session, browser, url: str, start_at: float, ready, sec
         await context.close()
 
 
-async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str, log) -> tuple[list[Session], float, float]:
-    """Run the sessions; returns them and the (monotonic) start and end of the timed run."""
+async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str = CHROMIUM,
+                log=print) -> tuple[list[Session], float, float]:
+    """Run ``n`` sessions against the app at ``url`` for ``seconds`` once all have the page; returns them and
+    the (monotonic) start and end of the timed run."""
     from playwright.async_api import async_playwright
 
     sessions = [Session(i) for i in range(n)]
@@ -288,16 +387,23 @@ async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str, log
         return window["deadline"]
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=chromium,
+                                          args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
         try:
             now = time.monotonic()
             # sessions open the page 0.5 s apart (a class opening the link), then run together
-            await asyncio.gather(*(run_session(s, browser, url, now + 0.5 * s.index, ready, seconds, songs, bad, log)
+            await asyncio.gather(*(run_session(s, browser, url, now + 0.5 * s.index, ready, songs, bad, log)
                                    for s in sessions))
         finally:
             await browser.close()
     window.setdefault("start", time.monotonic())
     return sessions, window["start"], min(time.monotonic(), window.get("deadline", time.monotonic()))
+
+
+def problems(sessions: list[Session]) -> list[tuple[int, str, str]]:
+    """(session, kind, text) of everything that went wrong, and a line for each session that was lost."""
+    return ([(s.index, kind, text) for s in sessions for kind, text in s.problems]
+            + [(s.index, "session lost", "not answering at the end") for s in sessions if not s.held])
 
 
 def main() -> int:
@@ -372,8 +478,10 @@ def main() -> int:
         sessions, run_start, run_end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
         elapsed = max(run_end - run_start, 1e-9)
         rss_end = rss_mb(proc.pid)
+        songs_during = session_folders(proc.pid)
         time.sleep(20)  # the browser contexts are closed: Streamlit drops their sessions after 10 s
         rss_after = rss_mb(proc.pid)
+        songs_after = session_folders(proc.pid)
         os.kill(proc.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 30
         while not any("SOAK-PROBE trimmed" in line for line in lines) and time.monotonic() < deadline:
@@ -393,7 +501,7 @@ def main() -> int:
     latencies = [x for s in sessions for x in s.latencies]
     held = sum(s.held for s in sessions)
     loads = {kind: sum(f"SOAK-PROBE {kind}" in line for line in lines) for kind in ("load_bundle", "placer")}
-    problems = [(s.index, kind, text) for s in sessions for kind, text in s.problems]
+    found = problems(sessions)
     values = [v for _, v in samples]
     timed = [v for t, v in samples if run_start <= t <= run_end] or values[-1:]
     third = max(1, len(timed) // 3)
@@ -406,7 +514,9 @@ def main() -> int:
         q = statistics.quantiles(latencies, n=20, method="inclusive") if len(latencies) >= 2 else latencies * 19
         print(f"upload to star           median {statistics.median(latencies):.1f} s, p95 {q[-1]:.1f} s, "
               f"max {max(latencies):.1f} s ({args.song_seconds:.0f} s songs)")
-    print(f"embedding switches       {sum(s.switches for s in sessions)}")
+    print(f"embedding switches       {sum(s.switches for s in sessions)}; dots heard "
+          f"{sum(s.played for s in sessions)} (from {', '.join(sorted(set().union(*(s.sources for s in sessions))))})"
+          f"; downloads {sum(s.downloaded for s in sessions)}")
     print(f"server RSS               {rss_start:.0f} MB before any session, {timed[0]:.0f} MB when the timed run "
           f"started (pages loaded, model warm), peak {max(values, default=rss_end):.0f} MB, {rss_end:.0f} MB at the "
           f"end, {rss_after:.0f} MB 20 s after the sessions closed, {rss_trimmed:.0f} MB after gc + malloc_trim")
@@ -423,11 +533,13 @@ def main() -> int:
         print("python heap growth since start (tracemalloc):\n" + blocks[-2], end="")
     print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
           f"(shared: st.cache_resource in explorer/state.py)")
-    print(f"errors seen              {len(problems)}")
-    for index, kind, text in problems:
+    print(f"song files (static/)     {songs_during} session folder(s) at the end of the run, {songs_after} 20 s "
+          "after the sessions closed (each is deleted with its session)")
+    print(f"errors seen              {len(found)}")
+    for index, kind, text in found:
         print(f"  session {index}: {kind}: {text}")
     print(f"server log               {server_log}")
-    failed = problems or held < n or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
+    failed = found or held < n or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
     return 1 if failed else 0
 
 

@@ -24,7 +24,7 @@ import streamlit as st
 from pipeline.bundle import Bundle, BundleError
 from pipeline.networks import embedding_key, split_key
 
-from . import keys, share, state, text, upload
+from . import keys, media, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
@@ -101,6 +101,7 @@ def remove_all_songs() -> None:
     for result in ss[keys.UPLOADS].values():
         upload.forget(result)
     ss[keys.UPLOADS] = {}
+    media.forget_songs()
     ss[keys.UPLOADER_ROUND] += 1
     select([k for k in ss[keys.SELECTION] if not k.startswith(UPLOAD_PREFIX)])
 

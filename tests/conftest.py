@@ -1,4 +1,5 @@
 import shutil
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -108,14 +109,19 @@ def tiny_two(tiny):
     return SimpleNamespace(base=tiny.base, root=tiny.root, cfg=cfg, meta=meta, logs=logs, bundle=out)
 
 
-def large_bundle_module():
-    """``benchmarks/large_bundle.py`` as a module (benchmarks are scripts, not a package)."""
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` as a module (benchmarks are scripts, not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("large_bundle", REPO / "benchmarks" / "large_bundle.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the module runs
     spec.loader.exec_module(module)
     return module
+
+
+def large_bundle_module():
+    return benchmark_module("large_bundle")
 
 
 @pytest.fixture()

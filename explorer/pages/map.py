@@ -23,7 +23,7 @@ from functools import partial
 
 import streamlit as st
 
-from explorer import cache, keys, session, state, text, upload
+from explorer import cache, keys, media, session, state, text, upload
 from explorer.map_chart import map_chart
 from explorer.sections import controls, detail, downloads
 from explorer.sections import sounds_like as sounds_section
@@ -153,14 +153,7 @@ def detail_fragment() -> None:
         st.button("Clear selection", on_click=session.select, args=([], "page", ALL), key="clear_selection")
     focus = current_focus(selection)
     if focus in songs:
-        f = session.uploaded_file(focus)
-        audio = None
-        if f is not None:
-            try:
-                audio = track_view.upload_audio_for_player(f.getvalue(), f.name)
-            except Exception:  # placed but not playable: the panel still shows the rest
-                audio = None
-        detail.show_song(songs[focus], bundle.labels, audio)
+        detail.show_song(songs[focus], bundle.labels, media.song_player(session.uploaded_file(focus)))
     else:
         detail.show_track(bundle, names[focus], focus)
 

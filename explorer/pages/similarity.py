@@ -36,7 +36,7 @@ def downloads(ctx: session.Context, embedding: str) -> None:
     one_col, all_col, _ = st.columns([1, 1, 2])
     one_col.download_button(
         "This layer's matrix (CSV)",
-        export.csv_bytes(export.similarity_frame(bundle.similarity(embedding), bundle.labels), index=True),
+        lambda: export.csv_bytes(export.similarity_frame(bundle.similarity(embedding), bundle.labels), index=True),
         file_name=f"{export.file_stem(ctx.path.name, embedding)}_similarity.csv", mime=export.CSV_MIME,
         key="export_similarity", on_click="ignore", icon=":material/table:")
     all_col.download_button(

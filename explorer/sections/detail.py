@@ -11,7 +11,7 @@ from functools import partial
 
 import streamlit as st
 
-from .. import text
+from .. import media, text
 from ..keys import AUTOPLAY, JUMP_PREFIX, TIMELINE_CHART
 from ..views import track_view
 from ..views.map_view import SPLIT_NAMES, UPLOAD_PREFIX
@@ -59,16 +59,6 @@ def thumbnail(bundle, index: int):
     return row("thumbnails", index) if row is not None else bundle.arrays["thumbnails"][index]
 
 
-def clip_audio(bundle, index: int) -> dict | None:
-    """``st.audio`` arguments for a clip: its file when the dataset is on this computer, else the bundle's
-    short preview (when it has one), else None."""
-    path = track_view.audio_file(bundle, index)
-    if path is not None:
-        return track_view.audio_for_player(path)
-    preview = bundle.preview(index) if hasattr(bundle, "preview") else None
-    return {"data": preview, "format": "audio/ogg"} if preview else None
-
-
 def show_track(bundle, name: str, track_id: str) -> None:
     """A bundle clip."""
     i = track_view.track_index(bundle, track_id)
@@ -76,7 +66,7 @@ def show_track(bundle, name: str, track_id: str) -> None:
     st.subheader(track_id)
     st.markdown(f"{name}  \nReal genre **{row['genre']}** · the model says **{row['predicted']}** "
                 f"({float(row['confidence']):.0%}) · {SPLIT_NAMES.get(row['split'], row['split'])}")
-    _play(clip_audio(bundle, i), 0, track_id, "clip")
+    _play(media.clip_player(bundle, i), 0, track_id, "clip")
     st.plotly_chart(track_view.spectrogram_figure(thumbnail(bundle, i), track_view.track_seconds(bundle, i),
                                                   title="What the network sees: the spectrogram"),
                     config=CONFIG, theme=None, key="detail_spectrogram")

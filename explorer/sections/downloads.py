@@ -1,7 +1,10 @@
 """The "Share or download this map" expander under the map (Streamlit).
 
-Layout only: figures and files come from ``views.export`` and ``share``; PNG and
-HTML are made only when their button is clicked.
+Layout only: figures and files come from ``views.export`` and ``share``. Every
+download here (and on the other pages) is a function, made only when its button is
+clicked: a button given bytes puts them in Streamlit's in-memory media store, the
+browser checks that address as soon as the button is drawn, and the store drops the
+file when runs of this or another session end (404 "Download Button source error").
 """
 from __future__ import annotations
 

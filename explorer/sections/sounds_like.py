@@ -4,26 +4,24 @@ Frames, figures and sentences come from ``sounds_like``; this module lays them o
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
-from .. import session, text
+from .. import media, session, text
 from ..keys import N_NEIGHBOURS, SOUNDS_TABLE
 from ..views import export, sounds_like, track_view
 from ..views.map_view import display_name
 from ..views.plotting import CONFIG
-from .detail import clip_audio
 
 TABLE = SOUNDS_TABLE
 COUNTS = [5, 10, 15, 20]
 
 
-def _players(bundle, neighbours) -> dict:
-    """track id → ``st.audio`` arguments (its file, or the bundle's preview), or None where there is none."""
-    out = {}
-    for n in neighbours:
-        i = track_view.track_index(bundle, n["track_id"])
-        out[n["track_id"]] = clip_audio(bundle, i) if i is not None else None
-    return out
+def _playable(bundle, neighbours) -> dict:
+    """track id → its row in the bundle when it can be heard (its file, or the bundle's preview), else None."""
+    rows = {n["track_id"]: track_view.track_index(bundle, n["track_id"]) for n in neighbours}
+    return {t: i if i is not None and media.clip_playable(bundle, i) else None for t, i in rows.items()}
 
 
 def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, real_genre: str | None,
@@ -45,7 +43,7 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
     ranked = lists[embedding][:k]
     table_col, why_col = st.columns([3, 2], gap="large")
     with table_col:
-        ranked_table(ranked, _players(bundle, ranked), embedding, rerun)
+        ranked_table(bundle, ranked, _playable(bundle, ranked), embedding, rerun)
     with why_col:
         st.markdown(sounds_like.why_sentence(probabilities, ranked, embedding, real_genre))
         why = sounds_like.why_frame(probabilities, ranked, bundle.labels)
@@ -53,13 +51,18 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
         st.caption(text.WHY_HELP)
 
     every_layer(lists, real_genre or max(probabilities, key=probabilities.get), embedding)
-    st.download_button("Neighbours in every layer (CSV)", export.csv_bytes(export.neighbours_frame(lists, item)),
+    st.download_button("Neighbours in every layer (CSV)",  # made on click (see downloads.py)
+                       partial(neighbours_csv, lists, item),
                        file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
                        on_click="ignore", icon=":material/table:")
     return lists
 
 
-def ranked_table(ranked: list, audio: dict, embedding: str, rerun) -> None:
+def neighbours_csv(lists: dict, item: str) -> bytes:
+    return export.csv_bytes(export.neighbours_frame(lists, item))
+
+
+def ranked_table(bundle, ranked: list, audio: dict, embedding: str, rerun) -> None:
     """The ranked neighbours; the picked row (the first by default) with its player and "show it on the map"."""
     st.markdown(text.SOUNDS_LIKE_HELP.format(embedding=embedding))
     event = st.dataframe(sounds_like.ranked_frame(ranked, {t: p is not None for t, p in audio.items()}),
@@ -72,10 +75,10 @@ def ranked_table(ranked: list, audio: dict, embedding: str, rerun) -> None:
     n = ranked[r]
     st.markdown(f"**{r + 1}. {n['track_id']}** · {display_name(n.get('artist'), n.get('title'))} "
                 f"· {n['genre']} · similarity {n['similarity']:.3f}")
-    player = audio.get(n["track_id"])
-    if player is not None:
+    row = audio.get(n["track_id"])
+    if row is not None:
         try:
-            st.audio(**player)
+            st.audio(**media.clip_player(bundle, row))
         except Exception as e:
             st.caption(f"This clip could not be played ({type(e).__name__}).")
     else:
