@@ -62,13 +62,14 @@ ALERTS = f"() => document.querySelectorAll('{SIDEBAR_ALERT}').length"
 EMBEDDINGS = ("shallow", "none", "immediate", "deep")
 DEFAULT_EMBEDDING = "deep"  # what the page shows first
 # the detail panel's player (the first on the page: "sounds like" is below it): play it, report how it went
-PLAY = """async () => { const a = document.querySelector('[data-testid="stMain"] audio');
+PLAYER = '[data-testid="stMain"] audio'
+PLAY = f"""async () => {{ const a = document.querySelector('{PLAYER}');
     if (!a) return 'no player';
-    try { await a.play(); } catch (e) { return `play failed: ${e.name} ${a.currentSrc}`; }
-    return 'playing'; }"""
-PLAYED = """() => { const a = document.querySelector('[data-testid="stMain"] audio');
-    return !a ? 'no player' : a.error ? `audio error ${a.error.code} ${a.currentSrc}`
-         : a.currentTime > 0.2 ? 'played' : null; }"""
+    try {{ await a.play(); }} catch (e) {{ return `play failed: ${{e.name}} ${{a.currentSrc}}`; }}
+    return 'playing'; }}"""
+PLAYED = f"""() => {{ const a = document.querySelector('{PLAYER}');
+    return !a ? 'no player' : a.error ? `audio error ${{a.error.code}} ${{a.currentSrc}}`
+         : a.currentTime > 0.2 ? 'played' : null; }}"""
 STOP = "() => document.querySelectorAll('audio').forEach(a => a.pause())"
 
 
@@ -231,17 +232,23 @@ async def click_a_dot_and_play(page, s: Session, rng) -> None:
     heading = "★" if picked.startswith("upload:") else picked  # a song's star, else a clip
     await page.locator('[data-testid="stMain"] h3').filter(has_text=heading).first.wait_for(timeout=60_000)
     await wait_idle(page)
+    try:  # the panel is drawn top down: its heading can be there a moment before its player
+        await page.wait_for_function(f"() => !!document.querySelector('{PLAYER}')", timeout=30_000)
+    except Exception:
+        pass  # PLAY says "no player"
     state = await page.evaluate(PLAY)
     if state == "playing":
         handle = await page.wait_for_function(PLAYED, timeout=60_000)
         state = await handle.json_value()
     await page.evaluate(STOP)
-    src = await page.evaluate("() => document.querySelector('[data-testid=\"stMain\"] audio')?.currentSrc || ''")
+    src = await page.evaluate(f"() => document.querySelector('{PLAYER}')?.currentSrc || ''")
     s.sources.add(source_folder(src))
     if state == "played":
         s.played += 1
     else:
-        s.problems.append(("player", state))
+        shot = Path(tempfile.gettempdir()) / f"soak-player-{s.index}-{len(s.problems)}.png"
+        await page.screenshot(path=str(shot))
+        s.problems.append(("player", f"{state} (detail panel of {picked}; screenshot {shot})"))
 
 
 def source_folder(src: str) -> str:
@@ -262,6 +269,7 @@ async def download_coordinates(page, s: Session) -> None:
     if failure is None and Path(await download.path()).stat().st_size > 0:
         s.downloaded += 1
     else:
+        # Chromium calls a download whose address answered 404 "canceled" (no response event is seen)
         s.problems.append(("download", f"{download.suggested_filename}: {failure or 'empty'}"))
 
 
@@ -415,6 +423,9 @@ def main() -> int:
     ap.add_argument("--chromium", default=CHROMIUM)
     ap.add_argument("--trace", type=float, default=0, metavar="S",
                     help="trace the server's Python heap (tracemalloc, slow) and log its growth every S seconds")
+    ap.add_argument("--memory-media", action="store_true",
+                    help="serve players and downloads from Streamlit's in-memory store (static serving off): "
+                         "how the app played audio before explorer/media.py, for comparison")
     args = ap.parse_args()
     n = max(1, min(args.sessions, MAX_SESSIONS))
     seconds = max(5.0, min(args.seconds, MAX_SECONDS))
@@ -434,7 +445,8 @@ def main() -> int:
     if args.bundle:
         env["GENRE_MAP_BUNDLE"] = str(Path(args.bundle).resolve())
     server_log = tmp / "streamlit.log"
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "app.py"), str(port)], cwd=REPO, env=env,
+    flags = ["--server.enableStaticServing", "false"] if args.memory_media else []
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "app.py"), str(port)] + flags, cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
 

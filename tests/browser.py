@@ -19,6 +19,7 @@ from tests.server import wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+SERVER_PYTHON = "GENRE_MAP_SERVER_PYTHON"  # the Python that runs the app under test (default: this one)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 # The Map page's map is a component (explorer/map_chart.py): its Plotly chart is in an iframe of the same origin.
@@ -47,8 +48,9 @@ def serve(tmp_path, bundle: Path | None = None):
     env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
     if bundle is not None:
         env["GENRE_MAP_BUNDLE"] = str(bundle)
+    python = os.environ.get(SERVER_PYTHON) or sys.executable  # .ci/run: a venv with requirements-serve.txt only
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+        [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
