@@ -13,6 +13,7 @@ Where things are::
     explorer/cache.py      figures built once per bundle and shared by every session
     explorer/upload.py     uploads → the pipeline's placement (no Streamlit)
     explorer/share.py      the view in the URL (no Streamlit)
+    explorer/media.py      audio the players read, as files under static/ (Streamlit's static serving)
     explorer/text.py       the words on the pages, layer texts keyed by layer name
 
 The explorer reads bundles and calls the pipeline's public placement; it never trains and never imports torch.
