@@ -48,7 +48,8 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, DOTS, FIRST_X, MAP_FRAME, MAP_JS, SELECTED  # noqa: E402
+from tests.app.test_browser import DOTS, FIRST_X, SELECTED  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, MAP_FRAME, MAP_JS  # noqa: E402
 
 MAX_SESSIONS, MAX_SECONDS = 16, 600
 # the page's map is in the map component's iframe (explorer/map_chart.py): reached through it

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.app.test_browser import pytestmark, serve  # noqa: F401  (skips without Chromium)
+from tests.browser import needs_chromium, serve
 from tests.conftest import benchmark_module
 
 SESSIONS, SECONDS = 2, 20.0
+pytestmark = needs_chromium
 
 
 def test_two_sessions_switch_play_download_and_upload_without_an_error(tmp_path):
