@@ -31,6 +31,7 @@ from .embed import none_vectors, track_means
 from .errors import one_line
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
+from .predictor import load_predictor
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .serve import OUTPUTS, OnnxNetwork, default_threads, limit_blas_threads
@@ -166,6 +167,8 @@ class Placer:
         if wanted not in names:
             raise BundleError(f"{wanted} predicts but is not among the networks placed on ({', '.join(names)})")
         self.predictor = next(n for n in self.networks if n.name == wanted)
+        # the genre predictor the build chose (a head, a probe, neighbours or a blend); row-wise, numpy only
+        self.predictor_model = load_predictor(bundle, network, names)
         # the maps placed on: every embedding of the networks loaded, in the bundle's order
         self.embeddings = [e for e in bundle.embeddings if split_key(e)[0] in names]
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
@@ -215,20 +218,21 @@ class Placer:
 
     def segment_vectors(self, y: np.ndarray) -> tuple[dict, np.ndarray]:
         """Every embedding and the predictor's probabilities for each window of a signal, and the window starts."""
-        vectors, probabilities, starts, _ = self._windows(y)
-        return {**vectors, "probabilities": probabilities}, starts
+        vectors, heads, starts, _ = self._windows(y)
+        return {**vectors, "probabilities": self.predictor_model.predict(vectors, heads)}, starts
 
     def _windows(self, y: np.ndarray):
-        """(vectors per window by embedding key, predictor's probabilities per window, starts, thumbnail source)."""
-        vectors, power, starts, probabilities = {}, None, None, None
+        """(vectors per window by embedding key, each network's head probabilities per window, starts, thumbnail
+        source)."""
+        vectors, power, starts, heads = {}, None, None, {}
         for network, (v, p, windows) in zip(self.networks, self._run_networks(y)):
             if starts is not None and len(windows.starts_s) != len(starts):
                 raise ValueError(f"{network.name}'s front end gives {len(windows.starts_s)} windows, not {len(starts)}")
             vectors.update(v)
             starts = windows.starts_s if starts is None else starts
             power = windows.power if power is None else power
-            probabilities = p if network is self.predictor else probabilities
-        return vectors, probabilities, starts, power
+            heads[network.name] = p
+        return vectors, heads, starts, power
 
     def _run_networks(self, y: np.ndarray) -> list:
         """Each network's ``window_vectors(y)``, in ``self.networks`` order: side by side when threads allow."""
@@ -239,14 +243,16 @@ class Placer:
 
     def place_audio(self, y: np.ndarray, name: str, trajectory: bool = False) -> Placement:
         """Place a decoded 22 050 Hz mono signal; raises AudioError for pure silence."""
-        seg, seg_probs, starts, power = self._windows(y)
+        seg, heads, starts, power = self._windows(y)
         n = len(starts)
         mean = {k: track_means(v, np.zeros(n, dtype=np.int64), 1)[0] for k, v in seg.items()}
         if not np.any(mean[self.predictor.key("none")]):
             # every window's log-mel image is empty: cosine maps have no direction to place it in
             raise AudioError("silent: the clip has no sound to place")
-        probs = track_means(seg_probs, np.zeros(n, dtype=np.int64), 1)[0].astype(np.float64)
-        probs /= probs.sum()
+        # the song's genre: the predictor on its mean vectors and its windows' mean head probabilities
+        head_mean = {k: track_means(v, np.zeros(n, dtype=np.int64), 1) for k, v in heads.items()}
+        probs = self.predictor_model.predict({k: v[None] for k, v in mean.items()}, head_mean)[0]
+        seg_probs = self.predictor_model.predict(seg, heads)
         keys = self.embeddings
         # Windows of digital silence have no direction in a cosine map: they stay off the path.
         sounding = np.flatnonzero(np.all([np.any(seg[e], axis=1) for e in keys], axis=0)) if trajectory else []

@@ -1,0 +1,199 @@
+"""The genre predictor a bundle names: a network's head, a logistic probe, nearest neighbours, or two blended.
+
+The build scores every candidate on the same grouped cross-validation folds
+(``pipeline.candidates``) and stores the winner: its description in
+``bundle.json`` under ``genre_predictor``, a probe's scaler and coefficients
+in ``predictor.safetensors`` (no pickle), neighbours from the bundle's own
+track vectors. Applying it needs numpy only (``place`` imports no scikit-learn
+or torch).
+
+Every ``Predictor.predict`` is row-wise: ``vectors`` maps embedding keys
+(``immediate``, ``musicnn.immediate``) to (n, dim) rows, ``head`` maps network
+names to those rows' (n, n_labels) head probabilities; it returns (n, n_labels)
+probabilities, each row summing to 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .networks import split_key
+
+PREDICTOR_FILE = "predictor.safetensors"
+META_KEY = "genre_predictor"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Head:
+    """A network's own trained head: its probabilities as they are."""
+
+    network: str
+    name: str = ""
+    score: dict = field(default_factory=dict)
+
+    def predict(self, vectors: dict, head: dict) -> np.ndarray:
+        p = np.asarray(head[self.network], dtype=np.float64)
+        return p / p.sum(axis=1, keepdims=True)
+
+    @property
+    def networks(self) -> list[str]:
+        return [self.network]
+
+
+@dataclass
+class Probe:
+    """Class-weighted multinomial logistic regression on standardised vectors of one embedding."""
+
+    embedding: str
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_labels, dim)
+    intercept: np.ndarray  # (n_labels,)
+    name: str = ""
+    score: dict = field(default_factory=dict)
+
+    def predict(self, vectors: dict, head: dict) -> np.ndarray:
+        x = (np.asarray(vectors[self.embedding], dtype=np.float64) - self.mean) / self.scale
+        return softmax(x @ self.coef.T + self.intercept)
+
+    def tensors(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}/{k}": np.ascontiguousarray(getattr(self, k), dtype=np.float32)
+                for k in ("mean", "scale", "coef", "intercept")}
+
+    @property
+    def networks(self) -> list[str]:
+        return [embedding_network(self.embedding)]
+
+
+@dataclass
+class Neighbours:
+    """The k reference tracks most similar by cosine vote for their genres, each vote weighted by its similarity."""
+
+    embedding: str
+    k: int
+    reference: np.ndarray  # (n_tracks, dim)
+    labels: np.ndarray  # (n_tracks,) genre indices
+    n_labels: int
+    name: str = ""
+    score: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        ref = np.asarray(self.reference, dtype=np.float32)
+        norms = np.linalg.norm(ref, axis=1)
+        self._inverse = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+        self.reference = ref
+
+    def predict(self, vectors: dict, head: dict) -> np.ndarray:
+        q = np.asarray(vectors[self.embedding], dtype=np.float32)
+        qn = np.linalg.norm(q, axis=1, keepdims=True)
+        sims = (q @ self.reference.T) * self._inverse / np.maximum(qn, 1e-12)
+        k = min(self.k, sims.shape[1])
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        votes = np.zeros((len(q), self.n_labels))
+        weight = np.maximum(np.take_along_axis(sims, idx, axis=1), 1e-6)  # a zero or opposed vector still votes
+        np.add.at(votes, (np.repeat(np.arange(len(q)), k), self.labels[idx].ravel()), weight.ravel())
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    @property
+    def networks(self) -> list[str]:
+        return [embedding_network(self.embedding)]
+
+
+@dataclass
+class Blend:
+    """A weighted mean of other predictors' probabilities (weights sum to 1)."""
+
+    parts: list  # [(weight, predictor)]
+    name: str = ""
+    score: dict = field(default_factory=dict)
+
+    def predict(self, vectors: dict, head: dict) -> np.ndarray:
+        return sum(w * p.predict(vectors, head) for w, p in self.parts)
+
+    @property
+    def networks(self) -> list[str]:
+        return [n for _, p in self.parts for n in p.networks]
+
+
+def embedding_network(key: str) -> str:
+    return split_key(key)[0]
+
+
+def describe(spec: dict) -> dict:
+    """A predictor's JSON description without its tensors (what ``bundle.json`` stores)."""
+    return {k: v for k, v in spec.items() if k != "model"}
+
+
+def from_spec(spec: dict, tensors: dict, bundle) -> object:
+    """A predictor from its ``bundle.json`` description, its tensors and the bundle (neighbours' reference)."""
+    kind, name, score = spec["kind"], spec.get("name", ""), spec.get("score", {})
+    if kind == "head":
+        return Head(spec["network"], name, score)
+    if kind == "probe":
+        p = spec["tensors"]
+        return Probe(spec["embedding"], *(tensors[f"{p}/{k}"].astype(np.float64)
+                                          for k in ("mean", "scale", "coef", "intercept")), name, score)
+    if kind == "neighbours":
+        labels = {g: i for i, g in enumerate(bundle.labels)}
+        y = np.array([labels[g] for g in bundle.tracks["genre"].astype(str)])
+        return Neighbours(spec["embedding"], int(spec["k"]), bundle.vectors(spec["embedding"]), y,
+                          len(bundle.labels), name, score)
+    if kind == "blend":
+        return Blend([(float(w), from_spec(part, tensors, bundle)) for w, part in zip(spec["weights"], spec["parts"])],
+                     name, score)
+    raise ValueError(f"unknown predictor kind {kind!r}")
+
+
+def head_fallback(bundle, network: str, why: str) -> Head:
+    """The head of ``network`` with its CV score, named so the fallback is visible."""
+    cv = bundle.meta.get("metrics", {}).get("networks", {}).get(network, {}).get("cross_validation", {})
+    kind = "artist" if "artist" in cv else "track" if "track" in cv else None
+    score = {"grouping": kind, **cv[kind]["head"]["balanced_accuracy"]} if kind else {}
+    return Head(network, f"{network} head ({why})", score)
+
+
+def load_predictor(bundle, network: str | None = None, available: list[str] | None = None):
+    """The bundle's genre predictor, ready to apply (numpy only).
+
+    Parameters
+    ----------
+    bundle : an opened ``Bundle``.
+    network : a network asked for by name (``place --network``): its head predicts.
+    available : the networks whose vectors and heads the caller has (default: all the bundle's); a stored
+        predictor that needs another one falls back to the head of the bundle's predictor network.
+
+    Old bundles (no stored candidates) fall back to the head of ``bundle.predictor`` and say so in ``.name``.
+    """
+    available = list(bundle.networks) if available is None else list(available)
+    if network is not None:
+        return head_fallback(bundle, network, "asked for by name")
+    spec = bundle.meta.get(META_KEY)
+    fallback = bundle.predictor if bundle.predictor in available else available[0]
+    if not isinstance(spec, dict) or "chosen" not in spec:
+        return head_fallback(bundle, fallback, "the bundle stores no other candidates")
+    tensors = {}
+    if PREDICTOR_FILE in bundle.meta.get("files", {}):
+        from safetensors.numpy import load_file
+
+        tensors = load_file(bundle.path / PREDICTOR_FILE)
+    predictor = from_spec(spec["chosen"], tensors, bundle)
+    if not set(predictor.networks) <= set(available):
+        return head_fallback(bundle, fallback, f"{predictor.name} needs networks not loaded")
+    return predictor
+
+
+def title(kind: str, networks: list[str], extra: str = "") -> str:
+    """A candidate's human name: "musicnn probe", "mobilenet_v2+musicnn probes 0.4/0.6"."""
+    if len(networks) == 1:
+        return f"{networks[0]} {kind}" + (f" {extra}" if extra else "")
+    plural = kind if kind.endswith("s") else f"{kind}s"
+    return "+".join(networks) + f" {plural}" + (f" {extra}" if extra else "")
+
+
+__all__ = ["Blend", "Head", "Neighbours", "PREDICTOR_FILE", "Probe", "load_predictor", "title"]
