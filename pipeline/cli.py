@@ -102,7 +102,7 @@ def summary_lines(meta: dict) -> list[str]:
     ]
     networks = m.get("networks") or {"mobilenet_v2": m}
     if "predictor" in meta:
-        lines.append(f"predicts     {meta['predictor']} ({meta.get('predictor_reason', '')})")
+        lines.append(f"predicts     {predictor_sentence(meta)}")
     for name, metrics in networks.items():
         lines += network_lines(name, metrics)
     for e, q in m["embedding_quality"].items():
@@ -119,12 +119,47 @@ def _pm(score: dict) -> str:
     return f"{score['mean']:.3f} ± {score['std']:.3f}"
 
 
+def predictor_sentence(meta: dict) -> str:
+    """Which predictor gives a song its genre, its score and why it was chosen."""
+    from .predictor import META_KEY, score_text
+
+    chosen = (meta.get(META_KEY) or {}).get("chosen")
+    if chosen is None:
+        return (f"Predictions come from **{meta.get('predictor', 'mobilenet_v2')}** "
+                f"({meta.get('predictor_reason', 'the only network')}).")
+    score = score_text(chosen.get("score") or {})
+    return (f"Genres come from the **{chosen['name']}**" + (f": {score}" if score else "")
+            + f"; chosen as {meta[META_KEY]['reason']}.")
+
+
+def candidates_markdown(meta: dict) -> list[str]:
+    """The genre predictor's candidates, each scored on the same CV folds, with its paired difference to the
+    chosen one (mean ± standard error over the folds); [] for a bundle without them."""
+    from .predictor import META_KEY, candidate_rows
+
+    rows = candidate_rows(meta)
+    if not rows:
+        return []
+    spec = meta[META_KEY]
+    last = spec["seed"] + spec["repeats"] - 1
+    out = [f"Genre predictor candidates, CV grouped by {spec['grouping']} ({spec['folds']}-fold × {spec['repeats']}, "
+           f"seeds {spec['seed']}–{last}; the same folds for every row):", "",
+           "| candidate | what | balanced accuracy | accuracy | macro-F1 | minus the chosen (paired) |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        name = f"**{r['candidate']}** (chosen)" if r["chosen"] else r["candidate"]
+        d = r["vs_chosen"]
+        out.append(f"| {name} | {r['what']} | {_pm(r['balanced_accuracy'])} | {_pm(r['accuracy'])} | "
+                   f"{_pm(r['macro_f1'])} | {d['mean']:+.3f} ± {d['se']:.3f} |")
+    return out + [""]
+
+
 def markdown_numbers(meta: dict) -> list[str]:
     """The README's table of a bundle's headline numbers (``info --markdown``): balanced accuracy first."""
     d = meta["dataset"]
     networks = meta["metrics"].get("networks") or {"mobilenet_v2": meta["metrics"]}
-    out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. Predictions come from "
-           f"**{meta.get('predictor', 'mobilenet_v2')}** ({meta.get('predictor_reason', 'the only network')}).", "",
+    out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. {predictor_sentence(meta)}", "",
+           *candidates_markdown(meta),
            "| network | what | folds | balanced accuracy | accuracy | macro-F1 |", "|---|---|---|---|---|---|"]
     for name, m in networks.items():
         for kind, cv in m["cross_validation"].items():
@@ -219,8 +254,11 @@ def _print_placement(p) -> None:
 def cmd_place(args) -> int:
     from .audio import AudioError
     from .place import Placer
+    from .predictor import describe_predictor
 
     placer = Placer.from_path(args.bundle, network=args.network)
+    if not args.json:
+        print(f"genre by {describe_predictor(placer.predictor_model)}")
     failed = 0
     for f in args.files:
         try:

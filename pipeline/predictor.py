@@ -197,3 +197,33 @@ def title(kind: str, networks: list[str], extra: str = "") -> str:
 
 
 __all__ = ["Blend", "Head", "Neighbours", "PREDICTOR_FILE", "Probe", "load_predictor", "title"]
+
+
+KIND_WHAT = {"head": "the network's trained head",
+             "probe": "class-weighted logistic regression on the immediate layer",
+             "neighbours": "k nearest tracks by cosine on the immediate layer (k chosen inside the training folds)",
+             "blend": "both networks' probabilities averaged (weight chosen inside the training folds)"}
+
+
+def score_text(score: dict) -> str:
+    """"0.755 ± 0.093 (artist-grouped CV balanced accuracy)", or "" without a score."""
+    if not score or "mean" not in score:
+        return ""
+    return f"{score['mean']:.3f} ± {score['std']:.3f} ({score.get('grouping') or 'no'}-grouped CV balanced accuracy)"
+
+
+def describe_predictor(predictor) -> str:
+    """A predictor's name and score in one phrase: "musicnn probe, 0.755 ± 0.093 (artist-grouped CV …)"."""
+    text = score_text(predictor.score)
+    return f"{predictor.name}, {text}" if text else predictor.name
+
+
+def candidate_rows(meta: dict) -> list[dict]:
+    """Every candidate's row (``genre_predictor`` in bundle.json), best first: name, what, scores, paired difference."""
+    spec = meta.get(META_KEY) or {}
+    chosen = (spec.get("chosen") or {}).get("candidate")
+    rows = []
+    for name, r in (spec.get("candidates") or {}).items():
+        rows.append({"candidate": name, "chosen": name == chosen, "what": KIND_WHAT.get(r["kind"], r["kind"]),
+                     **{k: r[k] for k in ("balanced_accuracy", "accuracy", "macro_f1")}, "vs_chosen": r["vs_chosen"]})
+    return sorted(rows, key=lambda row: -row["balanced_accuracy"]["mean"])
