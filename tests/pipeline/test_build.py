@@ -148,9 +148,8 @@ def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
 
     monkeypatch.setattr(build_mod, "extract_features", no_recompute)
     out2 = tiny.base / "bundle2"
-    # cv_folds is not part of the cache key (and saves time here); the bundle's arrays do not depend on it
-    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2), "cv_folds": 2}), progress=False,
-                  log=lambda *a: None)
+    # the same settings: the CV's out-of-fold probabilities and the genre predictor they choose are arrays too
+    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2)}), progress=False, log=lambda *a: None)
     assert meta2["timings_s"]["features"] < tiny.meta["timings_s"]["features"]
     assert sorted(Path(tiny.cfg.cache).glob("features-*.npz")) == cache_files
     assert cache_files[0].stat().st_mtime_ns == mtime
@@ -292,7 +291,9 @@ def test_place_trajectory(cli_place):
 def test_place_text_mode_in_process(tiny, songs, capsys):
     assert cli_main(["place", str(songs.good2), "--bundle", str(tiny.bundle)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{songs.good2.name}: ") and out.count("nearest:") == 4
+    first, rest = out.split("\n", 1)
+    assert first.startswith("genre by ") and "CV balanced accuracy" in first  # the predictor, named once
+    assert rest.startswith(f"{songs.good2.name}: ") and out.count("nearest:") == 4
 
 
 def test_info_json_and_text(tiny, capsys):
