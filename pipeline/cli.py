@@ -132,30 +132,10 @@ def predictor_sentence(meta: dict) -> str:
             + f"; chosen as {meta[META_KEY]['reason']}.")
 
 
-def candidates_markdown(meta: dict) -> list[str]:
-    """The genre predictor's candidates, each scored on the same CV folds, with its paired difference to the
-    chosen one (mean ± standard error over the folds); [] for a bundle without them."""
-    from .predictor import META_KEY, candidate_rows
-
-    rows = candidate_rows(meta)
-    if not rows:
-        return []
-    spec = meta[META_KEY]
-    last = spec["seed"] + spec["repeats"] - 1
-    out = [f"Genre predictor candidates, CV grouped by {spec['grouping']} ({spec['folds']}-fold × {spec['repeats']}, "
-           f"seeds {spec['seed']}–{last}; the same folds for every row):", "",
-           "| candidate | what | balanced accuracy | accuracy | macro-F1 | minus the chosen (paired) |",
-           "|---|---|---|---|---|---|"]
-    for r in rows:
-        name = f"**{r['candidate']}** (chosen)" if r["chosen"] else r["candidate"]
-        d = r["vs_chosen"]
-        out.append(f"| {name} | {r['what']} | {_pm(r['balanced_accuracy'])} | {_pm(r['accuracy'])} | "
-                   f"{_pm(r['macro_f1'])} | {d['mean']:+.3f} ± {d['se']:.3f} |")
-    return out + [""]
-
-
 def markdown_numbers(meta: dict) -> list[str]:
     """The README's table of a bundle's headline numbers (``info --markdown``): balanced accuracy first."""
+    from .predictor import candidates_markdown
+
     d = meta["dataset"]
     networks = meta["metrics"].get("networks") or {"mobilenet_v2": meta["metrics"]}
     out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. {predictor_sentence(meta)}", "",

@@ -218,6 +218,15 @@ def describe_predictor(predictor) -> str:
     return f"{predictor.name}, {text}" if text else predictor.name
 
 
+def chosen_phrase(meta: dict) -> str | None:
+    """The stored predictor's name and score from bundle.json alone (None: a bundle from before candidates)."""
+    chosen = (meta.get(META_KEY) or {}).get("chosen")
+    if not chosen:
+        return None
+    score = score_text(chosen.get("score") or {})
+    return f"{chosen['name']}, {score}" if score else chosen["name"]
+
+
 def candidate_rows(meta: dict) -> list[dict]:
     """Every candidate's row (``genre_predictor`` in bundle.json), best first: name, what, scores, paired difference."""
     spec = meta.get(META_KEY) or {}
@@ -227,3 +236,46 @@ def candidate_rows(meta: dict) -> list[dict]:
         rows.append({"candidate": name, "chosen": name == chosen, "what": KIND_WHAT.get(r["kind"], r["kind"]),
                      **{k: r[k] for k in ("balanced_accuracy", "accuracy", "macro_f1")}, "vs_chosen": r["vs_chosen"]})
     return sorted(rows, key=lambda row: -row["balanced_accuracy"]["mean"])
+
+
+def _pm(score: dict) -> str:
+    return f"{score['mean']:.3f} ± {score['std']:.3f}"
+
+
+def candidates_markdown(meta: dict) -> list[str]:
+    """The genre predictor's candidates, each scored on the same CV folds, with its paired difference to the
+    chosen one (mean ± standard error over the folds); [] for a bundle without them."""
+    rows = candidate_rows(meta)
+    if not rows:
+        return []
+    spec = meta[META_KEY]
+    last = spec["seed"] + spec["repeats"] - 1
+    out = [f"Genre predictor candidates, CV grouped by {spec['grouping']} ({spec['folds']}-fold × {spec['repeats']}, "
+           f"seeds {spec['seed']}–{last}; the same folds for every row):", "",
+           "| candidate | what | balanced accuracy | accuracy | macro-F1 | minus the chosen (paired) |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        name = f"**{r['candidate']}** (chosen)" if r["chosen"] else r["candidate"]
+        d = r["vs_chosen"]
+        out.append(f"| {name} | {r['what']} | {_pm(r['balanced_accuracy'])} | {_pm(r['accuracy'])} | "
+                   f"{_pm(r['macro_f1'])} | {d['mean']:+.3f} ± {d['se']:.3f} |")
+    return out + [""]
+
+
+def candidates_meaning(meta: dict) -> str:
+    """One sentence on what the candidates table says: which differences to the chosen one exceed the noise."""
+    spec = meta.get(META_KEY) or {}
+    rows = candidate_rows(meta)
+    if not rows:
+        return ""
+    chosen = next(r for r in rows if r["chosen"])
+    clear = [r["candidate"] for r in rows if r["vs_chosen"]["mean"] < -2 * r["vs_chosen"]["se"]]
+    close = [r["candidate"] for r in rows if not r["chosen"] and r["candidate"] not in clear]
+    return (f"What it means: on {spec['grouping']}s the folds held out, the {chosen['candidate']} scores "
+            f"{_pm(chosen['balanced_accuracy'])} balanced accuracy ({spec.get('reason', '')}); "
+            + (f"{', '.join(clear)} score{'s' if len(clear) == 1 else ''} lower by more than twice the paired "
+               "standard error, " if clear else "")
+            + (f"while {', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it "
+               "(the folds cannot rank them)." if close else "and no other candidate is within that noise of it.")
+            + " The paired column is each row minus the chosen one, fold by fold (mean ± standard error over the "
+            "folds; the repeats share tracks, so it understates the spread somewhat).")

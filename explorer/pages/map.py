@@ -30,6 +30,7 @@ from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, track_view
 from explorer.views.map_view import find_tracks, overlay_spec, selection_keys, selection_to_draw
 from explorer.views.plotting import CONFIG, figure_json
+from pipeline.predictor import chosen_phrase
 
 ALL = (keys.MAP_FRAGMENT, keys.DETAIL_FRAGMENT, keys.SOUNDS_FRAGMENT)
 LAYER_CHANGES = (keys.MAP_FRAGMENT, keys.SOUNDS_FRAGMENT)
@@ -159,7 +160,7 @@ def detail_fragment() -> None:
                 audio = track_view.upload_audio_for_player(f.getvalue(), f.name)
             except Exception:  # placed but not playable: the panel still shows the rest
                 audio = None
-        detail.show_song(songs[focus], bundle.labels, audio)
+        detail.show_song(songs[focus], bundle.labels, audio, chosen_phrase(bundle.meta))
     else:
         detail.show_track(bundle, names[focus], focus)
 

@@ -84,13 +84,16 @@ def show_track(bundle, name: str, track_id: str) -> None:
                     config=CONFIG, theme=None, key="detail_probabilities")
 
 
-def show_song(result, labels, audio: dict | None = None) -> None:
-    """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments."""
+def show_song(result, labels, audio: dict | None = None, predictor: str | None = None) -> None:
+    """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments;
+    ``predictor``: what gives the genre, with its score (``pipeline.predictor.chosen_phrase``)."""
     p = result.placement
     item = UPLOAD_PREFIX + result.key
     st.subheader(f"★ {result.name}")
     st.markdown(f"Your song · the model says **{p.genre}** ({p.probabilities[p.genre]:.0%}) · "
                 f"{p.duration_s:.0f} s in {p.n_segments} windows, placed in {result.seconds:.2f} s")
+    if predictor:
+        st.caption(f"The genre comes from the {predictor} (Model page: every candidate).")
     if getattr(result, "note", None):
         st.caption(f"Note: {result.note}.")
     windows = p.trajectory or []

@@ -81,8 +81,9 @@ def test_the_chosen_predictor_is_the_one_the_stored_scores_name():
     out = candidates.evaluate_candidates(data, ["mobilenet_v2", "musicnn"], _heads_oof(data), "artist")
     meta = out["meta"]
     records = meta["candidates"]
-    assert set(records) == {title(k, [n]) for n in ("mobilenet_v2", "musicnn") for k in ("head", "probe", "neighbours")
-                            } | {title("probe", ["mobilenet_v2", "musicnn"]), title("neighbours", ["mobilenet_v2", "musicnn"])}
+    both = ["mobilenet_v2", "musicnn"]
+    singles = {title(k, [n]) for n in both for k in ("head", "probe", "neighbours")}
+    assert set(records) == singles | {title("probe", both), title("neighbours", both)}
     assert len(records[title("head", ["musicnn"])]["balanced_accuracy"]["folds"]) == 3 * 2
     pick = meta["chosen"]["candidate"]
     assert (pick, meta["reason"]) == candidates.choose(records)
@@ -134,3 +135,17 @@ def test_stored_predictors_round_trip_and_old_bundles_fall_back_to_the_head():
     old = load_predictor(bundle)  # no genre_predictor in bundle.json
     assert isinstance(old, Head) and old.network == "musicnn" and "no other candidates" in old.name
     assert out["meta"]["grouping"] == "track" and out["predictor"].score["grouping"] == "track"
+
+
+def test_the_shipped_bundle_uses_the_predictor_its_stored_scores_choose():
+    from pipeline.bundle import load_bundle
+    from pipeline.paths import DEFAULT_BUNDLE
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    spec = bundle.meta["genre_predictor"]
+    assert spec["grouping"] == "artist" and spec["repeats"] * spec["folds"] == len(
+        spec["candidates"][spec["chosen"]["candidate"]]["balanced_accuracy"]["folds"])
+    assert candidates.choose(spec["candidates"]) == (spec["chosen"]["candidate"], spec["reason"])
+    model = load_predictor(bundle)
+    assert model.name == spec["chosen"]["name"]
+    assert model.score["mean"] == spec["candidates"][spec["chosen"]["candidate"]]["balanced_accuracy"]["mean"]
