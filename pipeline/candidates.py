@@ -75,7 +75,8 @@ def fit_probe(X: np.ndarray, y: np.ndarray, n_labels: int, embedding: str, seed:
     if len(clf.classes_) == 2:  # binary: sklearn keeps one row for the second class
         coef[clf.classes_] = np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
         intercept[clf.classes_] = [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
-    return Probe(embedding, mean, scale, coef, intercept)
+    # as predictor.safetensors stores them (float32), so the build's own numbers are what place computes
+    return Probe(embedding, *(np.asarray(a, np.float32).astype(np.float64) for a in (mean, scale, coef, intercept)))
 
 
 def probe_fold(data: Folds, embedding: str) -> Callable:
