@@ -272,7 +272,7 @@ def candidates_meaning(meta: dict) -> str:
     clear = [r["candidate"] for r in rows if r["vs_chosen"]["mean"] < -2 * r["vs_chosen"]["se"]]
     close = [r["candidate"] for r in rows if not r["chosen"] and r["candidate"] not in clear]
     return (f"What it means: on {spec['grouping']}s the folds held out, the {chosen['candidate']} scores "
-            f"{_pm(chosen['balanced_accuracy'])} balanced accuracy ({spec.get('reason', '')}); "
+            f"{_pm(chosen['balanced_accuracy'])} balanced accuracy, chosen as {spec.get('reason', 'the best')}; "
             + (f"{', '.join(clear)} score{'s' if len(clear) == 1 else ''} lower by more than twice the paired "
                "standard error, " if clear else "")
             + (f"while {', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it "
