@@ -269,6 +269,17 @@ def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkR
     return evaluate_candidates(data, list(results), {n: r.oof_head[kind] for n, r in results.items()}, kind)
 
 
+def bundle_probabilities(choice: dict, vectors: dict, heads: dict) -> np.ndarray:
+    """Each track's genre probabilities as the bundle shows them: the chosen predictor's out-of-fold ones (the
+    mean over the CV's repeats: what it says of a track whose artist it never heard, so "right/wrong" means
+    something), or, without CV, the predictor applied to the vectors as stored."""
+    oof = choice["oof"].get(choice["meta"]["chosen"]["candidate"])
+    if oof is None:
+        return choice["predictor"].predict(vectors, heads)
+    mean = oof.mean(axis=0)
+    return mean / mean.sum(axis=1, keepdims=True)
+
+
 def predictor_network(chosen: dict) -> str:
     """The network a predictor leans on most (a blend's heavier part): ``bundle.predictor``."""
     if chosen["kind"] == "blend":
@@ -394,9 +405,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     with stage("maps"):
         per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
         maps, quality, map_params = map_arrays(per_track, found.genres, found.labels, cfg.seed)
-    # what place gives a bundle track: the predictor on the vectors as stored
-    probs = choice["predictor"].predict({e: maps[f"track_{e}"] for e in per_track},
-                                        {name: r.probabilities for name, r in results.items()})
+    probs = bundle_probabilities(choice, {e: maps[f"track_{e}"] for e in per_track},
+                                 {name: r.probabilities for name, r in results.items()})
     with stage("write"):
         arrays.update(maps, **oof_arrays(choice), probabilities=probs.astype(np.float32),
                       segment_track=windows["track"].astype(np.int32),

@@ -66,6 +66,10 @@ def fit_probe(X: np.ndarray, y: np.ndarray, n_labels: int, embedding: str, seed:
 
     mean, scale = X.mean(0), X.std(0)
     scale = np.where(scale > 0, scale, 1.0)
+    if len(np.unique(y)) < 2:  # a tiny inner fold with one genre: that genre, always
+        intercept = np.full(n_labels, -1e9)
+        intercept[y[0]] = 0.0
+        return Probe(embedding, mean, scale, np.zeros((n_labels, X.shape[1])), intercept)
     with threadpool_limits(limits=1, user_api="blas"):
         clf = LogisticRegression(C=PROBE_C, max_iter=3000, random_state=seed, class_weight="balanced")
         clf.fit((X - mean) / scale, y)

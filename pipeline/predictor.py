@@ -182,7 +182,10 @@ def load_predictor(bundle, network: str | None = None, available: list[str] | No
         from safetensors.numpy import load_file
 
         tensors = load_file(bundle.path / PREDICTOR_FILE)
-    predictor = from_spec(spec["chosen"], tensors, bundle)
+    try:
+        predictor = from_spec(spec["chosen"], tensors, bundle)
+    except (KeyError, ValueError, TypeError) as e:  # a copy without predictor.safetensors, an edited spec
+        return head_fallback(bundle, fallback, f"the stored predictor cannot be read: {type(e).__name__} {e}")
     if not set(predictor.networks) <= set(available):
         return head_fallback(bundle, fallback, f"{predictor.name} needs networks not loaded")
     return predictor
