@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.bundle import load_bundle, write_bundle  # noqa: E402
 from pipeline.maps import unit_rows  # noqa: E402
+from pipeline.predictor import PREDICTOR_FILE  # noqa: E402
 
 
 def copy_index(n_source: int, n_tracks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +148,8 @@ def make_large_bundle(source: Path, out: Path, n_tracks: int, *, seed: int = 0, 
                                                                 "jitter": jitter, "spread": spread},
                        "tracks_per_genre": {g: int(per_genre.get(g, 0)) for g in labels}}
     graphs = bundle.graphs() if bundle.meta.get("onnx") else None  # the networks, so songs can be placed on it
-    return write_bundle(out, meta, tracks, arrays, bundle.state_dict(), graphs=graphs)
+    tensors = predictor_tensors(bundle)  # the genre predictor's probe, so songs get the same genre
+    return write_bundle(out, meta, tracks, arrays, bundle.state_dict(), graphs=graphs, tensors=tensors)
 
 
 def main(argv=None) -> None:
@@ -171,3 +173,12 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def predictor_tensors(bundle) -> dict | None:
+    """The source bundle's predictor.safetensors arrays (None when it has none)."""
+    if PREDICTOR_FILE not in bundle.meta.get("files", {}):
+        return None
+    from safetensors.numpy import load_file
+
+    return load_file(bundle.path / PREDICTOR_FILE)

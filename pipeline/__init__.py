@@ -17,6 +17,9 @@
       onnx_features.py        a frozen network exported once and run in onnxruntime: the build's features, fast
       train.py                the head: early stopping on validation tracks, refit, class weights, metrics
       evaluate.py             repeated grouped cross-validation of the head and a logistic probe
+      candidates.py           the genre predictor's candidates (heads, probes, neighbours, both networks) on the same
+                              folds, out-of-fold by construction; the best (within noise, the simplest) is kept
+      predictor.py            the stored genre predictor applied in numpy (place's genres; no scikit-learn, no torch)
       embed.py                per-window and per-track vectors at every tap
       maps.py                 MapConfig, openTSNE maps (MapProjector), cosine genre matrices, quality numbers
       export.py               the network → model.onnx, checked against torch on the build's own windows

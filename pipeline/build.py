@@ -30,6 +30,7 @@ from .maps import MapConfig, MapProjector, embedding_quality, genre_similarity
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
 from .onnx_features import OnnxFeatures
+from .predictor import META_KEY
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .runtime import package_versions
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
@@ -117,11 +118,7 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     """
     if cfg.cv_repeats <= 0:
         return {}
-    kinds = {}
-    artist_groups, fallback = split_groups(ids, genres, artists, cfg.cv_min_artists, titles)
-    if any(g.startswith("artist:") for g in artist_groups):
-        kinds["artist"] = (artist_groups, fallback, grouping_line("artist", fallback, cfg.cv_min_artists))
-    kinds["track"] = (track_groups(ids, genres, artists, titles), [], grouping_line("track", [], cfg.cv_min_artists))
+    kinds = cv_groupings(cfg, genres, ids, artists, titles)
     cv = {}
     for kind, (groups, fell_back, line) in kinds.items():
         headline = kind == "artist" or "artist" not in kinds  # without artists the track CV is the headline
@@ -130,8 +127,18 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
                              jobs=cfg.jobs or min(4, os.cpu_count() or 1))
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,
                     "genres_grouped_by_track": fell_back, "head": res["head"],
-                    "logistic_baseline": res["logistic_baseline"]}
+                    "logistic_baseline": res["logistic_baseline"], "oof_head": res["oof_head"]}
     return cv
+
+
+def cv_groupings(cfg: BuildConfig, genres, ids, artists, titles) -> dict:
+    """kind ("artist" when any artist is known, "track") → (groups, genres that fell back to tracks, a line)."""
+    kinds = {}
+    artist_groups, fallback = split_groups(ids, genres, artists, cfg.cv_min_artists, titles)
+    if any(g.startswith("artist:") for g in artist_groups):
+        kinds["artist"] = (artist_groups, fallback, grouping_line("artist", fallback, cfg.cv_min_artists))
+    kinds["track"] = (track_groups(ids, genres, artists, titles), [], grouping_line("track", [], cfg.cv_min_artists))
+    return kinds
 
 
 def stage_name(network: str, stage: str) -> str:
@@ -151,6 +158,7 @@ class NetworkResult:
     state: dict  # the weights the bundle keeps for it
     check_inputs: np.ndarray  # a batch of the build's own inputs for the ONNX check
     config: dict  # its settings in bundle.json
+    oof_head: dict = field(default_factory=dict)  # CV kind → the head's out-of-fold probabilities
 
 
 def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
@@ -192,6 +200,7 @@ def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig
     with stage(stage_name(name, "cross-validation")):
         cv = run_cross_validation(cfg, seg, y, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"],
                                   len(labels), progress)
+        oof_head = {kind: c.pop("oof_head") for kind, c in cv.items()}
     with stage(stage_name(name, "train")):
         train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
         head, history = fit_head(seg, y, train_idx, val_idx, len(labels), cfg.train, cfg.seed)
@@ -218,7 +227,7 @@ def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig
         state = served.served_state_dict()
         check = np.concatenate([musicnn_patches(a, cfg.spectrogram.sample_rate)[0][:2] for a in corpus["audios"][:12]])
     metrics = {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history, "cross_validation": cv}
-    return NetworkResult(name, per_track, probs, metrics, served, state, check, settings)
+    return NetworkResult(name, per_track, probs, metrics, served, state, check, settings, oof_head)
 
 
 def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
@@ -234,6 +243,58 @@ def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
     best = max(scored, key=lambda name: (scored[name][0], name == DEFAULT_NETWORK))
     reason = f"highest {scored[best][1]}: " + ", ".join(f"{n} {s:.3f}" for n, (s, _) in scored.items())
     return best, reason
+
+
+def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkResult]) -> dict:
+    """Every candidate reader of the features, scored on the headline CV's folds; the one chosen, fitted.
+
+    Returns ``candidates.evaluate_candidates``'s dict; without cross-validation
+    (``cv_repeats`` 0) the head of ``choose_predictor``'s network, saying so.
+    """
+    from .candidates import Folds, evaluate_candidates
+    from .predictor import Head
+
+    if cfg.cv_repeats <= 0:
+        network, why = choose_predictor(results)
+        head = Head(network, f"{network} head", {})
+        chosen = {"kind": "head", "network": network, "name": head.name, "candidate": head.name, "score": {}}
+        reason = f"no cross-validation ran: the head of the network with the {why}"
+        return {"meta": {"chosen": chosen, "reason": reason}, "predictor": head, "tensors": {}, "oof": {}}
+    kinds = cv_groupings(cfg, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"])
+    kind = "artist" if "artist" in kinds else "track"
+    keys = [embedding_key(n, "immediate") for n in results]
+    vectors = {e: stored_vectors(e, r.per_track[e]).astype(np.float32) for e, r in zip(keys, results.values())}
+    data = Folds(vectors, np.asarray(corpus["y"]), np.asarray(corpus["genres"]), np.asarray(kinds[kind][0]),
+                 len(corpus["labels"]), cfg.cv_folds, cfg.seed, cfg.cv_repeats)
+    return evaluate_candidates(data, list(results), {n: r.oof_head[kind] for n, r in results.items()}, kind)
+
+
+def bundle_probabilities(choice: dict, vectors: dict, heads: dict) -> np.ndarray:
+    """Each track's genre probabilities as the bundle shows them: the chosen predictor's out-of-fold ones (the
+    mean over the CV's repeats: what it says of a track whose artist it never heard, so "right/wrong" means
+    something), or, without CV, the predictor applied to the vectors as stored."""
+    oof = choice["oof"].get(choice["meta"]["chosen"]["candidate"])
+    if oof is None:
+        return choice["predictor"].predict(vectors, heads)
+    mean = oof.mean(axis=0)
+    return mean / mean.sum(axis=1, keepdims=True)
+
+
+def predictor_network(chosen: dict) -> str:
+    """The network a predictor leans on most (a blend's heavier part): ``bundle.predictor``."""
+    if chosen["kind"] == "blend":
+        return predictor_network(chosen["parts"][int(np.argmax(chosen["weights"]))])
+    return chosen.get("network") or split_key(chosen["embedding"])[0]
+
+
+def oof_arrays(choice: dict) -> dict:
+    """arrays.npz entries of every candidate's out-of-fold probabilities (named in ``genre_predictor``)."""
+    out = {}
+    for name, oof in choice["oof"].items():
+        key = "oof_" + name.replace("+", "_").replace(" ", "_")
+        choice["meta"]["candidates"][name]["oof"] = key
+        out[key] = oof.astype(np.float32)
+    return out
 
 
 def read_corpus(cfg: BuildConfig, stage, progress: bool, log):
@@ -258,6 +319,12 @@ def fixed_split(cfg: BuildConfig, found) -> dict:
             "audit": audit_leakage(split, found.ids, groups, found.artists), "fallback": fallback}
 
 
+def stored_vectors(key: str, vectors: np.ndarray) -> np.ndarray:
+    """Track vectors as the bundle stores them: the wide layers in float16, the others in float32."""
+    wide = split_key(key)[1] in ("none", "immediate")
+    return vectors.astype(np.float16 if wide else np.float32)
+
+
 def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, dict]:
     """Per embedding: its stored vectors, t-SNE map and genre similarity; (arrays, quality, map parameters)."""
     map_params = MapConfig().params(seed)
@@ -267,8 +334,7 @@ def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, 
         # the wide layers (none: 2 048 / 768 pixel averages in [0, 1]; immediate: 2 816 / 1 506 pooled
         # activations) in float16: 1e-3 relative, invisible to cosine searches (which read float32), and the
         # shipped bundle stays under 25 MB. The maps above were fitted on the float32 vectors.
-        wide = split_key(e)[1] in ("none", "immediate")
-        arrays[f"track_{e}"] = vectors.astype(np.float16 if wide else np.float32)
+        arrays[f"track_{e}"] = stored_vectors(e, vectors)
         arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
         arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
         quality[e] = embedding_quality(vectors, proj.coords_, genres)
@@ -328,24 +394,31 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     with stage("split"):
         corpus = fixed_split(cfg, found)
     results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}
-    predictor = choose_predictor(results)
-    log(f"  predictor: {predictor[0]} ({predictor[1]})")
-    probs, windows = results[predictor[0]].probabilities, features[DEFAULT_NETWORK][1]
+    with stage("predictor"):
+        choice = select_predictor(cfg, corpus, results)
+    chosen = choice["meta"]["chosen"]
+    predictor = (predictor_network(chosen), f"{chosen['name']}, {choice['meta']['reason']}")
+    log(f"  predictor: {predictor[1]}")
+    windows = features[DEFAULT_NETWORK][1]
     with stage("previews"):
         arrays = listening_arrays(cfg, found.audios)
     with stage("maps"):
         per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
         maps, quality, map_params = map_arrays(per_track, found.genres, found.labels, cfg.seed)
+    probs = bundle_probabilities(choice, {e: maps[f"track_{e}"] for e in per_track},
+                                 {name: r.probabilities for name, r in results.items()})
     with stage("write"):
-        arrays.update(maps, probabilities=probs.astype(np.float32), segment_track=windows["track"].astype(np.int32),
+        arrays.update(maps, **oof_arrays(choice), probabilities=probs.astype(np.float32),
+                      segment_track=windows["track"].astype(np.int32),
                       segment_start_s=windows["start_s"].astype(np.float32),
                       **{f"probabilities_{name}": r.probabilities.astype(np.float32) for name, r in results.items()})
         table = track_table(cfg, found, corpus["split"], probs, windows["track"])
         meta = bundle_meta(cfg, found, corpus, results, predictor, quality, map_params)
+        meta[META_KEY] = choice["meta"]
         # the last step: every network for onnxruntime (serving needs no torch), checked against torch
         graphs, meta["onnx"] = export_networks({name: (r.served, r.check_inputs) for name, r in results.items()})
         meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
         state = {k: v for r in results.values() for k, v in r.state.items()}
-        write_bundle(cfg.out, meta, table, arrays, state, graphs=graphs)
+        write_bundle(cfg.out, meta, table, arrays, state, graphs=graphs, tensors=choice["tensors"])
     meta["timings_s"] = {**stage.seconds, "total": round(time.perf_counter() - t0, 2)}
     return meta

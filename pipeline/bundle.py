@@ -6,6 +6,7 @@ Layout of a bundle directory::
     model.safetensors  backbone + head weights (float32)
     model.onnx         the network's graph for onnxruntime (placing songs needs no torch); its
                        weights are not copied: they point into model.safetensors (ONNX external data)
+    predictor.safetensors  the genre predictor's arrays when it has any (a logistic probe's scaler and weights)
     tracks.csv         one row per track: id, genre, split, artist, title, path, prediction
     arrays.npz         embeddings (per track), maps, similarity matrices, probabilities,
                        spectrogram thumbnails, short audio previews (Ogg Vorbis bytes)
@@ -32,6 +33,7 @@ import numpy as np
 
 from .errors import one_line
 from .networks import DEFAULT_NETWORK
+from .predictor import PREDICTOR_FILE
 from .previews import unpack_preview
 
 if TYPE_CHECKING:  # pandas is imported where tables are read or written: `info` needs only bundle.json
@@ -153,7 +155,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict, state_dict: dict,
-                 graphs: dict[str, bytes] | None = None) -> Path:
+                 graphs: dict[str, bytes] | None = None, tensors: dict[str, np.ndarray] | None = None) -> Path:
     """Write a bundle atomically: a crash at any point leaves the previous one intact.
 
     Everything goes to a hidden sibling directory first; only a complete,
@@ -161,6 +163,8 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
     ``graphs`` maps file names (``model.onnx``) to serialised ONNX models;
     their weights that are also in ``state_dict`` are stored once, in
     model.safetensors, and the graph points at them (``link_weights``).
+    ``tensors`` (a genre predictor's numpy arrays, e.g. a probe's scaler and
+    coefficients) go to predictor.safetensors, listed and hashed like the rest.
     """
     from safetensors.torch import save_file
 
@@ -178,6 +182,11 @@ def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict
         for name, graph in (graphs or {}).items():
             (tmp / name).write_bytes(link_weights(graph, tmp / WEIGHTS))
         names = FILES + tuple(graphs or ())
+        if tensors:
+            from safetensors.numpy import save_file as save_arrays
+
+            save_arrays({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp / PREDICTOR_FILE)
+            names += (PREDICTOR_FILE,)
         meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
                 "files": {name: sha256_file(tmp / name) for name in names}}
         meta["meta_sha256"] = meta_hash(meta)

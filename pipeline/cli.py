@@ -102,7 +102,7 @@ def summary_lines(meta: dict) -> list[str]:
     ]
     networks = m.get("networks") or {"mobilenet_v2": m}
     if "predictor" in meta:
-        lines.append(f"predicts     {meta['predictor']} ({meta.get('predictor_reason', '')})")
+        lines.append(f"predicts     {predictor_sentence(meta)}")
     for name, metrics in networks.items():
         lines += network_lines(name, metrics)
     for e, q in m["embedding_quality"].items():
@@ -119,12 +119,27 @@ def _pm(score: dict) -> str:
     return f"{score['mean']:.3f} ± {score['std']:.3f}"
 
 
+def predictor_sentence(meta: dict) -> str:
+    """Which predictor gives a song its genre, its score and why it was chosen."""
+    from .predictor import META_KEY, score_text
+
+    chosen = (meta.get(META_KEY) or {}).get("chosen")
+    if chosen is None:
+        return (f"Predictions come from **{meta.get('predictor', 'mobilenet_v2')}** "
+                f"({meta.get('predictor_reason', 'the only network')}).")
+    score = score_text(chosen.get("score") or {})
+    return (f"Genres come from the **{chosen['name']}**" + (f": {score}" if score else "")
+            + f"; chosen as {meta[META_KEY]['reason']}.")
+
+
 def markdown_numbers(meta: dict) -> list[str]:
     """The README's table of a bundle's headline numbers (``info --markdown``): balanced accuracy first."""
+    from .predictor import candidates_markdown
+
     d = meta["dataset"]
     networks = meta["metrics"].get("networks") or {"mobilenet_v2": meta["metrics"]}
-    out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. Predictions come from "
-           f"**{meta.get('predictor', 'mobilenet_v2')}** ({meta.get('predictor_reason', 'the only network')}).", "",
+    out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. {predictor_sentence(meta)}", "",
+           *candidates_markdown(meta),
            "| network | what | folds | balanced accuracy | accuracy | macro-F1 |", "|---|---|---|---|---|---|"]
     for name, m in networks.items():
         for kind, cv in m["cross_validation"].items():
@@ -220,8 +235,11 @@ def _print_placement(p) -> None:
 def cmd_place(args) -> int:
     from .audio import AudioError
     from .place import Placer
+    from .predictor import describe_predictor
 
     placer = Placer.from_path(args.bundle, network=args.network)
+    if not args.json:
+        print(f"genre by {describe_predictor(placer.predictor_model)}")
     failed = 0
     for f in args.files:
         try:

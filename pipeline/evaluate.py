@@ -41,8 +41,8 @@ def summarize_scores(folds: list[dict]) -> dict:
 
 
 def fold_scores(features: SegmentFeatures, labels, genres, groups, n_classes: int, cfg: TrainConfig, n_folds: int,
-                seed: int, repeat: int, train, test) -> tuple[dict, dict]:
-    """One fold: (head scores, logistic-probe scores) on the ``test`` tracks.
+                seed: int, repeat: int, train, test) -> tuple[dict, dict, np.ndarray]:
+    """One fold: (head scores, logistic-probe scores, the head's probabilities) on the ``test`` tracks.
 
     The head early-stops on a validation part carved (by group) out of the
     fold's training tracks, so test tracks are never looked at. numpy's BLAS
@@ -58,7 +58,7 @@ def fold_scores(features: SegmentFeatures, labels, genres, groups, n_classes: in
         X, t = features.select(test, with_augmented=False)
         p = track_probabilities(head, X, t, test)
         pb = logistic_probabilities(features, labels, train, test, n_classes, seed + repeat)
-    return scores(labels[test], p.argmax(1)), scores(labels[test], pb.argmax(1))
+    return scores(labels[test], p.argmax(1)), scores(labels[test], pb.argmax(1)), p
 
 
 def cross_validate(features: SegmentFeatures, labels, genres, groups, n_classes: int, cfg: TrainConfig,
@@ -72,7 +72,9 @@ def cross_validate(features: SegmentFeatures, labels, genres, groups, n_classes:
     -------
     dict : ``folds``, ``repeats``, ``seed`` and, for ``head`` and
         ``logistic_baseline``, ``{score: {"mean", "std", "folds": [...]}}`` for
-        accuracy, balanced_accuracy and macro_f1.
+        accuracy, balanced_accuracy and macro_f1; ``oof_head``: the head's
+        out-of-fold probabilities, (repeats, n_tracks, n_classes), each row from
+        the head of the one fold that held that track out.
     """
     labels, genres, groups = map(np.asarray, (labels, genres, groups))
     plan = [(r, tr, te) for r in range(repeats) for tr, te in cv_folds(genres, groups, n_folds, seed + r)]
@@ -84,8 +86,12 @@ def cross_validate(features: SegmentFeatures, labels, genres, groups, n_classes:
     else:
         results = (one_fold(*job) for job in plan)
     res = {"head": [], "logistic_baseline": []}
-    for head, probe in tqdm(results, total=len(plan), desc=f"{n_folds}-fold CV x{repeats}", unit="fold",
-                            disable=not progress):
+    oof = np.full((repeats, len(labels), n_classes), np.nan)
+    progress_bar = tqdm(results, total=len(plan), desc=f"{n_folds}-fold CV x{repeats}", unit="fold",
+                        disable=not progress)
+    for (r, _, test), (head, probe, p) in zip(plan, progress_bar):
+        oof[r, test] = p
         res["head"].append(head)
         res["logistic_baseline"].append(probe)
-    return {"folds": n_folds, "repeats": repeats, "seed": seed, **{k: summarize_scores(v) for k, v in res.items()}}
+    return {"folds": n_folds, "repeats": repeats, "seed": seed, **{k: summarize_scores(v) for k, v in res.items()},
+            "oof_head": oof}

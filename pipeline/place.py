@@ -32,6 +32,7 @@ from .errors import one_line
 from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
 from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
 from .placement import Placement
+from .predictor import load_predictor
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .serve import OnnxNetwork, default_threads, limit_blas_threads
@@ -136,6 +137,8 @@ class Placer:
         if wanted not in names:
             raise BundleError(f"{wanted} predicts but is not among the networks placed on ({', '.join(names)})")
         self.predictor = next(n for n in self.networks if n.name == wanted)
+        # the genre predictor the build chose (a head, a probe, neighbours or a blend); row-wise, numpy only
+        self.predictor_model = load_predictor(bundle, network, names)
         # the maps placed on: every embedding of the networks loaded, in the bundle's order
         self.embeddings = [e for e in bundle.embeddings if split_key(e)[0] in names]
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
@@ -197,11 +200,13 @@ class Placer:
     def probabilities(self, window_vectors: dict, head: dict) -> tuple[np.ndarray, np.ndarray]:
         """(the song's probabilities, each window's) from its windows' vectors and each network's head.
 
-        The song's are the mean of its windows' (as a bundle track's are), normalised.
+        The stored predictor (``pipeline.predictor``) reads the song's mean vectors and its windows' mean head
+        probabilities (as it read a bundle track's), and each window's own.
         """
-        windows = np.asarray(head[self.predictor.name], dtype=np.float64)
-        song = windows.mean(axis=0)
-        return song / song.sum(), windows
+        windows = self.predictor_model.predict(window_vectors, head)
+        means = {k: v.mean(axis=0, dtype=np.float64).astype(np.float32)[None] for k, v in window_vectors.items()}
+        head_mean = {k: np.asarray(v, dtype=np.float64).mean(axis=0)[None] for k, v in head.items()}
+        return self.predictor_model.predict(means, head_mean)[0], windows
 
     def song(self, y: np.ndarray, name: str, file_duration_s: float | None = None, prepare: bool = True) -> Song:
         """A decoded signal, ready to be placed window by window (``pipeline.song``).

@@ -30,6 +30,7 @@ from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, track_view
 from explorer.views.map_view import find_tracks, mark_between_clusters, overlay_spec, selection_keys, selection_to_draw
 from explorer.views.plotting import CONFIG, figure_json
+from pipeline.predictor import chosen_phrase
 
 ALL = (keys.MAP_FRAGMENT, keys.DETAIL_FRAGMENT, keys.SOUNDS_FRAGMENT)
 LAYER_CHANGES = (keys.MAP_FRAGMENT, keys.SOUNDS_FRAGMENT)
@@ -153,7 +154,8 @@ def detail_fragment() -> None:
         st.button("Clear selection", on_click=session.select, args=([], "page", ALL), key="clear_selection")
     focus = current_focus(selection)
     if focus in songs:
-        detail.show_song(songs[focus], bundle.labels, media.song_player(session.uploaded_file(focus)))
+        detail.show_song(songs[focus], bundle.labels, media.song_player(session.uploaded_file(focus)),
+                         chosen_phrase(bundle.meta))
     else:
         detail.show_track(bundle, names[focus], focus)
 

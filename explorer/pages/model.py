@@ -17,11 +17,18 @@ def page() -> None:
     bundle = ctx.bundle
     session.write_url(ctx)
     st.header("How good is the model?")
+    chosen = model_view.genre_predictor_line(bundle.meta)
     predictor = model_view.predictor_line(bundle.predictor, bundle.networks, text.network_title(bundle.predictor),
                                           bundle.meta.get("predictor_reason"))
     network = bundle.predictor
-    if predictor:
+    if chosen:  # the genre predictor the build chose, beside every candidate it was scored against
+        st.markdown(chosen)
+        st.dataframe(model_view.candidates_frame(bundle.meta), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("balanced accuracy", "± (folds)", "accuracy", "macro-F1")})
+    elif predictor:
         st.markdown(predictor)
+    if len(bundle.networks) > 1:
         names = list(bundle.networks)
         network = st.radio("Whose numbers?", names, index=names.index(bundle.predictor), horizontal=True,
                            key="model_network", format_func=text.network_title)

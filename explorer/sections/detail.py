@@ -74,8 +74,9 @@ def show_track(bundle, name: str, track_id: str) -> None:
                     config=CONFIG, theme=None, key="detail_probabilities")
 
 
-def show_song(result, labels, audio: dict | None = None) -> None:
-    """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments."""
+def show_song(result, labels, audio: dict | None = None, predictor: str | None = None) -> None:
+    """An uploaded song (an ``upload.UploadResult`` that was placed); ``audio``: ``st.audio`` arguments;
+    ``predictor``: what gives the genre, with its score (``pipeline.predictor.chosen_phrase``)."""
     p = result.placement
     item = UPLOAD_PREFIX + result.key
     st.subheader(f"★ {result.name}", anchor=False)
@@ -84,6 +85,8 @@ def show_song(result, labels, audio: dict | None = None) -> None:
               "being heard" if result.job is not None else f"first answer in {result.seconds:.2f} s")
     st.markdown(f"Your song · {text.genre_readout(result)} · {p.duration_s:.0f} s "
                 f"({status})")
+    if predictor:
+        st.caption(f"The genre comes from the {predictor} (Model page: every candidate).")
     if getattr(result, "note", None):
         st.caption(f"Note: {result.note}.")
     windows = p.trajectory or []

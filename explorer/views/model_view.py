@@ -81,6 +81,32 @@ def predictor_line(predictor: str, networks, title: str, reason: str | None = No
             + (f" ({reason})." if reason else "."))
 
 
+def genre_predictor_line(meta: dict) -> str | None:
+    """Which predictor gives a song its genre, with its score and why (None: a bundle from before candidates)."""
+    from pipeline.predictor import META_KEY, score_text
+
+    spec = meta.get(META_KEY) or {}
+    chosen = spec.get("chosen")
+    if not chosen:
+        return None
+    score = score_text(chosen.get("score") or {})
+    return (f"**The genre a song gets comes from the {chosen['name']}**" + (f": {score}" if score else "")
+            + f", chosen as {spec.get('reason', 'the best candidate')}. Every candidate below was scored on the "
+            "same folds; the last column is its per-fold difference to the chosen one (mean ± standard error).")
+
+
+def candidates_frame(meta: dict) -> pd.DataFrame:
+    """One row per genre-predictor candidate, best first (empty for a bundle from before candidates)."""
+    from pipeline.predictor import candidate_rows
+
+    rows = [{"predictor": ("★ " if r["chosen"] else "") + r["candidate"], "what": r["what"],
+             "balanced accuracy": r["balanced_accuracy"]["mean"], "± (folds)": r["balanced_accuracy"]["std"],
+             "accuracy": r["accuracy"]["mean"], "macro-F1": r["macro_f1"]["mean"],
+             "minus the chosen": f"{r['vs_chosen']['mean']:+.3f} ± {r['vs_chosen']['se']:.3f}"}
+            for r in candidate_rows(meta)]
+    return pd.DataFrame(rows)
+
+
 def network_meta(meta: dict, network: str) -> dict:
     """bundle.json as if its metrics were only ``network``'s (what the lines and figures here read)."""
     own = meta["metrics"].get("networks", {}).get(network)

@@ -265,7 +265,10 @@ def _bundle_networks(bundle) -> list[str]:
     from ..bundle import BundleError, read_meta
 
     try:
-        return report_networks.bundle_network_rows(read_meta(bundle)) if bundle else []
+        if not bundle:
+            return []
+        meta = read_meta(bundle)
+        return report_networks.bundle_network_rows(meta) + report_networks.bundle_predictor_rows(meta)
     except BundleError as e:
         return [f"_The bundle's networks are not shown: {e}_", ""]
 

@@ -47,6 +47,17 @@ def bundle_network_rows(meta: dict) -> list[str]:
     return lines + [""]
 
 
+def bundle_predictor_rows(meta: dict) -> list[str]:
+    """The shipped bundle's genre-predictor candidates on the same folds, with paired differences and their meaning."""
+    from ..predictor import candidates_markdown, candidates_meaning
+
+    table = candidates_markdown(meta)
+    if not table:
+        return ["_The bundle stores no genre-predictor candidates (built before they were scored); rebuild it._", ""]
+    return ["**Which reader of the features gives a song its genre** (the build's `predictor` stage):", "",
+            *table, candidates_meaning(meta), ""]
+
+
 def musicnn_output_choice(results: Path) -> list[str]:
     """Which MusiCNN output the build embeds, from ``benchmarks/musicnn_probe.py --json``."""
     path = Path(results) / "musicnn_outputs.json"

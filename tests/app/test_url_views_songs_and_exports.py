@@ -114,7 +114,8 @@ def test_sounds_like_for_a_clip_with_the_why_and_every_layer(app, downloads):
     assert "blues.00001" not in set(ranked["clip"])
     assert {"genre", "artist – title", "listen"} <= set(ranked.columns)
     why = " ".join(m.value for m in app.markdown)
-    assert "The model hears **" in why and "nearest clips in the *deep* layer" in why
+    # the clip's genre is the predictor's out-of-fold guess: the neighbourhood may agree with it or not
+    assert "The model hears **" in why and "the *deep* layer" in why
     assert "real genre is **blues**" in why
     assert "why" in charts(app)  # the model's probabilities vs. the neighbours' genres
     tables = [d.value for d in app.dataframe]

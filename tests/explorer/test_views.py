@@ -225,6 +225,16 @@ def test_model_panel_frames(bundle):
         meta["metrics"]["embedding_quality"]["deep"]["knn_accuracy"])
 
 
+def test_model_page_names_the_genre_predictor_with_its_score_beside_every_candidate(bundle):
+    spec = bundle.meta["genre_predictor"]
+    line = model_view.genre_predictor_line(bundle.meta)
+    assert spec["chosen"]["name"] in line and f"{spec['chosen']['score']['mean']:.3f}" in line
+    frame = model_view.candidates_frame(bundle.meta)
+    assert len(frame) == len(spec["candidates"]) and frame["predictor"].str.startswith("★ ").sum() == 1
+    assert frame["balanced accuracy"].is_monotonic_decreasing
+    assert model_view.genre_predictor_line({}) is None and model_view.candidates_frame({}).empty
+
+
 # ---------------------------------------------------------------- detail panel
 def test_track_detail_pieces(bundle):
     i = track_view.track_index(bundle, bundle.tracks["track_id"].iloc[3])

@@ -148,9 +148,8 @@ def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
 
     monkeypatch.setattr(build_mod, "extract_features", no_recompute)
     out2 = tiny.base / "bundle2"
-    # cv_folds is not part of the cache key (and saves time here); the bundle's arrays do not depend on it
-    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2), "cv_folds": 2}), progress=False,
-                  log=lambda *a: None)
+    # the same settings: the CV's out-of-fold probabilities and the genre predictor they choose are arrays too
+    meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2)}), progress=False, log=lambda *a: None)
     assert meta2["timings_s"]["features"] < tiny.meta["timings_s"]["features"]
     assert sorted(Path(tiny.cfg.cache).glob("features-*.npz")) == cache_files
     assert cache_files[0].stat().st_mtime_ns == mtime
@@ -204,7 +203,10 @@ def test_placer_finds_a_bundle_track_itself(tiny):
         assert top["similarity"] > 0.999
         np.testing.assert_allclose(p.vectors[e], placer.bundle.vectors(e)[4], rtol=1e-3, atol=1e-6,
                                    err_msg=f"{e}: placement and build disagree on the same audio")
-    np.testing.assert_allclose(list(p.probabilities.values()), placer.bundle.arrays["probabilities"][4], atol=1e-4)
+    b = placer.bundle  # its genre: the stored predictor on the track's stored vectors (float16: 1e-3)
+    stored = placer.predictor_model.predict({e: b.vectors(e)[4:5] for e in b.embeddings},
+                                            {n: b.arrays[f"probabilities_{n}"][4:5] for n in b.networks})[0]
+    np.testing.assert_allclose(list(p.probabilities.values()), stored, atol=1e-3)
     assert "trajectory" not in p.to_json() and p.trajectory is None
 
 
@@ -292,7 +294,9 @@ def test_place_trajectory(cli_place):
 def test_place_text_mode_in_process(tiny, songs, capsys):
     assert cli_main(["place", str(songs.good2), "--bundle", str(tiny.bundle)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{songs.good2.name}: ") and out.count("nearest:") == 4
+    first, rest = out.split("\n", 1)
+    assert first.startswith("genre by ") and "CV balanced accuracy" in first  # the predictor, named once
+    assert rest.startswith(f"{songs.good2.name}: ") and out.count("nearest:") == 4
 
 
 def test_info_json_and_text(tiny, capsys):

@@ -11,8 +11,10 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
+from pipeline.cli import markdown_numbers
 from pipeline.networks import LAYERS, embedding_key
 from pipeline.place import Placer
+from pipeline.predictor import describe_predictor, load_predictor
 from pipeline.serve import OUTPUTS
 from tests.synth import genre_clip, write_audio
 
@@ -38,7 +40,10 @@ def test_bundle_holds_both_networks_with_their_graphs(tiny_two):
         np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
         m = b.meta["metrics"]["networks"][name]
         assert 0 <= m["test"]["balanced_accuracy"] <= 1 and m["cross_validation"]["track"]["head"]
-    np.testing.assert_array_equal(b.arrays["probabilities"], b.arrays[f"probabilities_{b.predictor}"])
+    # the bundle's probabilities are its genre predictor's out-of-fold ones (mean over the CV's repeats)
+    spec = b.meta["genre_predictor"]
+    oof = b.arrays[spec["candidates"][spec["chosen"]["candidate"]]["oof"]].mean(0)
+    np.testing.assert_allclose(b.arrays["probabilities"], oof / oof.sum(1, keepdims=True), atol=1e-6)
     for e in KEYS:
         assert np.isfinite(b.coords(e)).all() and b.similarity(e).shape == (3, 3), e
     assert any(k.startswith("musicnn features") for k in b.meta["timings_s"])
@@ -65,6 +70,31 @@ def test_a_tracks_own_audio_lands_on_its_own_vector_in_both_networks(tiny_two):
                    ("musicnn.deep", 1e-2)):
         want = b.vectors(e)[i]
         np.testing.assert_allclose(p.vectors[e], want, rtol=tol, atol=tol * np.abs(want).max(), err_msg=e)
+
+
+def test_without_artists_the_predictor_is_still_chosen_on_track_folds_and_says_so(tiny_two):
+    b = load_bundle(tiny_two.bundle)  # the synthetic corpus has no tracks.csv: no artists
+    spec = b.meta["genre_predictor"]
+    assert spec["grouping"] == "track" and "cross_validation" in b.meta["metrics"]
+    names = {f"{n} {k}" for n in b.networks for k in ("head", "probe", "neighbours")}
+    assert set(spec["candidates"]) == names | {"mobilenet_v2+musicnn probes", "mobilenet_v2+musicnn neighbours"}
+    for r in spec["candidates"].values():  # every candidate's out-of-fold probabilities are kept
+        assert b.arrays[r["oof"]].shape == (1, len(b.tracks), len(b.labels))
+    model = load_predictor(b)
+    assert model.name == spec["chosen"]["name"] and model.score["grouping"] == "track"
+    assert "track-grouped CV" in describe_predictor(model)
+    assert "track" in markdown_numbers(b.meta)[0]
+
+
+def test_place_on_a_tracks_own_audio_gives_the_stored_predictor_on_its_stored_vectors(tiny_two):
+    b = load_bundle(tiny_two.bundle)
+    placer = Placer(b)
+    i = 4
+    p = placer.place_file(tiny_two.root / b.tracks["path"][i])
+    model = load_predictor(b)
+    expect = model.predict({e: b.vectors(e)[i:i + 1] for e in b.embeddings},
+                           {n: b.arrays[f"probabilities_{n}"][i:i + 1] for n in b.networks})[0]
+    np.testing.assert_allclose(list(p.probabilities.values()), expect, atol=1e-3)  # the vectors are float16
 
 
 @pytest.mark.parametrize("network", ["mobilenet_v2", "musicnn"])

@@ -23,6 +23,7 @@ def test_the_folds_scores_do_not_depend_on_how_many_processes_run_them():
                          jobs=1)
     two = cross_validate(features, labels, genres, groups, 3, cfg, seed=0, n_folds=3, repeats=2, progress=False,
                          jobs=2)
+    np.testing.assert_array_equal(one.pop("oof_head"), two.pop("oof_head"))  # out-of-fold probabilities too
     assert one == two
     assert len(one["head"]["balanced_accuracy"]["folds"]) == 6 and one["repeats"] == 2
     assert one["logistic_baseline"]["accuracy"]["mean"] > 0.5  # well-separated genres: the probe finds them
