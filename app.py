@@ -30,8 +30,7 @@ def main() -> None:
              for i, (file, title, icon, url) in enumerate(PAGES)]
     page = st.navigation(pages, position="top")
     if st.query_params.get("present") == "1" and page is not pages[-1]:  # a prepared link: presentation mode
-        st.query_params.pop("present")
-        st.switch_page(pages[-1])
+        st.switch_page(pages[-1], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "present"})
     session.compact_layout()
     session.set_up(page.title)
     page.run()

@@ -26,9 +26,8 @@ STYLE = """<style>
 [data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'], [data-testid='stHeader'],
 [data-testid='stToolbar'] {display: none;}
 [data-testid='stMainBlockContainer'] {padding: 0.6rem 1rem 0.5rem 1rem; max-width: 100%;}
-.present-song {font-size: 2.1rem; line-height: 1.2; margin: 0;}
-.present-song b {font-size: 2.6rem;}
 </style>"""
+SONG_LINE = "<p style='font-size: 2rem; line-height: 1.2; margin: 0; font-family: sans-serif'>{}</p>"
 
 
 def page() -> None:
@@ -46,13 +45,12 @@ def page() -> None:
 def song_banner(results: list) -> None:
     """The last song placed, with its genre in large type (or how to add one)."""
     if not results:
-        st.markdown("<p class='present-song'>Drop in or record a song on the Map page: its ★ appears here.</p>",
-                    unsafe_allow_html=True)
+        st.html(SONG_LINE.format("Drop in or record a song on the Map page: its ★ appears here."))
         return
     last = results[-1].placement
-    st.markdown(f"<p class='present-song'>★ {html.escape(results[-1].name)} sounds like "
-                f"<b>{html.escape(last.genre)}</b> ({last.probabilities[last.genre]:.0%})</p>",
-                unsafe_allow_html=True)
+    st.html(SONG_LINE.format(f"★ {html.escape(results[-1].name)} sounds like <b class='present-genre' "
+                             f"style='font-size: 2.6rem'>{html.escape(last.genre)}</b> "
+                             f"({last.probabilities[last.genre]:.0%})"))
 
 
 def on_stop() -> None:
