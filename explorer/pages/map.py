@@ -125,7 +125,7 @@ def map_fragment() -> None:
     # a plain map is sent as the JSON made once for it; songs and selections are drawn on it without a copy
     map_chart(figure_json(fig) if overlaid else cache.map_base_spec(*ctx.ref, embedding, colour_by),
               key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG,
-              frames=layer_play.frames_for(ctx, embedding, colour_by, results, drawn))
+              frames=layer_play.frames_for(ctx, embedding, colour_by, results))
     st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):

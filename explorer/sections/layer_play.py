@@ -11,38 +11,36 @@ from pipeline.networks import split_key
 
 from .. import cache, keys, session, text, upload
 from ..state import cached_bundle
-from ..views.layer_frames import frames_json, layer_frames
+from ..views.layer_frames import frames_json, layer_frames, track_positions, with_overlays
 from ..views.map_view import overlay_spec
 
 MAP_PAGE = "explorer/pages/map.py"
 PRESENT_PAGE = "explorer/pages/present.py"  # presentation mode (app.py registers it; ?present=1 opens it)
 
 
-def frames_for(ctx, embedding: str, colour_by: str, results: list, drawn=None, paths: bool = True) -> str:
-    """The JSON of ``layer_frames`` for the layers of ``embedding``'s network, drawn as the page draws its map
-    (songs' stars, their paths through time unless ``paths`` is False, the selection ``drawn``)."""
-    if not results and not drawn:  # the plain maps: made once per layer and colouring
-        return plain_frames(*ctx.ref, embedding, colour_by)
-    return _frames(cached_bundle(*ctx.ref), ctx.ref, embedding, colour_by, results, drawn, paths)
+def frames_for(ctx, embedding: str, colour_by: str, results: list, paths: bool = True) -> str:
+    """The JSON of ``layer_frames`` for the layers of ``embedding``'s network, drawn as the page draws its map:
+    the tracks (the same on every run: made once per network and colouring), the songs' stars and, unless
+    ``paths`` is False, their paths through time (the selection moves nothing)."""
+    bundle = ctx.bundle
+    layers = bundle.networks[session.network_of(embedding)]
+    frames, n_traces = plain_frames(*ctx.ref, tuple(layers), colour_by)
+    overlays = {e: overlay_spec(NO_TRACES, bundle.labels, markers=upload.markers(results, e),
+                                paths=upload.paths(results, e) if paths else ()) for e in layers} if results else {}
+    return frames_json(with_overlays(frames, overlays, n_traces, embedding))
+
+
+NO_TRACES = {"data": [], "layout": {}}
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def plain_frames(path: str, version: float, embedding: str, colour_by: str) -> str:
-    return _frames(cached_bundle(path, version), (path, version), embedding, colour_by, [], None, False)
-
-
-def _frames(bundle, ref, embedding: str, colour_by: str, results: list, drawn, with_paths: bool) -> str:
-    layers = bundle.networks[session.network_of(embedding)]
-    figures = {}
-    for e in layers:
-        base = cache.map_base_dict(*ref, e, colour_by)
-        markers, paths = upload.markers(results, e), (upload.paths(results, e) if with_paths else [])
-        overlaid = bool(markers or drawn or paths)
-        figures[e] = (overlay_spec(base, bundle.labels, markers=markers, selected=drawn or (), paths=paths)
-                      if overlaid else base)
-    labels = {e: split_key(e)[1] for e in layers}
+def plain_frames(path: str, version: float, layers: tuple, colour_by: str) -> tuple[dict, int]:
+    """(``layer_frames`` of the maps without songs, how many traces they have). Shared: never modified."""
+    labels = cached_bundle(path, version).labels
+    figures = {e: track_positions(cache.map_frame(path, version, e), labels, colour_by) for e in layers}
+    names = {e: split_key(e)[1] for e in layers}
     captions = {e: text.layer_one_line(e) for e in layers}
-    return frames_json(layer_frames(figures, labels, captions, embedding))
+    return layer_frames(figures, names, captions, layers[0]), len(figures[layers[0]]["data"])
 
 
 def take_layer(chart_key: str) -> bool:

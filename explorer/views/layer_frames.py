@@ -11,12 +11,22 @@ import json
 
 import numpy as np
 
+from .map_view import colour_groups
+
 MARGIN = 0.06  # of the span, around the union of the layers' maps (the dots' radius must fit)
+
+
+def track_positions(frame, labels, colour_by: str) -> dict:
+    """A figure dict of only the positions of ``map_view.base_figure``'s traces (one per non-empty colour
+    group, in its order), made from the layer's ``map_view.map_frame``: what moves, without building the map."""
+    data = [{"x": frame["x"][mask].to_numpy(), "y": frame["y"][mask].to_numpy()}
+            for _, _, _, mask in colour_groups(frame, labels, colour_by) if mask.any()]
+    return {"data": data}
 
 
 def trace_positions(fig: dict) -> list[tuple[list, list]]:
     """(x, y) of every trace of a figure dict, in trace order."""
-    return [(list(t.get("x") or []), list(t.get("y") or [])) for t in fig.get("data", [])]
+    return [(list(t.get("x", [])), list(t.get("y", []))) for t in fig.get("data", [])]
 
 
 def moving_traces(figures: list[dict]) -> list[int]:
@@ -62,6 +72,25 @@ def layer_frames(figures: dict, labels: dict, captions: dict, current: str, digi
         layers.append({"key": key, "label": labels.get(key, key), "caption": captions.get(key, ""), "xy": xy})
     return {"layers": layers, "current": order.index(current) if current in order else 0,
             "range": {"x": union_range(xs), "y": union_range(ys)}}
+
+
+def with_overlays(frames: dict, overlays: dict, first: int, current: str) -> dict:
+    """``frames`` (never modified) with more traces that move, and ``current`` the layer on the page.
+
+    ``overlays``: embedding key → a figure dict of only the traces drawn over the map (songs' paths and stars:
+    ``map_view.overlay_spec`` on an empty figure), which are traces ``first``, ``first + 1``, … of the page's.
+    """
+    keys = [layer["key"] for layer in frames["layers"]]
+    layers = []
+    for layer in frames["layers"]:
+        xy = dict(layer["xy"])
+        for i, (x, y) in enumerate(trace_positions(overlays.get(layer["key"], {}))):
+            xy[str(first + i)] = [[round(float(v), 3) for v in x], [round(float(v), 3) for v in y]]
+        layers.append({**layer, "xy": xy})
+    moving = [set(layer["xy"]) for layer in layers]  # only traces every layer has move
+    for layer in layers:
+        layer["xy"] = {k: v for k, v in layer["xy"].items() if all(k in m for m in moving)}
+    return {**frames, "layers": layers, "current": keys.index(current) if current in keys else 0}
 
 
 def frames_json(frames: dict) -> str:
