@@ -63,12 +63,18 @@ def frame_rates(times: list[float]) -> tuple[float, float, int]:
     return 1000.0 / float(dt.mean()), 1000.0 / float(np.percentile(dt, 90)), len(dt)
 
 
-def measure_play(browser, url: str, plays: int = 2) -> dict:
+def open_on_none(browser, address: str, frame: str):
+    """A new 1280 × 720 page at ``address``, its map drawn on the first layer and the script finished."""
     page = browser.new_page(viewport=VIEWPORT)
-    page.goto(url + "/?embedding=none")
-    page.wait_for_selector(MAP_FRAME, timeout=300_000)
+    page.goto(address)
+    page.wait_for_selector(frame, timeout=300_000)
     page.wait_for_selector(IDLE, timeout=300_000)
-    wait_settled(page, MAP_FRAME, "none")
+    wait_settled(page, frame, "none")
+    return page
+
+
+def measure_play(browser, url: str, plays: int = 2) -> dict:
+    page = open_on_none(browser, url + "/?embedding=none", MAP_FRAME)
     rates = []
     for _ in range(plays):
         page.evaluate(f"() => {{ document.querySelector('{MAP_FRAME}').contentWindow.layerPlay.frameTimes = []; }}")
@@ -84,11 +90,7 @@ def measure_play(browser, url: str, plays: int = 2) -> dict:
 
 
 def measure_steps(browser, url: str) -> dict:
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(url + "/present?embedding=none")
-    page.wait_for_selector(PRESENT_FRAME, timeout=300_000)
-    page.wait_for_selector(IDLE, timeout=300_000)
-    wait_settled(page, PRESENT_FRAME, "none")
+    page = open_on_none(browser, url + "/present?embedding=none", PRESENT_FRAME)
     times = []
     for key, layer in (("ArrowRight", "immediate"), ("ArrowRight", "deep"), ("ArrowRight", "shallow"),
                        ("ArrowLeft", "deep"), ("ArrowLeft", "immediate"), ("ArrowLeft", "none")):
