@@ -1,7 +1,8 @@
 """Teaching with the map, in headless Chromium: play the layers (the dots move, in the same chart, and the page
 follows the layer the map stops on) and presentation mode (← / → step the layers; a song's star and genre).
 
-Servers and helpers are test_browser.py's. Screenshots (present-1280x720.png, present-1920x1080.png, and a
+Servers and helpers are tests/browser.py's (the server fixture: tests/app/conftest.py).
+Screenshots (present-1280x720.png, present-1920x1080.png, and a
 map while playing) go to $GENRE_MAP_SCREENSHOTS or pytest's tmp dir.
 """
 from __future__ import annotations
@@ -10,21 +11,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tests.app.test_browser import (
-    CHECKED_LAYER,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    MAP_FRAME,
-    UPLOAD_NAMES,
-    map_chart,
-    no_exception,
-    pytestmark,  # noqa: F401  (skips without Chromium)
-    server,  # noqa: F401  (the fixture)
-    shots_dir,
-    wait_idle,
-)
+from tests.app.test_browser import CHECKED_LAYER, UPLOAD_NAMES, no_exception
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, MAP_FRAME, map_chart, needs_chromium, shots_dir, wait_idle
 from tests.synth import genre_clip, write_audio
 
+pytestmark = needs_chromium
 PRESENT_FRAME = ".st-key-present_chart iframe"
 # the on-screen centres of the first tracks trace's first 20 dots (SVG), in the chart's iframe
 DOT_CENTRES = """el => Array.from(el.querySelectorAll('.scatterlayer .trace')[0].querySelectorAll('path.point'))
@@ -56,7 +47,7 @@ def projector_page():
             browser.close()
 
 
-def test_play_the_layers_moves_the_dots_in_the_same_chart(server, tmp_path):  # noqa: F811
+def test_play_the_layers_moves_the_dots_in_the_same_chart(server, tmp_path):
     shots = shots_dir(tmp_path)
     with projector_page() as page:
         page.goto(server + "/?embedding=none")
@@ -92,7 +83,7 @@ def test_play_the_layers_moves_the_dots_in_the_same_chart(server, tmp_path):  # 
         no_exception(page)
 
 
-def test_presentation_mode_keys_step_the_layers_and_show_the_song(server, tmp_path):  # noqa: F811
+def test_presentation_mode_keys_step_the_layers_and_show_the_song(server, tmp_path):
     rng = np.random.default_rng(3)
     song = write_audio(tmp_path / "room song.wav", genre_clip(2, 12.0, 22050, rng), 22050)
     shots = shots_dir(tmp_path)
