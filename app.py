@@ -3,7 +3,8 @@
 Run:  streamlit run app.py            (the shipped map in assets/gtzan)
       streamlit run app.py -- --bundle DIR    or    GENRE_MAP_BUNDLE=DIR streamlit run app.py
 A view can be opened from its address: /?embedding=shallow&colour=genre&track=blues.00003 (the Map page is
-the default page, at /; the others are at /compare, /similarity and /model)
+the default page, at /; the others are at /compare, /similarity, /model and /present, presentation mode,
+which any address with ?present=1 opens: /?present=1&embedding=none)
 
 Each page is one file in explorer/pages/ (one function, ``page``); what they share (the collection, the view
 in the URL, the songs dropped in the sidebar) is set up by ``explorer.session.set_up`` on every full run.
@@ -20,6 +21,7 @@ PAGES = (  # file, title, icon, url path
     ("explorer/pages/compare_layers.py", "Compare layers", ":material/grid_view:", "compare"),
     ("explorer/pages/similarity.py", "Genre similarity", ":material/grid_on:", "similarity"),
     ("explorer/pages/model.py", "Model", ":material/query_stats:", "model"),
+    ("explorer/pages/present.py", "Present", ":material/co_present:", "present"),
 )
 
 
@@ -27,6 +29,8 @@ def main() -> None:
     pages = [st.Page(file, title=title, icon=icon, url_path=url, default=i == 0)
              for i, (file, title, icon, url) in enumerate(PAGES)]
     page = st.navigation(pages, position="top")
+    if st.query_params.get("present") == "1" and page is not pages[-1]:  # a prepared link: presentation mode
+        st.switch_page(pages[-1], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "present"})
     session.compact_layout()
     session.set_up(page.title)
     page.run()

@@ -60,12 +60,16 @@ def serving_dir() -> Path:
 _component = components.declare_component(NAME, path=str(serving_dir()))
 
 
-def map_chart(fig, key: str, on_select=None, config: dict | None = None):
+def map_chart(fig, key: str, on_select=None, config: dict | None = None, frames: str | None = None,
+              present: bool = False):
     """Draw ``fig`` (a figure, or its JSON from ``plotting.figure_json``) in the persistent chart ``key``;
     returns the last selection (st.plotly_chart's shape) or None.
 
     ``on_select``: a callback run when the user clicks, lassos or clears a selection (its value is in
-    ``st.session_state[key]``).
+    ``st.session_state[key]``), or when the chart stops on a layer (value ``{"layer": key, …}``).
+    ``frames``: every layer's positions (``views.layer_frames.frames_json``): the chart gets a "play the layers"
+    control and moves the dots itself. ``present``: presentation mode (large type; ← / → step the layers).
     """
     spec = fig if isinstance(fig, str) else figure_json(fig)
-    return _component(spec=spec, config=json.dumps(config or {}), key=key, default=None, on_change=on_select)
+    return _component(spec=spec, config=json.dumps(config or {}), frames=frames or "", present=present, key=key,
+                      default=None, on_change=on_select)

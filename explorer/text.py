@@ -1,7 +1,8 @@
 """The words on the page, written for a classroom: no jargon without a gloss."""
 from __future__ import annotations
 
-from pipeline.networks import DEFAULT_NETWORK, NETWORKS, split_key
+from pipeline.networks import DEFAULT_NETWORK, LAYER_PLACES, NETWORKS, split_key
+from pipeline.networks import PAPER_FINDINGS as PAPER_IN_SHORT
 
 TITLE = "The genre map: how a network hears music"
 INTRO_TITLE = "What is this map?"
@@ -62,6 +63,13 @@ def layer_finding(key: str, dim: int | None) -> str:
     else:
         note = NETWORK_NOTES.get(network) if layer == "immediate" else None
     return f"{text[0].upper()}{text[1:]} {note}" if note else f"{text[0].upper()}{text[1:]}"
+
+
+def layer_one_line(key: str) -> str:
+    """One line for a class: the layer and where it is read out; for the paper's network, what the paper found."""
+    network, layer = split_key(key)
+    found = PAPER_IN_SHORT.get(layer) if network == DEFAULT_NETWORK else None
+    return f"{layer_title(key)} ({LAYER_PLACES.get(layer, layer)})" + (f" — paper: {found}" if found else "")
 
 
 def layer_caption(key: str, dim: int | None) -> str:

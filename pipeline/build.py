@@ -26,9 +26,9 @@ from .embed import extract_features, head_taps, segment_images, track_means
 from .evaluate import cross_validate
 from .export import check_windows, export_networks
 from .feature_cache import cached_features
-from .maps import MapConfig, MapProjector, embedding_quality, genre_similarity
+from .maps import MapConfig, embedding_quality, genre_similarity, layer_maps
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
-from .networks import DEFAULT_NETWORK, embedding_key, network_title, split_key
+from .networks import DEFAULT_NETWORK, embedding_key, layer_groups, network_title, split_key
 from .onnx_features import OnnxFeatures
 from .predictor import META_KEY
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
@@ -329,8 +329,9 @@ def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, 
     """Per embedding: its stored vectors, t-SNE map and genre similarity; (arrays, quality, map parameters)."""
     map_params = MapConfig().params(seed)
     arrays, quality = {}, {}
+    projectors = layer_maps(per_track, layer_groups(per_track), map_params)  # each layer's map turned onto the last's
     for e, vectors in per_track.items():
-        proj = MapProjector(**map_params).fit(vectors)
+        proj = projectors[e]
         # the wide layers (none: 2 048 / 768 pixel averages in [0, 1]; immediate: 2 816 / 1 506 pooled
         # activations) in float16: 1e-3 relative, invisible to cosine searches (which read float32), and the
         # shipped bundle stays under 25 MB. The maps above were fitted on the float32 vectors.

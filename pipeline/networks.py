@@ -37,3 +37,12 @@ def split_key(key: str) -> tuple[str, str]:
 
 def network_title(network: str) -> str:
     return NETWORKS.get(network, {}).get("title", network)
+
+
+def layer_groups(keys) -> list[list[str]]:
+    """Embedding keys grouped by network (in the order first seen), each group from input to output (``LAYERS``)."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(split_key(key)[0], []).append(key)
+    rank = {layer: i for i, layer in enumerate(LAYERS)}
+    return [sorted(g, key=lambda k: rank.get(split_key(k)[1], len(LAYERS))) for g in groups.values()]

@@ -25,7 +25,7 @@ import streamlit as st
 
 from explorer import cache, keys, media, session, state, text, upload
 from explorer.map_chart import map_chart
-from explorer.sections import controls, detail, downloads
+from explorer.sections import controls, detail, downloads, layer_play
 from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, track_view
 from explorer.views.map_view import find_tracks, mark_between_clusters, overlay_spec, selection_keys, selection_to_draw
@@ -54,6 +54,8 @@ def page() -> None:
         controls.layer_picker(bundle, rerun=LAYER_CHANGES)
     with colour_col:
         controls.colour_picker(rerun=(keys.MAP_FRAGMENT,))
+    with intro_col:
+        st.page_link(layer_play.PRESENT_PAGE, label="Present to a class", icon=":material/co_present:")
     with intro_col, st.expander(text.INTRO_TITLE):  # folded: on a projector the whole map fits the first screen
         st.markdown(text.intro(len(bundle.tracks), len(bundle.labels), str(bundle.meta["dataset"].get("name", "?"))))
     map_col, detail_col = st.columns([3, 2], gap="medium")
@@ -87,6 +89,8 @@ def current_focus(selection: list):
 # ---------------------------------------------------------------- callbacks (module functions: no closures)
 def on_map_select() -> None:
     """A click or lasso on the map: select it (a click on a song's path also plays from that window)."""
+    if layer_play.take_layer(keys.MAP_CHART):  # the map stopped playing on a layer: the whole page follows
+        st.rerun()
     detail.on_window_click(keys.MAP_CHART)
     session.select(selection_keys(st.session_state.get(keys.MAP_CHART)), origin="map", rerun=FOCUS_CHANGES)
 
@@ -121,7 +125,8 @@ def map_fragment() -> None:
     fig = overlay_spec(base, bundle.labels, markers=markers, selected=drawn, paths=paths) if overlaid else base
     # a plain map is sent as the JSON made once for it; songs and selections are drawn on it without a copy
     map_chart(figure_json(fig) if overlaid else cache.map_base_spec(*ctx.ref, embedding, colour_by),
-              key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG)
+              key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG,
+              frames=layer_play.frames_for(ctx, embedding, colour_by, results))
     st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):

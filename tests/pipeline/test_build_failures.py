@@ -215,7 +215,7 @@ STAGES = {
     "cross-validation": (build_mod, "cross_validate", KeyboardInterrupt()),
     "train": (build_mod, "fit_head", RuntimeError("NaN loss")),
     "embed": (build_mod, "head_taps", RuntimeError("out of memory")),
-    "maps": (build_mod.MapProjector, "fit", KeyboardInterrupt()),
+    "maps": (build_mod, "layer_maps", KeyboardInterrupt()),
     "write": (bundle_mod.np, "savez_compressed", OSError(28, "No space left on device")),  # after a partial write
 }
 

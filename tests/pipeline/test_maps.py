@@ -3,7 +3,18 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.maps import MapProjector, embedding_quality, genre_similarity, nearest_tracks, unit_rows
+from pipeline.maps import (
+    MapProjector,
+    embedding_quality,
+    genre_similarity,
+    knn_genre_accuracy,
+    layer_maps,
+    nearest_tracks,
+    rotated_onto,
+    unit_rows,
+    unit_spread,
+)
+from pipeline.networks import layer_groups
 
 
 def clusters(n_genres=4, per_genre=10, dim=20, spread=1.0, seed=0):
@@ -196,3 +207,56 @@ def test_embedding_quality_knn_leaves_each_point_out():
     genres = np.array(["a", "b", "a", "b", "a", "b"])
     q = embedding_quality(X, np.random.default_rng(0).random((6, 2)), genres, k=1)
     assert q["knn_accuracy"] < 1.0
+
+
+# --- maps that follow each other ---------------------------------------------------------------
+
+
+def layers_of(X, seed=0):
+    """Four "layers" of the same tracks: the clusters seen through different random mixes, sharpening as they go."""
+    rng = np.random.default_rng(seed)
+    return {name: np.abs(X @ rng.normal(size=(X.shape[1], 16)) * (1 + i)) + 0.01 * rng.random((len(X), 16))
+            for i, name in enumerate(("none", "immediate", "deep", "shallow"))}
+
+
+def moved(a, b):
+    return float(np.linalg.norm(unit_spread(a) - unit_spread(b), axis=1).mean())
+
+
+def test_aligned_maps_move_a_track_less_than_independent_ones_at_no_cost():
+    X, genres = clusters(n_genres=4, per_genre=12)
+    vectors = layers_of(X)
+    params = {"random_state": 0}
+    independent = {k: MapProjector(**params).fit(v).coords_ for k, v in vectors.items()}
+    aligned = {k: p.coords_ for k, p in layer_maps(vectors, [list(vectors)], params).items()}
+    keys = list(vectors)
+    for before, after in zip(keys, keys[1:]):
+        assert moved(aligned[before], aligned[after]) < moved(independent[before], independent[after]), after
+    for k in keys:  # the same map turned: distances, so trustworthiness and map k-NN accuracy, are unchanged
+        d_ind = np.linalg.norm(independent[k][:, None] - independent[k][None], axis=-1)
+        d_ali = np.linalg.norm(aligned[k][:, None] - aligned[k][None], axis=-1)
+        np.testing.assert_allclose(d_ali, d_ind, atol=1e-9)
+        quality = embedding_quality(vectors[k], aligned[k], genres)
+        assert quality == pytest.approx(embedding_quality(vectors[k], independent[k], genres))
+        assert knn_genre_accuracy(aligned[k], genres, metric="euclidean") == pytest.approx(
+            knn_genre_accuracy(independent[k], genres, metric="euclidean"))
+    np.testing.assert_allclose(aligned["none"], independent["none"])  # the first layer is fitted on its own
+
+
+def test_rotated_onto_finds_a_turn_and_a_mirror():
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=(30, 2))
+    turn = np.array([[np.cos(1.1), -np.sin(1.1)], [np.sin(1.1), np.cos(1.1)]])
+    for q in (turn, turn @ np.diag([1.0, -1.0])):
+        np.testing.assert_allclose(rotated_onto(target @ q + [5.0, -2.0], target), target, atol=1e-9)
+
+
+def test_layer_groups_follow_each_network_from_input_to_output():
+    keys = ["shallow", "musicnn.deep", "none", "musicnn.none", "deep", "immediate"]
+    assert layer_groups(keys) == [["none", "immediate", "deep", "shallow"], ["musicnn.none", "musicnn.deep"]]
+
+
+def test_map_knn_accuracy_scores_the_map_itself():
+    coords = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]], dtype=float)
+    assert knn_genre_accuracy(coords, list("aaabbb"), k=2, metric="euclidean") == 1.0
+    assert knn_genre_accuracy(coords, list("ababab"), k=2, metric="euclidean") < 0.5

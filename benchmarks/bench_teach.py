@@ -1,0 +1,138 @@
+"""Teaching with the map in real Chromium: how smoothly the layers play, how fast presentation mode steps.
+
+    python benchmarks/bench_teach.py           # the shipped bundle, then 10 000 tracks (benchmarks/large_bundle.py)
+    python benchmarks/bench_teach.py --sizes   # the shipped bundle only (--sizes 10000: that size only)
+
+For each collection, on a fresh server at 1280 × 720 (helpers of benchmarks/bench_app.py):
+**play**: "play the layers" on the Map page (none → immediate → deep → shallow, 1.2 s a move); frames per
+second from the browser's own frame times (``requestAnimationFrame`` timestamps the chart records while the
+dots move; the pauses between moves left out): the mean rate and the 10th-percentile rate (one frame in ten is
+slower than that). **step**: in presentation mode, ← / → (the key pressed → the dots settled on the next
+layer: a 0.15 s move), median of 6; against the one-chart reference page's rerun (a radio click → its new chart
+drawn and the script finished; bench_app.py's reference page, measured in the same run just before).
+
+Targets: play ≥ 30 frames per second with the shipped bundle, ≥ 15 with 10 000 tracks; a step ≤ the reference's
+rerun. The machine is shared: the frame rates are absolute (the browser's own clock) but depend on its load; say
+the load with them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_app import (  # noqa: E402
+    APP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    Server,
+    large_bundle,
+    measure_reference,
+)
+
+MAP_FRAME = ".st-key-map_chart iframe"
+PRESENT_FRAME = ".st-key-present_chart iframe"
+IDLE = '[data-test-script-state="notRunning"]'
+GAP_MS = 200  # longer than any frame: a pause between two moves, not a frame
+TARGET_FPS = {"small": 30.0, "large": 15.0}
+
+
+def play_state(page, frame: str, what: str):
+    return page.evaluate(f"() => document.querySelector('{frame}').contentWindow.layerPlay.{what}")
+
+
+def wait_settled(page, frame: str, layer: str | None = None) -> None:
+    page.wait_for_function(f"""l => {{ const w = document.querySelector('{frame}')?.contentWindow;
+        return w && w.layerPlay && !w.layerPlay.busy() && (l === null || w.layerPlay.shown() === l); }}""",
+                           arg=layer, timeout=300_000)
+
+
+def frame_rates(times: list[float]) -> tuple[float, float, int]:
+    """(mean frames per second, 10th-percentile rate, frames) of rAF timestamps, pauses left out."""
+    dt = np.diff(np.asarray(times, dtype=float))
+    dt = dt[(dt > 0) & (dt < GAP_MS)]
+    return 1000.0 / float(dt.mean()), 1000.0 / float(np.percentile(dt, 90)), len(dt)
+
+
+def open_on_none(browser, address: str, frame: str):
+    """A new 1280 × 720 page at ``address``, its map drawn on the first layer and the script finished."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(address)
+    page.wait_for_selector(frame, timeout=300_000)
+    page.wait_for_selector(IDLE, timeout=300_000)
+    wait_settled(page, frame, "none")
+    return page
+
+
+def measure_play(browser, url: str, plays: int = 2) -> dict:
+    page = open_on_none(browser, url + "/?embedding=none", MAP_FRAME)
+    rates = []
+    for _ in range(plays):
+        page.evaluate(f"() => {{ document.querySelector('{MAP_FRAME}').contentWindow.layerPlay.frameTimes = []; }}")
+        page.frame_locator(MAP_FRAME).locator("#play").click()
+        page.wait_for_timeout(300)
+        wait_settled(page, MAP_FRAME, None)
+        rates.append(frame_rates(play_state(page, MAP_FRAME, "frameTimes")))
+        page.wait_for_selector(IDLE, timeout=300_000)
+        page.wait_for_timeout(1500)  # the page's rerun on the layer the map stopped on
+    page.close()
+    return {"fps": statistics.median(r[0] for r in rates), "fps_p10": statistics.median(r[1] for r in rates),
+            "frames": sum(r[2] for r in rates)}
+
+
+def measure_steps(browser, url: str) -> dict:
+    page = open_on_none(browser, url + "/present?embedding=none", PRESENT_FRAME)
+    times = []
+    for key, layer in (("ArrowRight", "immediate"), ("ArrowRight", "deep"), ("ArrowRight", "shallow"),
+                       ("ArrowLeft", "deep"), ("ArrowLeft", "immediate"), ("ArrowLeft", "none")):
+        page.wait_for_timeout(600)
+        t0 = time.perf_counter()
+        page.keyboard.press(key)
+        wait_settled(page, PRESENT_FRAME, layer)
+        times.append(time.perf_counter() - t0)
+    page.close()
+    return {"step": statistics.median(times)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=None,
+                    help="collection sizes besides the shipped bundle's (default 10000; none: the shipped only)")
+    ap.add_argument("--repeats", type=int, default=3, help="reference page switches (×2)")
+    args = ap.parse_args()
+    sizes = [10000] if args.sizes is None else args.sizes
+    from playwright.sync_api import sync_playwright
+
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for n in [None] + [s for s in sizes if s]:
+                bundle = large_bundle(n) if n else None
+                ref = measure_reference(browser, n or 253, args.repeats)
+                with Server(APP, bundle) as server:
+                    play = measure_play(browser, server.url)
+                    steps = measure_steps(browser, server.url)
+                target = TARGET_FPS["large" if n else "small"]
+                name = f"{n} tracks" if n else "shipped bundle"
+                print(f"{name}: play {play['fps']:.1f} fps (10th percentile {play['fps_p10']:.1f}; "
+                      f"{play['frames']} frames; target ≥ {target:.0f}: {'ok' if play['fps'] >= target else 'MISSED'})"
+                      f" | step {steps['step']:.3f} s vs reference rerun {ref['switch']:.3f} s = "
+                      f"{steps['step'] / ref['switch']:.2f}× (target ≤ 1: "
+                      f"{'ok' if steps['step'] <= ref['switch'] else 'MISSED'}) | load {os.getloadavg()[0]:.1f}",
+                      flush=True)
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
