@@ -1,13 +1,11 @@
 """How many windows the first answer to a dropped-in song needs: agreement of a budget's vote with the whole song's.
 
-For every song, every window's genre probabilities are computed once (the
-shipped bundle's predictor, ``Placer.segment_vectors``); then, for each budget
-k, the genre voted by ``readout.budget_windows(n, k)`` is compared with the
-genre voted by all the windows (``readout.voted_genre``). Printed per budget:
+For every song, every window is computed once; then, for each budget k, the
+genre the app shows from ``Song.first_windows(k)`` (the bundle's predictor on
+those windows' mean vectors) is compared with the whole song's. Printed per budget:
 agreement on the real GTZAN tracks (whole 30 s clips: 5 windows) and on long
 songs (the shared free-licence songs and a 4-minute song made of three of
-them), and the GTZAN tracks' accuracy against their real genre, for the vote
-and for the mean of the probabilities.
+them), and the GTZAN tracks' accuracy against their real genre.
 
     python benchmarks/window_budget.py [--data ../shared/data/gtzan] [--songs ../shared/data/songs]
 """
@@ -26,26 +24,32 @@ sys.path.insert(0, str(REPO))
 from pipeline.audio import AudioError, load_audio  # noqa: E402
 from pipeline.paths import DEFAULT_BUNDLE  # noqa: E402
 from pipeline.place import MAX_SECONDS, Placer  # noqa: E402
-from pipeline.readout import budget_windows, voted_genre, window_votes  # noqa: E402
+from pipeline.readout import FIRST_WINDOWS  # noqa: E402
 
 BUDGETS = (1, 2, 3, 4, 5, 6, 8)
 
 
-def window_probabilities(placer: Placer, files: list[Path], cache: Path) -> dict[str, np.ndarray]:
-    """file name → (n_windows, n_labels) predictor probabilities, cached in ``cache`` (npz, no pickle)."""
+def genres(placer: Placer, files: list[Path], cache: Path) -> dict[str, np.ndarray]:
+    """file → (genre of the whole song, genre from each budget in BUDGETS), label indices; cached (npz, no pickle).
+
+    The genre is what the app shows: the bundle's predictor on the mean vectors of the windows heard
+    (``Song.placement``), from ``Song.first_windows(k)`` and from every window.
+    """
     known = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
-    sr = placer.spec.sample_rate
-    for f in tqdm([f for f in files if str(f) not in known], desc="windows", unit="song"):
+    labels = list(placer.labels)
+    for f in tqdm([f for f in files if str(f) not in known], desc="songs", unit="song"):
         try:
-            y = load_audio(f, sr=sr, max_seconds=MAX_SECONDS)
+            song = placer.song(load_audio(f, sr=placer.spec.sample_rate, max_seconds=MAX_SECONDS), f.name)
         except AudioError as e:
             print(f"skipped {f.name}: {e}")
             continue
-        seg, _ = placer.segment_vectors(y)
-        known[str(f)] = seg["probabilities"]
+        song.compute(song.all_windows())
+        whole = song.placement(song.all_windows())
+        known[str(f)] = np.array([labels.index(whole.genre), len(song.starts_s),
+                                  *(labels.index(song.placement(song.first_windows(k)).genre) for k in BUDGETS)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **known)
-    return {k: known[str(f)] for f in files if (k := str(f)) in known}
+    return {str(f): known[str(f)] for f in files if str(f) in known}
 
 
 def long_song(songs: Path, out: Path) -> Path | None:
@@ -62,15 +66,9 @@ def long_song(songs: Path, out: Path) -> Path | None:
     return out
 
 
-def agreement(probs: dict[str, np.ndarray], k: int) -> float:
-    """Share of songs whose budget vote equals their whole vote."""
-    same = []
-    for p in probs.values():
-        mean = p.mean(axis=0)
-        whole = voted_genre(window_votes(p, p.shape[1]), mean)
-        part = p[budget_windows(len(p), k)]
-        same.append(voted_genre(window_votes(part, p.shape[1]), part.mean(axis=0)) == whole)
-    return float(np.mean(same))
+def agreement(found: dict[str, np.ndarray], k: int) -> float:
+    """Share of songs whose first answer from k windows names the whole song's genre."""
+    return float(np.mean([g[2 + BUDGETS.index(k)] == g[0] for g in found.values()]))
 
 
 def main(argv=None) -> int:
@@ -78,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bundle", default=str(DEFAULT_BUNDLE))
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "gtzan"))
     ap.add_argument("--songs", default=str(REPO.parent / "shared" / "data" / "songs"))
-    ap.add_argument("--cache", default=str(REPO / ".cache" / "bench" / "window_probabilities.npz"))
+    ap.add_argument("--cache", default=str(REPO / ".cache" / "bench" / "first_answer_genres.npz"))
     args = ap.parse_args(argv)
     placer = Placer.from_path(args.bundle)
     labels = list(placer.labels)
@@ -86,24 +84,21 @@ def main(argv=None) -> int:
     songs = sorted(Path(args.songs).glob("*.ogg"))
     mix = long_song(Path(args.songs), Path(args.cache).parent / "three_songs_4min.flac")
     songs += [mix] if mix else []
-    gtzan = window_probabilities(placer, tracks, Path(args.cache))
-    long = window_probabilities(placer, songs, Path(args.cache))
+    gtzan = genres(placer, tracks, Path(args.cache))
+    long = genres(placer, songs, Path(args.cache))
     truth = {str(f): labels.index(f.parent.name) for f in tracks if f.parent.name in labels}
-    vote_right = [voted_genre(window_votes(p, len(labels)), p.mean(0)) == truth[k] for k, p in gtzan.items()]
-    mean_right = [int(np.argmax(p.mean(0))) == truth[k] for k, p in gtzan.items()]
-    print(f"bundle {args.bundle}, predictor {placer.predictor.name}; {len(gtzan)} GTZAN tracks "
-          f"(windows per track: {sorted({len(p) for p in gtzan.values()})}), {len(long)} long songs "
-          f"({', '.join(f'{Path(k).stem} {len(p)}' for k, p in long.items())} windows)")
-    print(f"GTZAN accuracy against the real genre (bundle tracks, seen in training): vote {np.mean(vote_right):.3f}, "
-          f"mean probability {np.mean(mean_right):.3f}")
+    right = np.mean([g[0] == truth[k] for k, g in gtzan.items()])
+    print(f"bundle {args.bundle}, genre by {placer.predictor_model.name}; {len(gtzan)} GTZAN tracks "
+          f"(windows per track: {sorted({int(g[1]) for g in gtzan.values()})}), {len(long)} long songs "
+          f"({', '.join(f'{Path(k).stem} {int(g[1])}' for k, g in long.items())} windows)")
+    print(f"GTZAN tracks' genre against the real one: {right:.3f} (the bundle's own tracks: seen in training)")
     print("| windows in the first answer | agrees with the whole song: GTZAN 30 s tracks | long songs |")
     print("|---|---|---|")
     for k in BUDGETS:
         print(f"| {k} | {agreement(gtzan, k):.3f} | {agreement(long, k):.3f} |")
-    for k, p in long.items():
-        votes = window_votes(p, len(labels))
-        top = np.argsort(-votes)[:3]
-        print(f"  {Path(k).stem}: " + ", ".join(f"{labels[i]} {votes[i]}" for i in top if votes[i]))
+    for k, g in long.items():
+        print(f"  {Path(k).stem}: {labels[g[0]]} (first answer from {FIRST_WINDOWS} windows: "
+              f"{labels[g[2 + BUDGETS.index(FIRST_WINDOWS)]]})")
     return 0
 
 

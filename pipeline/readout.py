@@ -2,17 +2,17 @@
 
 A whole song is heard as overlapping 10 s windows, and its windows may not
 agree: a rock ballad's piano intro sounds classical, its chorus pop. The
-mean of their probabilities is then flat ("classical 17 %") and reads as an
-answer when it is not one. So a song's genre is the one most of its windows
-choose (ties go to the higher mean probability), reported with how many
-windows support it and the runner-up when it is close:
-"pop — 24 of 42 windows; classical 11".
+song's genre alone ("classical 17 %") then reads as an answer when it is
+not one. So the genre (the bundle's predictor on the song's mean vectors,
+the reader its cross-validation chose) is reported with how many windows
+choose it and the most chosen other genre when it is close:
+"pop — 24 of 42 windows; classical 11", or "jazz — 3 of 11 windows; reggae 7".
 
 The first answer to a dropped-in song is computed from a fixed budget of
 windows spread evenly over it (``budget_windows``), so it costs the same
 for a 30 s clip and a 5-minute song; the rest of the windows follow.
 ``benchmarks/window_budget.py`` chose the budget: the fewest windows whose
-vote agrees with the whole song's.
+genre agrees with the whole song's.
 """
 from __future__ import annotations
 
@@ -39,15 +39,12 @@ def window_votes(window_probabilities: np.ndarray, n_labels: int) -> np.ndarray:
     return np.bincount(np.argmax(p, axis=1), minlength=n_labels) if len(p) else np.zeros(n_labels, np.int64)
 
 
-def voted_genre(votes: np.ndarray, mean_probabilities: np.ndarray) -> int:
-    """The genre most windows choose; a tie goes to the higher mean probability."""
-    votes = np.asarray(votes)
-    tied = np.flatnonzero(votes == votes.max())
-    return int(tied[np.argmax(np.asarray(mean_probabilities)[tied])])
-
-
 def readout(genre: str, votes: dict, n_windows: int) -> str:
-    """'pop — 24 of 42 windows; classical 11' (the runner-up only when close); 'pop' for one window."""
+    """'pop — 24 of 42 windows; classical 11' (the runner-up only when close); 'pop' for one window.
+
+    The runner-up is the other genre most windows choose; it is named when it has at least ``CLOSE``
+    times the genre's windows (so always when the windows choose it more often than the genre).
+    """
     if n_windows <= 1:
         return genre
     ranked = sorted(((n, g) for g, n in votes.items() if g != genre and n > 0), reverse=True)

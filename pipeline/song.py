@@ -10,7 +10,7 @@ answer does not wait for it:
    ``MAX_INPUTS`` network inputs each) that compute what those windows need
    and is not computed yet; run them inline (``compute``) or on any pool;
 3. ``placement(windows)`` is the song as those windows hear it: their mean
-   vectors placed on every map, the genre they vote for, their path.
+   vectors placed on every map, their genre and each window's, their path.
 
 The app asks for ``first_windows()`` (``readout.FIRST_WINDOWS`` spread over
 the song), shows that placement at once, and computes the rest in the
@@ -28,7 +28,7 @@ import numpy as np
 
 from .audio import AudioError
 from .placement import Placement
-from .readout import FIRST_WINDOWS, budget_windows, voted_genre, window_votes
+from .readout import FIRST_WINDOWS, budget_windows, window_votes
 from .serve import OUTPUTS
 from .spectrogram import thumbnail_from_power
 
@@ -164,8 +164,9 @@ class Song:
         """The song as these (computed) windows hear it: a ``Placement`` with their path.
 
         The song's vectors are the mean of these windows' (a bundle track's are
-        the mean of its windows too); its genre is the one most sounding windows
-        vote for (``readout``). Windows already placed keep their positions.
+        the mean of its windows too); its genre is the bundle's predictor on them,
+        and ``votes`` count the genre each sounding window gets (``readout``).
+        Windows already placed keep their positions.
         """
         window_idx = np.sort(np.asarray(window_idx, dtype=np.int64))
         vectors, head = {}, {}
@@ -181,7 +182,7 @@ class Song:
         votes = window_votes(window_probs[self._sounding[window_idx]], len(labels))
         maps = self._place(mean, vectors, window_idx, sounding)
         return Placement(
-            file=self.name, genre=labels[voted_genre(votes, probs)],
+            file=self.name, genre=labels[int(np.argmax(probs))],
             probabilities={g: float(p) for g, p in zip(labels, probs)}, maps=maps,
             duration_s=self.duration_s, n_segments=self.n_windows, vectors=mean,
             thumbnail=self._thumbnail(), file_duration_s=self.file_duration_s,
