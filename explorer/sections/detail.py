@@ -81,8 +81,8 @@ def show_song(result, labels, audio: dict | None = None, predictor: str | None =
     item = UPLOAD_PREFIX + result.key
     st.subheader(f"★ {result.name}", anchor=False)
     heard = sum(p.votes.values())
-    status = (f"first answer from {heard} of its {p.n_segments} windows in {result.seconds:.2f} s; the rest is "
-              "being heard" if result.job is not None else f"first answer in {result.seconds:.2f} s")
+    status = f"first answer in {result.seconds:.2f} s" + (
+        f" from {heard} of its {p.n_segments} windows; the rest is being heard" if result.job is not None else "")
     st.markdown(f"Your song · {text.genre_readout(result)} · {p.duration_s:.0f} s "
                 f"({status})")
     if predictor:
