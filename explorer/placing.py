@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 WAIT_STEP_S = 0.25  # how often a waiting first answer says where it is in the queue
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
     """This thread yields the CPU to the server's other threads (Linux: threads are tasks)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
@@ -64,7 +64,7 @@ class Placing:
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
         self._first = ThreadPoolExecutor(self.workers, "first-answer")
-        self._paths = ThreadPoolExecutor(1, "song-path", initializer=_lower_priority)
+        self._paths = ThreadPoolExecutor(1, "song-path", initializer=lower_priority)
         self._order = itertools.count()
         self._waiting: dict[int, int] = {}  # arrival number → its first answer's tasks not finished yet
         self._lock = threading.Lock()

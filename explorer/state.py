@@ -30,7 +30,7 @@ import streamlit as st
 from pipeline.bundle import Bundle, BundleError, load_bundle, read_meta
 from pipeline.paths import ASSETS, DEFAULT_BUNDLE
 
-from .placing import Placing
+from .placing import Placing, lower_priority
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_VAR = "GENRE_MAP_BUNDLE"
@@ -102,14 +102,6 @@ def get_bundle(path: Path) -> Bundle:
     return cached_bundle(str(path), stamp(path))
 
 
-def _lower_this_threads_priority() -> None:
-    """Let the page (and, on a laptop, the browser) have the CPU first (Linux: threads are tasks)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
-
-
 PLACER_DELAY_S = 8.0  # the first page is in the browser (plotly.js loaded) before the model starts loading
 
 
@@ -126,7 +118,7 @@ def _make_placer(bundle: Bundle, needed: threading.Event, before=None):
     # the server thread that sends the browser plotly.js (measured: the first map ~1.5 s later). Wait a
     # little, unless a song or a neighbour list needs the model now.
     needed.wait(PLACER_DELAY_S)
-    _lower_this_threads_priority()  # this loader thread only; placements later run at normal priority
+    lower_priority()  # this loader thread only; placements later run at normal priority
     if before is not None and not needed.is_set():
         try:
             before()

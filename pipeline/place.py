@@ -191,22 +191,18 @@ class Placer:
         song = self.song(y, "segments")
         windows = song.all_windows()
         song.compute(windows, self._pool)
-        vectors, head = {}, {}
-        for w in song.work:
-            v, head[w.network.name] = w.window_rows(windows)
-            vectors.update(v)
-        return {**vectors, "probabilities": self.probabilities(vectors, head)[1]}, song.starts_s
+        vectors, head = song.window_rows(windows)
+        return {**vectors, "probabilities": self.predictor_model.predict(vectors, head)}, song.starts_s
 
-    def probabilities(self, window_vectors: dict, head: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(the song's probabilities, each window's) from its windows' vectors and each network's head.
+    def probabilities(self, window_vectors: dict, head: dict, mean_vectors: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(the song's probabilities, each window's) from its windows' vectors, their mean and each network's head.
 
         The stored predictor (``pipeline.predictor``) reads the song's mean vectors and its windows' mean head
         probabilities (as it read a bundle track's), and each window's own.
         """
-        windows = self.predictor_model.predict(window_vectors, head)
-        means = {k: v.mean(axis=0, dtype=np.float64).astype(np.float32)[None] for k, v in window_vectors.items()}
         head_mean = {k: np.asarray(v, dtype=np.float64).mean(axis=0)[None] for k, v in head.items()}
-        return self.predictor_model.predict(means, head_mean)[0], windows
+        song = self.predictor_model.predict({k: v[None] for k, v in mean_vectors.items()}, head_mean)[0]
+        return song, self.predictor_model.predict(window_vectors, head)
 
     def song(self, y: np.ndarray, name: str, file_duration_s: float | None = None, prepare: bool = True) -> Song:
         """A decoded signal, ready to be placed window by window (``pipeline.song``).

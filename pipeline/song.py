@@ -155,6 +155,14 @@ class Song:
         """Run ``tasks(window_idx)`` here, or on ``pool`` (an executor) and wait."""
         _run(self.tasks(window_idx), pool)
 
+    def window_rows(self, window_idx: np.ndarray) -> tuple[dict, dict]:
+        """({embedding key: (n, dim)} of every network, {network: head probabilities (n, labels)}) of windows."""
+        vectors, head = {}, {}
+        for w in self.work:
+            v, head[w.network.name] = w.window_rows(window_idx)
+            vectors.update(v)
+        return vectors, head
+
     def computed(self) -> int:
         """How many windows have every input computed (for progress: "12 of 42 windows")."""
         return int(np.all([w.ready() for w in self.work], axis=0).sum())
@@ -169,14 +177,11 @@ class Song:
         Windows already placed keep their positions.
         """
         window_idx = np.sort(np.asarray(window_idx, dtype=np.int64))
-        vectors, head = {}, {}
-        for w in self.work:
-            v, head[w.network.name] = w.window_rows(window_idx)
-            vectors.update(v)
+        vectors, head = self.window_rows(window_idx)
         mean = {k: v.mean(axis=0, dtype=np.float64).astype(np.float32) for k, v in vectors.items()}
         if not np.any(mean[self.placer.predictor.key("none")]):
             raise AudioError(SILENT)
-        probs, window_probs = self.placer.probabilities(vectors, head)
+        probs, window_probs = self.placer.probabilities(vectors, head, mean)
         sounding = window_idx[self._sounding[window_idx]]
         labels = self.placer.labels
         votes = window_votes(window_probs[self._sounding[window_idx]], len(labels))
