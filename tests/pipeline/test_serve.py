@@ -18,6 +18,7 @@ from pipeline.cli import main as cli_main
 from pipeline.embed import segment_images
 from pipeline.model import GenreNet
 from pipeline.networks import LAYERS
+from pipeline.paths import DEFAULT_BUNDLE
 from pipeline.place import Placer
 from pipeline.serve import OUTPUTS, OnnxNetwork, default_threads
 from pipeline.spectrogram import SpectrogramConfig
@@ -197,6 +198,10 @@ def test_place_info_and_the_explorer_run_with_the_serve_requirements_alone(tiny,
     placement = json.loads(lines[-2])
     assert placement["file"] == "song.wav" and set(placement["maps"]) == set(LAYERS) and placement["trajectory"]
     assert report["explorer_failed"] == {}
+    # the shipped bundle's genre comes from a stored probe (predictor.safetensors): it must load there too
+    r = subprocess.run([sys.executable, "-c", blocker() + SERVE_ONLY, str(DEFAULT_BUNDLE), str(song)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 0 and json.loads(r.stdout.strip().splitlines()[-1])["codes"] == [0, 0, 0], r.stderr[-3000:]
 
 
 def test_front_end_settings_come_from_the_bundle(tiny):
