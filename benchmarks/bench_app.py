@@ -254,7 +254,7 @@ def switches(page, repeats: int) -> list[float]:
 def network_switches(page, repeats: int) -> list[float]:
     """Seconds from opening the network selector to the other network's map drawn and the script finished
     (a whole-page run: the layer control changes); [] for a collection of one network."""
-    from pipeline.networks import NETWORKS
+    from pipeline.networks import network_title
 
     picker = page.locator(".st-key-network")
     if picker.count() == 0:
@@ -266,7 +266,7 @@ def network_switches(page, repeats: int) -> list[float]:
         before = page.evaluate(FIRST_X, APP_CHART)
         t0 = time.perf_counter()
         picker.click()
-        page.get_by_role("option", name=NETWORKS[name]["title"], exact=True).click()
+        page.get_by_role("option", name=network_title(name), exact=True).click()
         page.wait_for_function(f"b => ({FIRST_X})('{APP_CHART}') !== b", arg=before, timeout=300_000)
         page.wait_for_selector(IDLE, timeout=300_000)
         out.append(time.perf_counter() - t0)

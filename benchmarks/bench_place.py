@@ -147,7 +147,7 @@ def stage_times(placer, path: Path, repeats: int) -> dict:
 
     from pipeline.audio import load_audio, resample
     from pipeline.embed import none_vectors
-    from pipeline.musicnn_input import MusiCNNConfig, musicnn_mel, patch_none, slice_patches
+    from pipeline.networks.musicnn_input import MusiCNNConfig, musicnn_mel, patch_none, slice_patches
     from pipeline.spectrogram import clip_windows, thumbnail_from_power
 
     nets = {n.name: n for n in placer.networks}

@@ -38,7 +38,7 @@ CANDIDATES = {"mean_pool+max_pool": ("mean_pool", "max_pool"), "mean_pool": ("me
 
 def extract(data: Path, weights: Path, out: Path) -> None:
     """Decode, extract per-patch features with one torch thread, save them and print the timing."""
-    from pipeline.musicnn import MusiCNNConfig, load_musicnn, musicnn_features
+    from pipeline.networks.musicnn_net import MusiCNNConfig, load_musicnn, musicnn_features
     from pipeline.runtime import torch_threads
 
     tracks, _ = discover_tracks(data)

@@ -5,7 +5,7 @@
 MobileNetV2: backbone features ("immediate", 1280-d) of real GTZAN windows (the first ``--clips`` clips of every
 genre, 10 s windows as the build makes them) with the shipped file vs the float32 original, and what the shipped
 bundle's head makes of each (genre probabilities, predicted genre). MusiCNN: the variables themselves, and, when
-``pipeline.musicnn`` is present, its outputs on the reference inputs shipped beside the original.
+``pipeline.networks.musicnn_net`` is present, its outputs on the reference inputs shipped beside the original.
 Needs the float32 originals and the data (``../shared``); prints numbers, asserts nothing.
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ sys.path.insert(0, str(REPO))
 from pipeline.audio import load_audio  # noqa: E402
 from pipeline.bundle import load_bundle  # noqa: E402
 from pipeline.embed import backbone_features, head_taps, segment_images  # noqa: E402
-from pipeline.model import Backbone, GenreHead, load_imagenet_backbone  # noqa: E402
+from pipeline.networks.mobilenet_v2_net import Backbone, GenreHead, load_imagenet_backbone  # noqa: E402
+from pipeline.networks.weights import SHIPPED, read_state_dict  # noqa: E402
 from pipeline.spectrogram import SpectrogramConfig  # noqa: E402
-from pipeline.weights import SHIPPED, read_state_dict  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 
@@ -68,9 +68,9 @@ def musicnn() -> None:
     print(f"MusiCNN: {SHIPPED['musicnn'].path.stat().st_size:,} B shipped vs {original_path.stat().st_size:,} B "
           f"original; largest variable-wise max|diff|/max|value| {rel:.2e} ({worst})")
     try:
-        from pipeline.musicnn import load_musicnn
+        from pipeline.networks.musicnn_net import load_musicnn
     except ImportError:
-        print("  (pipeline.musicnn not present: outputs not compared)")
+        print("  (pipeline.networks.musicnn_net not present: outputs not compared)")
         return
     ref = np.load(original_path.with_name("reference_outputs.npz"))
     nets = {"shipped": load_musicnn(SHIPPED["musicnn"].path), "original": load_musicnn(original_path)}

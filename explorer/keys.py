@@ -7,7 +7,7 @@ Widget keys double as URL query-parameter names where the view is in the URL
 from __future__ import annotations
 
 # ---------------------------------------------------------------- the view (survives moving between pages)
-EMBEDDING = "embedding"  # the layer radio: an embedding key of the bundle ("deep", "musicnn.deep")
+EMBEDDING = "embedding"  # the layer radio: an embedding key of the bundle ("deep", "<network>.deep")
 NETWORK = "network"  # the network picker (only drawn when the bundle holds more than one network)
 COLOUR = "colour"  # the colouring radio: genre / predicted / correct
 SELECTION = "selection"  # list of item keys: track ids and/or "upload:<file id>"

@@ -1,7 +1,7 @@
 """The words on the page, written for a classroom: no jargon without a gloss."""
 from __future__ import annotations
 
-from pipeline.networks import DEFAULT_NETWORK, LAYER_PLACES, NETWORKS, split_key
+from pipeline.networks import DEFAULT_NETWORK, LAYER_PLACES, network_text, split_key
 from pipeline.networks import PAPER_FINDINGS as PAPER_IN_SHORT
 
 TITLE = "The genre map: how a network hears music"
@@ -30,24 +30,20 @@ LAYER_TEXTS = {
     "deep": ("Deep layer", "{dim} numbers from inside the new, genre-trained part"),
     "shallow": ("Last layer", "{dim} numbers just before the genre decision"),
 }
-PAPER_FINDINGS = {  # MobileNetV2, the paper's network
+PAPER_FINDINGS = {  # the paper's network (the default)
     "none": "Paper: not informative — genres are mixed together.",
     "immediate": "A network trained on photos, not music. Paper: some separation, but not enough (classical "
                  "spreads into unrelated genres).",
     "deep": "Paper: the best balance — clear genre groups whose positions and overlaps still say how genres relate.",
     "shallow": "Paper: tight clusters, but they no longer show how genres relate to each other.",
 }
-NETWORK_NOTES = {  # one sentence per other network, for its "immediate" layer
-    "musicnn": "A network trained on music (tags of a million songs), not photos.",
-}
-
-NETWORK_HELP = ("The same clips, heard by two different networks: one first trained on photos (ImageNet, as in "
-                "the paper) and one first trained on music (MusiCNN). Compare where genres sit on each network's "
-                "maps.")
+NETWORK_HELP = ("The same clips, heard by different networks: one first trained on photos (ImageNet, as in "
+                "the paper) and others, such as one first trained on music. Compare where genres sit on each "
+                "network's maps.")
 
 
 def layer_title(key: str) -> str:
-    """'Deep layer' for ``deep`` or ``musicnn.deep`` (the network is said by the network picker)."""
+    """'Deep layer' for ``deep`` or ``<network>.deep`` (the network is said by the network picker)."""
     _, layer = split_key(key)
     return LAYER_TEXTS.get(layer, (layer,))[0]
 
@@ -55,13 +51,13 @@ def layer_title(key: str) -> str:
 def layer_finding(key: str, dim: int | None) -> str:
     """What the layer is and, where known, what the paper found about it (no title)."""
     network, layer = split_key(key)
-    short = NETWORKS.get(network, {}).get("short", network)
+    short = network_text(network, "short")
     base = LAYER_TEXTS.get(layer, (layer, "a layer of this bundle's network ({dim} numbers)"))[1]
     text = base.format(dim=dim if dim is not None else "?", network=short) + "."
     if network == DEFAULT_NETWORK:
         note = PAPER_FINDINGS.get(layer)
     else:
-        note = NETWORK_NOTES.get(network) if layer == "immediate" else None
+        note = network_text(network, "note") if layer == "immediate" else None
     return f"{text[0].upper()}{text[1:]} {note}" if note else f"{text[0].upper()}{text[1:]}"
 
 
@@ -77,8 +73,8 @@ def layer_caption(key: str, dim: int | None) -> str:
 
 
 def network_title(network: str) -> str:
-    """'Trained on photos (ImageNet MobileNetV2, the paper)' (from pipeline.networks)."""
-    return NETWORKS.get(network, {}).get("title", network)
+    """'Trained on photos (…, the paper)': the registered network's title (``pipeline.networks``)."""
+    return network_text(network, "title")
 
 
 MAP_HELP = ("Hover a dot for the clip's details; click one (or draw round several with the lasso tool at the top "

@@ -9,10 +9,13 @@
       audio.py                any file → 22 050 Hz mono float32 (soundfile + soxr; bounded reads, one-line errors)
       spectrogram.py          log-mel images (librosa's numbers in numpy, one STFT per song), windows, augmentation
       splits.py               track/artist splits (repeated recordings together) and the leakage audit
-      model.py                the frozen ImageNet MobileNetV2 (eval mode: batch-norm folded) + the new head and its taps
-      musicnn.py              MusiCNN ported to PyTorch (checked against the original's outputs) + its head
-      musicnn_input.py        MusiCNN's front end in numpy: 16 kHz, 96-band mel, 3 s patches on the 10 s window grid
-      networks.py             network and layer names, embedding keys (deep, musicnn.deep)
+      networks/               the map networks: one module each (front end, build features, served graph, texts)
+        __init__.py           the registry: network and layer names, embedding keys (deep, <network>.deep)
+        contract.py           what every network module provides (Windows, BuildNetwork) and a served graph
+        image_network.py      the shared half of the networks that read log-mel images (ImageNet CNNs)
+        <name>.py             one network each; <name>_net.py / <name>_input.py its torch modules / numpy front end
+        weights.py            the shipped pretrained weights (sha256-checked) and what --weights means
+      head.py                 the new genre head every network gets (deep, shallow, logits)
       feature_cache.py        backbone features cached on disk (.cache/), so an interrupted run resumes
       onnx_features.py        a frozen network exported once and run in onnxruntime: the build's features, fast
       train.py                the head: early stopping on validation tracks, refit, class weights, metrics
@@ -28,7 +31,6 @@
       place.py                Placer: a new song → genre, embeddings, map positions, neighbours, trajectory (no torch)
       serve.py                the network in onnxruntime
       project.py              new points on a saved t-SNE map (openTSNE's transform in numpy; old points never move)
-      weights.py              the shipped pretrained weights (sha256-checked) and what --weights means
       paths.py                where shipped files are: DEFAULT_BUNDLE (assets/gtzan), assets/weights
       palette.py              the genre colours every chart uses (explorer and report)
       runtime.py              torch threads for a block; package versions recorded with results

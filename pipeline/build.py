@@ -1,8 +1,8 @@
 """``build``: a dataset folder → trained networks, four embeddings each, maps → one bundle.
 
 Stages (each timed, each long one with a progress bar): discover, decode,
-split, then per network (ImageNet MobileNetV2, the paper's; MusiCNN, trained
-on music) features (cached on disk, keyed on data + config), cross-validation
+split, then per network (``networks``: the paper's ImageNet CNN, one trained
+on music, any other registered) features (cached on disk, keyed on data + config), cross-validation
 and training of its new head; then previews, maps and the write (with each
 network exported to ONNX and checked against torch). The network whose head
 scores best under artist-grouped CV gives the bundle's predictions.
@@ -22,21 +22,27 @@ import torch
 
 from .bundle import write_bundle
 from .dataset import check_enough_tracks, load_corpus
-from .embed import extract_features, head_taps, segment_images, track_means
+from .embed import head_taps, track_means
 from .evaluate import cross_validate
-from .export import check_windows, export_networks
+from .export import export_networks
 from .feature_cache import cached_features
 from .maps import MapConfig, embedding_quality, genre_similarity, layer_maps
-from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
-from .networks import DEFAULT_NETWORK, embedding_key, layer_groups, network_title, split_key
-from .onnx_features import OnnxFeatures
+from .networks import (
+    BUILD_DEFAULT,
+    DEFAULT_NETWORK,
+    NAMES,
+    embedding_key,
+    layer_groups,
+    network,
+    network_title,
+    split_key,
+)
 from .predictor import META_KEY
 from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
 from .runtime import package_versions
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
-from .weights import shipped_weights_file
 
 
 @dataclass
@@ -58,16 +64,16 @@ class BuildConfig:
     cv_repeats: int = 3  # of the artist-grouped CV, the headline (0 skips both CVs)
     track_cv_repeats: int = 1  # of the track-level CV beside it: a label for how much it flatters, not a headline
     jobs: int = 0  # CV folds side by side in this many processes (0: a core each, up to 4); never changes results
-    networks: tuple = ("mobilenet_v2", "musicnn")  # MobileNetV2 (the paper's) and any of NETWORK_FEATURES
+    networks: tuple = BUILD_DEFAULT  # the default network (the paper's) and any others of ``networks.NAMES``
     preview_seconds: float = PREVIEW_SECONDS  # audio preview per track inside the bundle; 0 = none
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
-    # The build's head, as chosen by the artist-grouped CV of issue 12 (reports/README.md, "What generalizes"):
+    # The build's head, as the artist-grouped CV chose (reports/README.md, "What generalizes"):
     # class-weighted loss (TrainConfig's default) and the paper's augmentation (one gain/pitch/noise copy of
     # every training window), which helped unheard artists although it did not help the track-level CV on 94 tracks.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(augment="paper"))
-    # MobileNetV2 blocks whose global-average pools, concatenated, are the "immediate" features: all 19 blocks
-    # (2816-d; earlier blocks keep more of the spectrogram's texture), again the artist-grouped CV's choice.
-    pool_blocks: tuple = tuple(range(LAST_BLOCK + 1))
+    # the default network's blocks whose global-average pools, concatenated, are its "immediate" features: all
+    # 19 blocks (2816-d; earlier blocks keep more of the spectrogram's texture), again the artist-grouped CV's choice.
+    pool_blocks: tuple = tuple(range(19))
 
 
 class Stages:
@@ -100,6 +106,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
                          list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
     h.update(b"onnxruntime")  # extracted in onnxruntime (~1e-5 from eager torch): torch-era caches are not reused
+    h.update(b"per-track augmentation seeds")  # each track's own generator: caches of one shared generator are not
     st = Path(weights_path).stat()
     h.update(f"{weights_path}|{st.st_size}|{st.st_mtime_ns}".encode())
     h.update(json.dumps(list(extra)).encode())  # another network's features never answer for this one's
@@ -142,7 +149,7 @@ def cv_groupings(cfg: BuildConfig, genres, ids, artists, titles) -> dict:
 
 
 def stage_name(network: str, stage: str) -> str:
-    """MobileNetV2's stages keep their plain names (``features``); another network's carry its name."""
+    """The default network's stages keep their plain names (``features``); another network's carry its name."""
     return stage if network == DEFAULT_NETWORK else f"{network} {stage}"
 
 
@@ -154,45 +161,33 @@ class NetworkResult:
     per_track: dict  # embedding key → (n_tracks, dim)
     probabilities: np.ndarray  # (n_tracks, n_genres)
     metrics: dict  # test, training, cross_validation
-    served: torch.nn.Module  # what is exported to ONNX
+    served: torch.nn.Module  # what is exported to ONNX (``contract.BuildNetwork.serving``)
     state: dict  # the weights the bundle keeps for it
     check_inputs: np.ndarray  # a batch of the build's own inputs for the ONNX check
     config: dict  # its settings in bundle.json
     oof_head: dict = field(default_factory=dict)  # CV kind → the head's out-of-fold probabilities
 
 
-def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
-    """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
-    net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
-    weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
-    def extract():  # only on a cache miss: the export needs one real batch of images
-        run = OnnxFeatures(net.backbone, segment_images(audios[0], cfg.spectrogram)[0], time_axis=2)
-        return extract_features(run, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress)
+def network_features(net, audios, seed: int, progress: bool) -> dict[str, np.ndarray]:
+    """``net.track_features`` of every track, concatenated, with ``track`` (row → track index)."""
+    from tqdm.auto import tqdm
 
-    feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), extract)
-    return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
-                        "pool_blocks": list(cfg.pool_blocks)}
+    parts = []
+    for i, y in enumerate(tqdm(audios, desc=f"{net.name} features", unit="track", disable=not progress)):
+        rows = net.track_features(y, i, seed)
+        parts.append({**rows, "track": np.full(len(rows["clean"]), i, dtype=np.int64)})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def musicnn_network_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
-    """MusiCNN (pretrained on music) on every 3 s patch: (the network, its features, its settings)."""
-    from .musicnn import corpus_features, load_musicnn
-    from .musicnn_input import MusiCNNConfig
-
-    weights_path = shipped_weights_file("musicnn")
-    model, mcfg = load_musicnn(weights_path), MusiCNNConfig()
-    key = _cache_key(tracks, cfg, str(weights_path), extra=["musicnn", mcfg.to_dict()])
-    feats = cached_features(key, Path(cfg.cache), lambda: corpus_features(model, audios, cfg.spectrogram, mcfg,
-                                                                        progress))
-    return model, feats, {"backbone": "musicnn", "weights": weights_path.name, "input": mcfg.to_dict(),
-                          "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
+def extract_network(name: str, cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
+    """A registered network's build side and its features of every window (cached on disk)."""
+    net = network(name).for_build(cfg, n_classes)
+    key = _cache_key(tracks, cfg, net.weights_path, extra=net.cache_parts)
+    return net, cached_features(key, Path(cfg.cache), lambda: network_features(net, audios, cfg.seed, progress))
 
 
-NETWORK_FEATURES = {"mobilenet_v2": mobilenet_features, "musicnn": musicnn_network_features}
-
-
-def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig, corpus: dict, stage,
-                  progress: bool, log) -> NetworkResult:
+def train_network(name: str, net, feats: dict, cfg: BuildConfig, corpus: dict, stage, progress: bool,
+                  log) -> NetworkResult:
     """Cross-validate, train and read out one network's new head on its frozen features."""
     labels, y, split = corpus["labels"], corpus["y"], corpus["split"]
     n = len(y)
@@ -215,19 +210,10 @@ def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig
         per_track = {embedding_key(name, layer): track_means(v, seg.track, n, weight) for layer, v in rows.items()}
         probs = track_means(taps["probabilities"], seg.track, n, weight).astype(np.float64)
         probs /= probs.sum(1, keepdims=True)
-    if name == DEFAULT_NETWORK:
-        base.head.load_state_dict(head.state_dict())
-        served, state = base, base.state_dict()
-        check = check_windows(corpus["audios"], cfg.spectrogram)
-    else:
-        from .musicnn import MusiCNNServing
-        from .musicnn_input import musicnn_patches
-
-        served = MusiCNNServing(base, head).eval()
-        state = served.served_state_dict()
-        check = np.concatenate([musicnn_patches(a, cfg.spectrogram.sample_rate)[0][:2] for a in corpus["audios"][:12]])
+    served, state = net.serving(head)
+    check = net.check_inputs(corpus["audios"])
     metrics = {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history, "cross_validation": cv}
-    return NetworkResult(name, per_track, probs, metrics, served, state, check, settings, oof_head)
+    return NetworkResult(name, per_track, probs, metrics, served, state, check, net.settings, oof_head)
 
 
 def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
@@ -299,9 +285,9 @@ def oof_arrays(choice: dict) -> dict:
 
 def read_corpus(cfg: BuildConfig, stage, progress: bool, log):
     """Discover, decode and describe the tracks (``dataset.Corpus``); refuse too few, report the skipped."""
-    unknown = [n for n in cfg.networks if n not in NETWORK_FEATURES]
+    unknown = [n for n in cfg.networks if n not in NAMES]
     if unknown or DEFAULT_NETWORK not in cfg.networks:
-        raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NETWORK_FEATURES)}")
+        raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NAMES)}")
     found = load_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
                         metadata=cfg.metadata, progress=progress, stage=stage)
     for s in found.skipped:
@@ -391,7 +377,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
     features = {}
     for name in cfg.networks:
         with stage(stage_name(name, "features")):
-            features[name] = NETWORK_FEATURES[name](cfg, found.tracks, found.audios, len(found.labels), progress)
+            features[name] = extract_network(name, cfg, found.tracks, found.audios, len(found.labels), progress)
     with stage("split"):
         corpus = fixed_split(cfg, found)
     results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}

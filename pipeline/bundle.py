@@ -86,7 +86,7 @@ class Bundle:
 
     @property
     def networks(self) -> dict[str, list[str]]:
-        """Network name → its embedding keys, in order; a bundle from before MusiCNN holds MobileNetV2 only."""
+        """Network name → its embedding keys, in order; older bundles: the default only."""
         nets = self.meta.get("networks")
         if isinstance(nets, dict) and nets:
             return {n: list(v["layers"]) for n, v in nets.items()}

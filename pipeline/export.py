@@ -1,8 +1,8 @@
 """The trained network → an ONNX graph for onnxruntime, checked against torch (the build's last step).
 
 Serving (``place``, ``info``, the explorer) runs the graph in onnxruntime and
-never imports torch. Each network's graph takes a batch of its inputs (MobileNetV2: log-mel
-images of any width; MusiCNN: mel patches of any length) and gives every tap
+never imports torch. Each network's graph takes a batch of its inputs (log-mel
+images of any width, or mel patches of any length) and gives every tap
 and the genre probabilities (``serve.OUTPUTS``). Before it is written it is
 run on the build's own inputs beside the torch model; any output differing by
 more than ``TOLERANCE`` fails the build.
@@ -17,11 +17,8 @@ import torch
 from torch import nn
 
 from .bundle import BundleError
-from .embed import segment_images
-from .model import GenreNet
 from .networks import DEFAULT_NETWORK
 from .serve import INPUT, OUTPUTS, OnnxNetwork
-from .spectrogram import SpectrogramConfig
 
 OPSET = 17
 TOLERANCE = 1e-4  # max difference allowed on every output (absolute, or relative where outputs exceed 1)
@@ -33,37 +30,14 @@ class ExportError(BundleError):
     """The ONNX graph does not reproduce the torch model: the bundle is not written."""
 
 
-class ServingGraph(nn.Module):
-    """``GenreNet`` as it is served: images → (immediate, deep, shallow, probabilities).
-
-    Its parameters keep ``GenreNet``'s names, so the graph's weights are the
-    bundle's model.safetensors tensors (stored once, see ``bundle.link_weights``).
-    """
-
-    def __init__(self, net: GenreNet):
-        super().__init__()
-        self.backbone, self.head = net.backbone, net.head
-
-    def forward(self, images: torch.Tensor):
-        immediate = self.backbone(images)
-        out = self.head(immediate)
-        return immediate, out["deep"], out["shallow"], torch.softmax(out["logits"], -1)
-
-
-def serving_module(net: nn.Module) -> nn.Module:
-    """What is exported for a network: ``GenreNet`` wrapped as ``ServingGraph``; other networks' serving
-    modules (``musicnn.MusiCNNServing``) already return the four outputs."""
-    return ServingGraph(net) if isinstance(net, GenreNet) else net
-
-
 def export_onnx(net: nn.Module, example: np.ndarray) -> bytes:
     """The serialised graph (opset 17; batch and the input's time axis dynamic; weights inside).
 
     ``example`` is one batch of the network's input, (batch, a, b), whose
-    time axis is the last for MobileNetV2's images (n_mels, frames) and the
-    first for MusiCNN's patches (frames, n_mels): ``time_axis`` finds it.
+    time axis is the last for images (n_mels, frames) and the first for
+    patches (frames, n_mels): the served module's ``time_axis`` says.
     """
-    graph = serving_module(net).eval()
+    graph = net.eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter is "legacy": it is the one that keeps parameter names
         warnings.simplefilter("ignore")
@@ -75,13 +49,13 @@ def export_onnx(net: nn.Module, example: np.ndarray) -> bytes:
 
 
 def time_axis(net: nn.Module) -> int:
-    """The input axis that grows with the audio's length: 2 for images (N, mels, frames), 1 for patches."""
-    return 2 if isinstance(net, GenreNet) else 1
+    """The input axis that grows with the audio's length (the served module says: ``contract.serving_graph``)."""
+    return net.time_axis
 
 
 def torch_outputs(net: nn.Module, inputs: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
     """The torch model's outputs, named as the graph's."""
-    graph = serving_module(net).eval()
+    graph = net.eval()
     with torch.no_grad():
         parts = [graph(torch.from_numpy(inputs[i : i + batch_size])) for i in range(0, len(inputs), batch_size)]
     return {name: torch.cat([p[k] for p in parts]).numpy() for k, name in enumerate(OUTPUTS)}
@@ -90,23 +64,16 @@ def torch_outputs(net: nn.Module, inputs: np.ndarray, batch_size: int = 16) -> d
 def max_differences(graph: bytes, net: nn.Module, inputs: np.ndarray) -> dict[str, float]:
     """Max abs difference between onnxruntime and torch, per output, relative to the output's own scale.
 
-    The scale is ``max(1, max |torch output|)``: MobileNetV2's outputs are
-    around 1 (so this is the absolute difference), MusiCNN's pooled features
+    The scale is ``max(1, max |torch output|)``: an ImageNet CNN's outputs are
+    around 1 (so this is the absolute difference), the music network's pooled features
     reach ~100, where float32 rounding alone is ~1e-5 absolute.
     """
     onnx_out = OnnxNetwork(graph, threads=1).run(inputs)
     torch_out = torch_outputs(net, inputs)
-    if hasattr(net, "head_outputs"):  # the head is checked on the graph's own features (see MusiCNNServing)
+    if hasattr(net, "head_outputs"):  # the head is checked on the graph's own features (``head_outputs``)
         torch_out = {**torch_out, **net.head_outputs(onnx_out["immediate"])}
     return {k: float(np.max(np.abs(onnx_out[k] - torch_out[k])) / max(1.0, float(np.max(np.abs(torch_out[k])))))
             for k in OUTPUTS}
-
-
-def check_windows(audios, cfg: SpectrogramConfig, n: int = CHECK_WINDOWS) -> np.ndarray:
-    """Up to ``n`` of the build's windows, from tracks spread over the whole collection."""
-    picks = np.unique(np.linspace(0, len(audios) - 1, min(len(audios), max(1, n // 2))).round().astype(int))
-    images = np.concatenate([segment_images(audios[i], cfg)[0][:2] for i in picks])
-    return images[:n]
 
 
 def checked_graph(name: str, net: nn.Module, inputs: np.ndarray) -> tuple[bytes, dict]:

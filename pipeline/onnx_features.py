@@ -2,8 +2,9 @@
 
 The pretrained networks are frozen during training, so their features are
 computed once per window. On this machine's 2 CPU cores onnxruntime runs
-MobileNetV2 about 6× and MusiCNN several times faster than eager torch on
-the same inputs (max abs difference ~6e-6 on MobileNetV2's pooled features).
+the paper's ImageNet CNN about 6× and the music network several times faster
+than eager torch on the same inputs (max abs difference ~6e-6 on the former's
+pooled features).
 It is also the runtime that places new songs, so stored and placed vectors
 come from the same kernels.
 """

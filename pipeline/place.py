@@ -8,18 +8,17 @@ with openTSNE's transform reimplemented over a precomputed repulsion field
 the collection.
 
 A bundle holds one or more networks (``Bundle.networks``). Each is a
-``Network``: a front end (the 22 050 Hz signal → its network inputs and the
-"none" layer, one row per window of the bundle's window grid) and a graph
-with the outputs ``serve.OUTPUTS``. Its layers are stored under
+``Network``: its registered front end (``networks.<name>.front_end``: the
+22 050 Hz signal → its network inputs and the "none" layer, one row per
+window of the bundle's window grid) and a graph with the outputs
+``serve.OUTPUTS``. Its layers are stored under
 ``networks.embedding_key(network, layer)``, and ``Placement.maps`` is keyed
-the same way. MusiCNN (16 kHz, 96-band mel, 3 s patches) is the second entry
-of ``NETWORK_LOADERS``: its patches are pooled onto the same window grid.
+the same way.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -27,34 +26,22 @@ import numpy as np
 
 from .audio import AudioError, audio_duration, load_audio
 from .bundle import Bundle, BundleError, load_bundle
-from .embed import none_vectors
 from .errors import one_line
-from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
-from .networks import DEFAULT_NETWORK, LAYERS, embedding_key, split_key
+from .networks import LAYERS, NAMES, embedding_key, network, split_key
+from .networks.contract import Windows
 from .placement import Placement
 from .predictor import load_predictor
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .serve import OnnxNetwork, default_threads, limit_blas_threads
 from .song import Song
-from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s
+from .spectrogram import SpectrogramConfig
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
 MIN_SECONDS = 1.0
 N_NEIGHBOURS = 5
-EMBEDDINGS = LAYERS  # MobileNetV2's embedding keys (other networks' carry their name: "musicnn.deep")
+EMBEDDINGS = LAYERS  # the default network's embedding keys (other networks' carry their name: "<network>.deep")
 MAP_PARAMS = {"perplexity", "random_state", "metric"}  # what build records in bundle.json "maps"
-
-
-@dataclass(frozen=True)
-class Windows:
-    """What a network's front end makes of a signal."""
-
-    inputs: np.ndarray  # the graph's inputs, one per window (or several per window: see ``pool``)
-    none: np.ndarray  # (n_windows, dim) the "none" layer: the input itself, downsampled
-    starts_s: np.ndarray  # (n_windows,) window start times in s (the bundle's window grid)
-    pool: np.ndarray | None = None  # (n_windows, n_inputs) averaging weights when inputs are not windows (patches)
-    power: np.ndarray | None = None  # the clip's mel power, for the thumbnail (MobileNetV2's front end)
 
 
 @dataclass(frozen=True)
@@ -69,35 +56,11 @@ class Network:
         return embedding_key(self.name, layer)
 
 
-def mobilenet_windows(y: np.ndarray, spec: SpectrogramConfig) -> Windows:
-    """MobileNetV2's front end: log-mel images of the windows, from one STFT of the song."""
-    clip = clip_windows(y, spec)
-    return Windows(inputs=clip.images, none=none_vectors(clip.images, spec), starts_s=clip.starts_s, power=clip.power)
-
-
-def load_mobilenet(bundle: Bundle, spec: SpectrogramConfig, threads: int | None) -> Network:
-    return Network(DEFAULT_NETWORK, partial(mobilenet_windows, spec=spec), OnnxNetwork(bundle.graph_path(), threads))
-
-
-def musicnn_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> Windows:
-    """MusiCNN's front end: its 3 s mel patches, pooled onto the bundle's window grid."""
-    patches, patch_starts = musicnn_patches(y, spec.sample_rate, cfg)
-    starts_s = nominal_starts_s(len(y), spec)
-    pool = window_pooling(patch_starts, cfg.patch_seconds, starts_s, spec.segment_seconds)
-    return Windows(inputs=patches, none=pool @ patch_none(patches, cfg), starts_s=starts_s, pool=pool)
-
-
-def load_musicnn(bundle: Bundle, spec: SpectrogramConfig, threads: int | None) -> Network:
-    cfg = MusiCNNConfig.from_dict(bundle.meta["networks"]["musicnn"]["settings"]["input"])
-    return Network("musicnn", partial(musicnn_windows, spec=spec, cfg=cfg),
-                   OnnxNetwork(bundle.graph_path("musicnn"), threads))
-
-
-# network name → loader(bundle, spectrogram config, threads) → Network
-NETWORK_LOADERS: dict[str, Callable[[Bundle, SpectrogramConfig, int | None], Network]] = {
-    DEFAULT_NETWORK: load_mobilenet,
-    "musicnn": load_musicnn,
-}
+def load_network(bundle: Bundle, name: str, spec: SpectrogramConfig, threads: int | None) -> Network:
+    """A bundle's network, ready to place: its registered front end (with the settings the build recorded) and
+    its graph."""
+    settings = bundle.meta.get("networks", {}).get(name, {}).get("settings", {})
+    return Network(name, network(name).front_end(spec, settings), OnnxNetwork(bundle.graph_path(name), threads))
 
 
 class Placer:
@@ -151,12 +114,12 @@ class Placer:
         self._pool = ThreadPoolExecutor(threads, "placer") if threads >= 2 else None
 
     def _load_network(self, name: str, threads: int | None) -> Network:
-        if name not in NETWORK_LOADERS:
+        if name not in NAMES:
             raise BundleError(f"bundle {self.bundle.path} holds a network this code cannot place ({name}); "
                               "update the code")
-        network = NETWORK_LOADERS[name](self.bundle, self.spec, threads)
-        _check_graph(network, self.bundle)
-        return network
+        placed = load_network(self.bundle, name, self.spec, threads)
+        _check_graph(placed, self.bundle)
+        return placed
 
     @classmethod
     def from_path(cls, path: str | Path, threads: int | None = None, network: str | None = None,
@@ -267,9 +230,8 @@ def _check_graph(network: Network, bundle: Bundle) -> None:
         key = network.key(layer)
         if key in bundle.meta["embeddings"]:
             expect[layer] = bundle.meta["embeddings"][key]["dim"]
-    if network.name == DEFAULT_NETWORK:  # the head sizes the build recorded
-        head = bundle.meta["config"]["train"]
-        expect["deep"], expect["shallow"] = head["deep"], head["shallow"]
+    head = bundle.meta["config"]["train"]  # the head sizes the build recorded (every network's head has them)
+    expect["deep"], expect["shallow"] = head["deep"], head["shallow"]
     wrong = [f"{k} {dims.get(k)} != {v}" for k, v in expect.items() if dims.get(k) != v]
     if wrong:
         raise ValueError(f"{network.name}'s graph disagrees with bundle.json ({', '.join(wrong)})")
@@ -282,4 +244,4 @@ def _check_map_settings(params: dict) -> None:
         raise ValueError(f"unexpected map settings {sorted(unknown) or params.get('metric')}")
 
 
-__all__ = ["AudioError", "EMBEDDINGS", "MAX_SECONDS", "NETWORK_LOADERS", "Network", "Placement", "Placer", "Windows"]
+__all__ = ["AudioError", "EMBEDDINGS", "MAX_SECONDS", "load_network", "Network", "Placement", "Placer", "Windows"]

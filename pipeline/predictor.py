@@ -8,7 +8,7 @@ track vectors. Applying it needs numpy only (``place`` imports no scikit-learn
 or torch).
 
 Every ``Predictor.predict`` is row-wise: ``vectors`` maps embedding keys
-(``immediate``, ``musicnn.immediate``) to (n, dim) rows, ``head`` maps network
+(``immediate``, ``<network>.immediate``) to (n, dim) rows, ``head`` maps network
 names to those rows' (n, n_labels) head probabilities; it returns (n, n_labels)
 probabilities, each row summing to 1.
 """
@@ -192,7 +192,7 @@ def load_predictor(bundle, network: str | None = None, available: list[str] | No
 
 
 def title(kind: str, networks: list[str], extra: str = "") -> str:
-    """A candidate's human name: "musicnn probe", "mobilenet_v2+musicnn probes 0.4/0.6"."""
+    """A candidate's human name: "<network> probe", "<network>+<other> probes 0.4/0.6"."""
     if len(networks) == 1:
         return f"{networks[0]} {kind}" + (f" {extra}" if extra else "")
     plural = kind if kind.endswith("s") else f"{kind}s"
@@ -216,7 +216,7 @@ def score_text(score: dict) -> str:
 
 
 def describe_predictor(predictor) -> str:
-    """A predictor's name and score in one phrase: "musicnn probe, 0.755 ± 0.093 (artist-grouped CV …)"."""
+    """A predictor's name and score in one phrase: "<network> probe, 0.755 ± 0.093 (artist-grouped CV …)"."""
     text = score_text(predictor.score)
     return f"{predictor.name}, {text}" if text else predictor.name
 

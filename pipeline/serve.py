@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-INPUT = "images"  # (batch, n_mels, frames) float32 in [0, 1] for MobileNetV2; each network documents its own
+INPUT = "images"  # (batch, n_mels, frames) float32 in [0, 1] for the image networks; each network documents its own
 OUTPUTS = ("immediate", "deep", "shallow", "probabilities")  # the taps (networks.LAYERS but "none") + the softmax
 THREADS_VAR = "GENRE_MAP_THREADS"
 
@@ -55,8 +55,8 @@ class OnnxNetwork:
     threads : intra-op threads (``default_threads()`` when None).
     batch_size : inputs per run. One: onnxruntime's arena keeps the largest run's activations for the
         life of the session, and one input per run is no slower on one thread (measured on a 30 s clip,
-        interleaved: MusiCNN's 10 patches 0.96×, MobileNetV2's 5 windows 0.88× the time at 4 per run)
-        while the memory kept after a placement drops from 159 to 46 MB (MusiCNN) and 49 to 15 MB.
+        interleaved: the music network's 10 patches 0.96×, the paper's network's 5 windows 0.88× the time at 4
+        per run) while the memory kept after a placement drops from 159 to 46 MB (music network) and 49 to 15 MB.
     """
 
     def __init__(self, path: str | Path | bytes, threads: int | None = None, batch_size: int = 1):

@@ -32,7 +32,7 @@ from .readout import FIRST_WINDOWS, budget_windows, window_votes
 from .serve import OUTPUTS
 from .spectrogram import thumbnail_from_power
 
-MAX_INPUTS = 6  # network inputs per task: ~0.2 s of MusiCNN on one core, so a queue moves in small steps
+MAX_INPUTS = 6  # network inputs per task: ~0.2 s of the slowest network on one core, so a queue moves in small steps
 SILENT = "silent: the clip has no sound to place"
 QUIET_PEAK = 1e-3  # -60 dBFS: a recording whose loudest sample is below this heard nothing (a muted microphone)
 QUIET = "silent: nothing louder than -60 dBFS was heard, nothing to place (is the microphone on?)"

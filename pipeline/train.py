@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, log_loss
 
-from .model import GenreHead
+from .head import GenreHead
 from .runtime import torch_threads
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
-from ..model import IMAGENET_MEAN, IMAGENET_STD, Backbone, imagenet_input, load_imagenet_backbone
+from ..networks.mobilenet_v2_net import IMAGENET_MEAN, IMAGENET_STD, Backbone, imagenet_input, load_imagenet_backbone
 
 DIMS = {"mobilenet_v2": 1280, "efficientnet_lite0": 1280, "vgg16": 512, "resnet18": 512, "resnet50": 2048,
         "inception_v3": 2048}

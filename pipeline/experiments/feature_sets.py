@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..model import BLOCK_CHANNELS, LAST_BLOCK, Backbone
+from ..networks.mobilenet_v2_net import BLOCK_CHANNELS, LAST_BLOCK, Backbone
 from ..onnx_features import OnnxFeatures
 from ..spectrogram import SpectrogramConfig, mel_images, segment_audio
 

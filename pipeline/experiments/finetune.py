@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from sklearn.metrics import log_loss
 from torch import nn
 
-from ..model import Backbone, GenreHead, pooled_dim
+from ..networks.mobilenet_v2_net import Backbone, GenreHead, pooled_dim
 from ..runtime import torch_threads
 from ..train import TrainConfig, balanced_weights
 

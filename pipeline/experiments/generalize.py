@@ -28,7 +28,7 @@ from .. import train as training
 from ..embed import head_taps
 from ..evaluate import logistic_probabilities
 from ..feature_cache import cached_features
-from ..model import Backbone, load_imagenet_backbone
+from ..networks.mobilenet_v2_net import Backbone, load_imagenet_backbone
 from ..spectrogram import AUGMENTATIONS, FRONT_END_VERSION, SpectrogramConfig, augment, mel_images, segment_audio
 from ..train import SegmentFeatures, TrainConfig, fit_head
 from . import cv as xcv

@@ -31,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import evaluate, model, spectrogram
+from .. import evaluate, spectrogram
 from ..evaluate import logistic_probabilities
 from ..feature_cache import cached_features
-from ..model import BLOCK_CHANNELS, Backbone, load_imagenet_backbone
+from ..networks import mobilenet_v2_net as model
+from ..networks.mobilenet_v2_net import BLOCK_CHANNELS, Backbone, load_imagenet_backbone
 from ..onnx_features import OnnxFeatures
 from ..spectrogram import SpectrogramConfig, log_mel_image, power_mel, segment_audio
 from ..train import SegmentFeatures

@@ -16,18 +16,19 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import dataset, embed, evaluate, model, spectrogram, train
+from .. import dataset, embed, evaluate, spectrogram, train
 from ..dataset import Corpus, check_enough_tracks
 from ..embed import extract_features, head_taps
 from ..errors import WeightsError
 from ..evaluate import logistic_probabilities
 from ..feature_cache import cached_features
+from ..networks import mobilenet_v2_net as model
+from ..networks.weights import shipped_weights_file
 from ..onnx_features import OnnxFeatures
 from ..runtime import package_versions
 from ..spectrogram import SpectrogramConfig
 from ..splits import grouping_line, split_groups, track_groups
 from ..train import SegmentFeatures, TrainConfig, fit_head
-from ..weights import shipped_weights_file
 from . import backbones, scratch
 from . import cv as xcv
 from .backbones import UNAVAILABLE, efficientnet_lite0_weights, load_backbone

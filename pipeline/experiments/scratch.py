@@ -26,7 +26,7 @@ from torchvision.models import mobilenet_v2
 from tqdm.auto import tqdm
 
 from ..embed import segment_images, track_means
-from ..model import GenreHead
+from ..networks.mobilenet_v2_net import GenreHead
 from ..spectrogram import SpectrogramConfig, downsample_image
 from ..train import TrainConfig
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from ..head import GenreHead  # noqa: F401 (re-exported)
 from .weights import WeightsError, backbone_state_dict  # noqa: F401 (WeightsError re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -100,27 +101,6 @@ class Backbone(nn.Module):
         return torch.cat(pooled, 1) if len(pooled) > 1 else pooled[0]
 
 
-class GenreHead(nn.Module):
-    """The new classifier: 1280 (``in_dim``) → deep (256) → shallow (64) → genre logits."""
-
-    def __init__(self, n_classes: int, deep: int = 256, shallow: int = 64, dropout: float = 0.3,
-                 in_dim: int = BACKBONE_DIM):
-        super().__init__()
-        self.deep = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, deep), nn.ReLU())
-        self.shallow = nn.Sequential(nn.Dropout(dropout), nn.Linear(deep, shallow), nn.ReLU())
-        self.out = nn.Linear(shallow, n_classes)
-        # Standardising the backbone features (fitted on training data) makes
-        # the head train quickly and stably; stored as buffers in the bundle.
-        self.register_buffer("feature_mean", torch.zeros(in_dim))
-        self.register_buffer("feature_std", torch.ones(in_dim))
-
-    def forward(self, immediate: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = (immediate - self.feature_mean) / self.feature_std
-        deep = self.deep(z)
-        shallow = self.shallow(deep)
-        return {"deep": deep, "shallow": shallow, "logits": self.out(shallow)}
-
-
 class GenreNet(nn.Module):
     """Backbone + head; ``embed`` returns every tap and the logits."""
 
@@ -155,7 +135,7 @@ def load_imagenet_backbone(backbone: Backbone, weights: str | Path | None = None
     weights : None for the weights shipped in ``assets/weights`` (sha256-checked),
         ``"torchvision"`` for torchvision's weights API (the one path that may
         download), or a file: a torchvision MobileNetV2 state dict (``.pth``) or
-        safetensors. Only ``features.*`` is used. See :mod:`pipeline.weights`.
+        safetensors. Only ``features.*`` is used. See :mod:`pipeline.networks.weights`.
 
     Returns
     -------

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .audio import resample
-from .spectrogram import downsample_image, power_mel, segment_starts
+from ..audio import resample
+from ..spectrogram import downsample_image, power_mel, segment_starts
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ class _TupleOutputs(nn.Module):
         return tuple(out[name] for name in ONNX_OUTPUTS)
 
 
-class _PooledOutput(nn.Module):
+class PooledOutput(nn.Module):
     """The network's ``pooled`` output alone (what the build's head learns from)."""
 
     def __init__(self, model: MusiCNN):
@@ -298,76 +298,3 @@ def musicnn_features(model: MusiCNN, audios, sr: int, cfg: MusiCNNConfig = MusiC
     if not audios:
         return {k: np.zeros((0,), dtype=np.float32) for k in outputs}
     return {k: np.concatenate(v) for k, v in outputs.items()}
-
-
-def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNConfig(),
-                    progress: bool = True) -> dict[str, np.ndarray]:
-    """What ``build`` needs of MusiCNN for every patch of every track (the head trains on patches).
-
-    Parameters
-    ----------
-    audios : list of mono signals at ``spec.sample_rate`` (22 050 Hz).
-    spec : the bundle's ``SpectrogramConfig``: its window grid decides each
-        patch's share of its track's vector (``window_pooling``), exactly as a
-        placed song's windows do.
-
-    Returns
-    -------
-    dict with ``clean`` (n_patches, 1506: the pooled features, the "immediate"
-    layer), ``none`` (n_patches, prod(cfg.none_shape)), ``track``, ``start_s``
-    and ``weight`` (a track's vector is the ``weight``-weighted sum of its patches).
-    """
-    from .musicnn_input import patch_none, window_pooling
-    from .onnx_features import OnnxFeatures
-    from .spectrogram import nominal_starts_s
-
-    out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
-    pooled = None
-    for i, y in enumerate(tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress)):
-        patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
-        windows_s = nominal_starts_s(len(y), spec)
-        pooled = pooled or OnnxFeatures(_PooledOutput(model), patches, time_axis=1)  # onnxruntime: several × torch
-        out["clean"].append(pooled(patches))
-        out["none"].append(patch_none(patches, cfg))
-        out["track"].append(np.full(len(patches), i, dtype=np.int64))
-        out["start_s"].append(start_s.astype(np.float64))
-        out["weight"].append(window_pooling(start_s, cfg.patch_seconds, windows_s, spec.segment_seconds).mean(axis=0))
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-class MusiCNNServing(nn.Module):
-    """MusiCNN and its new genre head as served: patches → (immediate, deep, shallow, probabilities).
-
-    ``immediate`` is the pooled 1506-d vector (max and mean over time of the
-    front- and mid-end features): the network's own back end reads it, and it
-    is what the head learns from. Its parameters are named ``musicnn.*`` and
-    ``musicnn_head.*`` so they sit beside MobileNetV2's in one weights file.
-    """
-
-    def __init__(self, musicnn: MusiCNN, head: nn.Module):
-        super().__init__()
-        self.musicnn, self.musicnn_head = musicnn, head
-
-    def forward(self, patches: torch.Tensor):
-        immediate = self.musicnn(patches)["pooled"]
-        out = self.musicnn_head(immediate)
-        return immediate, out["deep"], out["shallow"], torch.softmax(out["logits"], -1)
-
-    @torch.no_grad()
-    def head_outputs(self, immediate: np.ndarray) -> dict[str, np.ndarray]:
-        """deep, shallow and probabilities from given pooled features (the ONNX check's second half).
-
-        The head standardises features whose spread can be tiny on a small
-        training set, which magnifies the runtimes' float32 rounding in the
-        pooled features (~1e-6 relative) far past any fixed tolerance; so the
-        graph's MusiCNN part is checked on its output and its head on the
-        graph's own features, each to the build's tolerance.
-        """
-        out = self.musicnn_head(torch.from_numpy(np.ascontiguousarray(immediate, dtype=np.float32)))
-        return {"deep": out["deep"].numpy(), "shallow": out["shallow"].numpy(),
-                "probabilities": torch.softmax(out["logits"], -1).numpy()}
-
-    def served_state_dict(self) -> dict:
-        """The weights the graph uses (MusiCNN's own tagging layers are not served)."""
-        unused = ("musicnn.pool_bn.", "musicnn.dense.", "musicnn.dense_bn.", "musicnn.out.")
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(unused)}

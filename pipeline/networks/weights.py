@@ -23,8 +23,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WeightsError
-from .paths import WEIGHTS_DIR
+from ..errors import WeightsError
+from ..paths import WEIGHTS_DIR
 
 TORCHVISION = "torchvision"  # the --weights value that asks torchvision's weights API
 TORCHVISION_WEIGHTS = "IMAGENET1K_V1"  # the float ImageNet weights the shipped file stands in for

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from explorer import keys
-from pipeline.networks import NETWORKS
+from pipeline.networks import network_title
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -166,7 +166,7 @@ def test_map_switch_and_upload_in_a_real_browser(server, tmp_path):
 
             # the other network: the same layer of MusiCNN, then back (the walk below expects MobileNetV2's)
             for network, key in (("musicnn", "musicnn.shallow"), ("mobilenet_v2", "shallow")):
-                switch_network(page, NETWORKS[network]["title"], key)
+                switch_network(page, network_title(network), key)
                 assert chart.evaluate(COUNT_TRACKS) == n_tracks
                 assert page.locator(CHECKED_LAYER).evaluate("el => el.closest('label').innerText").strip() == "shallow"
                 no_exception(page)

@@ -17,7 +17,7 @@ from explorer.sections import detail
 from explorer.sections import sounds_like as sounds_section
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR
 from pipeline.bundle import load_bundle, write_bundle
-from pipeline.networks import LAYERS, NETWORKS
+from pipeline.networks import LAYERS, network_title
 from tests.app.test_app import (
     APP,
     COMPARE,
@@ -256,7 +256,7 @@ def two_networks(tmp_path_factory) -> Path:
 def test_two_networks_get_a_network_picker_on_every_page(monkeypatch, two_networks):
     at = open_app(monkeypatch, two_networks)
     picker = control(at, "selectbox", keys.NETWORK)
-    assert picker.options == [NETWORKS["mobilenet_v2"]["title"], NETWORKS["musicnn"]["title"]]
+    assert picker.options == [network_title("mobilenet_v2"), network_title("musicnn")]
     assert layer(at).options == list(LAYERS)  # the four layers of the chosen network, not eight
     deep_x = sorted(x for t in traces(map_spec(at), "tracks") for x in t["x"])
     picker.set_value("musicnn").run()

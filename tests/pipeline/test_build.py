@@ -22,7 +22,7 @@ from pipeline.build import BuildConfig, _cache_key, build
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
 from pipeline.dataset import discover_tracks
-from pipeline.model import EMBEDDINGS, pooled_dim
+from pipeline.networks.mobilenet_v2_net import EMBEDDINGS, pooled_dim
 from pipeline.place import Placer
 from pipeline.previews import PREVIEW_SECONDS
 from pipeline.splits import audit_leakage, split_groups
@@ -146,7 +146,7 @@ def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
     def no_recompute(*a, **k):
         raise AssertionError("features were recomputed although they are cached")
 
-    monkeypatch.setattr(build_mod, "extract_features", no_recompute)
+    monkeypatch.setattr(build_mod, "network_features", no_recompute)
     out2 = tiny.base / "bundle2"
     # the same settings: the CV's out-of-fold probabilities and the genre predictor they choose are arrays too
     meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2)}), progress=False, log=lambda *a: None)

@@ -5,7 +5,7 @@
   with a one-line DatasetError when too little is left.
 - A build interrupted at every stage (an exception raised from that stage's function), and a real build
   process killed with SIGKILL while writing, leave the previous bundle byte for byte as it was, loadable.
-- A re-run after the kill reuses the cached features (extract_features is made to fail); a changed config
+- A re-run after the kill reuses the cached features (network_features is made to fail); a changed config
   (another segment length) gets its own cache entry and never mixes with the old one; a damaged cache
   file is recomputed, never trusted.
 
@@ -210,7 +210,7 @@ def _partial_savez(exc):
 STAGES = {
     "discover": (dataset_mod, "discover_tracks", PermissionError("Permission denied: data")),
     "decode": (dataset_mod, "load_track_audio", MemoryError()),
-    "features": (build_mod, "extract_features", KeyboardInterrupt()),
+    "features": (build_mod, "network_features", KeyboardInterrupt()),
     "split": (build_mod, "split_tracks", ValueError("cannot split")),
     "cross-validation": (build_mod, "cross_validate", KeyboardInterrupt()),
     "train": (build_mod, "fit_head", RuntimeError("NaN loss")),
@@ -293,7 +293,7 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
 
     (features,) = cache.glob("features-*.npz")
     saved = (features.stat().st_mtime_ns, fingerprint(cache))
-    monkeypatch.setattr(build_mod, "extract_features", _raise(AssertionError("cached features were recomputed")))
+    monkeypatch.setattr(build_mod, "network_features", _raise(AssertionError("cached features were recomputed")))
     build(fast_config(tiny, corpus, out, cache), progress=False, log=quiet)
     monkeypatch.undo()
     assert (features.stat().st_mtime_ns, fingerprint(cache)) == saved, "the cache was rewritten"
@@ -307,13 +307,13 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
 def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(tiny, corpus, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     calls = []
-    real_extract = build_mod.extract_features
+    real_extract = build_mod.network_features
 
-    def counting_extract(backbone, audios, cfg, *args, **kwargs):
-        calls.append(cfg.segment_seconds)
-        return real_extract(backbone, audios, cfg, *args, **kwargs)
+    def counting_extract(net, audios, *args, **kwargs):
+        calls.append(net.spec.segment_seconds)
+        return real_extract(net, audios, *args, **kwargs)
 
-    monkeypatch.setattr(build_mod, "extract_features", counting_extract)
+    monkeypatch.setattr(build_mod, "network_features", counting_extract)
     # stop right after the features stage: the cache is what is being tested
     monkeypatch.setattr(build_mod, "split_tracks", _raise(KeyboardInterrupt()))
 
@@ -349,7 +349,7 @@ def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(
 
     # a full build from the 5 s cache: its bundle holds 5 s windows throughout
     monkeypatch.undo()
-    monkeypatch.setattr(build_mod, "extract_features", _raise(AssertionError("recomputed")))
+    monkeypatch.setattr(build_mod, "network_features", _raise(AssertionError("recomputed")))
     build(fast_config(tiny, corpus, tmp_path / "b5", cache, spectrogram=five), progress=False, log=quiet)
     b = load_bundle(tmp_path / "b5")
     assert b.meta["config"]["spectrogram"]["segment_seconds"] == 5.0

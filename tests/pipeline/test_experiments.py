@@ -23,7 +23,7 @@ from pipeline.experiments.backbones import load_backbone, parse_weights
 from pipeline.experiments.cv import FoldCache, non_overlapping
 from pipeline.experiments.report import write_report
 from pipeline.experiments.scratch import ScratchConfig
-from pipeline.model import WeightsError
+from pipeline.networks.mobilenet_v2_net import WeightsError
 from pipeline.train import TrainConfig
 from tests.synth import write_tone_corpus
 

@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
-from pipeline.model import BACKBONE_DIM, Backbone, GenreNet, WeightsError, load_imagenet_backbone
+from pipeline.networks.mobilenet_v2_net import BACKBONE_DIM, Backbone, GenreNet, WeightsError, load_imagenet_backbone
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -138,7 +138,7 @@ def test_weights_with_pickled_code_are_refused_not_run(tmp_path):
 
 
 def test_no_weights_uses_the_shipped_file_and_never_the_cache(offline_torch_home):
-    from pipeline.weights import SHIPPED, read_state_dict
+    from pipeline.networks.weights import SHIPPED, read_state_dict
 
     b = Backbone()
     assert load_imagenet_backbone(b, None) == str(SHIPPED["mobilenet_v2"].path)

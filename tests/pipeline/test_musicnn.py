@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.musicnn import (
+from pipeline.networks.musicnn_net import (
     ONNX_OUTPUTS,
     MusiCNN,
     MusiCNNConfig,

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from pipeline.embed import backbone_features, extract_features
-from pipeline.model import Backbone
+from pipeline.networks.mobilenet_v2_net import Backbone
 from pipeline.onnx_features import OnnxFeatures
 from pipeline.spectrogram import SpectrogramConfig
 from tests.synth import genre_clip

@@ -34,7 +34,7 @@ from explorer import keys, state, upload
 from explorer.text import markdown_text
 from pipeline.audio import load_audio
 from pipeline.cli import main as cli_main
-from pipeline.model import EMBEDDINGS
+from pipeline.networks.mobilenet_v2_net import EMBEDDINGS
 from pipeline.place import MAX_SECONDS, Placer
 from tests.conftest import GENRES, REPO, torch_threads
 from tests.synth import genre_clip, tone, write_audio, write_bad_files

@@ -16,8 +16,9 @@ from pipeline.audio import load_audio
 from pipeline.bundle import FORMAT_VERSION, BundleError, load_bundle, meta_hash, safetensors_offsets, write_bundle
 from pipeline.cli import main as cli_main
 from pipeline.embed import segment_images
-from pipeline.model import GenreNet
 from pipeline.networks import LAYERS
+from pipeline.networks.contract import serving_graph
+from pipeline.networks.mobilenet_v2_net import GenreNet
 from pipeline.paths import DEFAULT_BUNDLE
 from pipeline.place import Placer
 from pipeline.serve import OUTPUTS, OnnxNetwork, default_threads
@@ -35,13 +36,13 @@ def song(tiny):
     return write_audio(tiny.base / "serving" / "song.wav", genre_clip(1, 21.0, SR, np.random.default_rng(7)), SR)
 
 
-def torch_net(bundle) -> GenreNet:
-    """The bundle's network in torch, from model.safetensors (the reference the graph is checked against)."""
+def torch_net(bundle):
+    """The bundle's network in torch as served, from model.safetensors (the reference the graph is checked against)."""
     head = bundle.meta["config"]["train"]
     blocks = bundle.meta["networks"]["mobilenet_v2"]["settings"].get("pool_blocks", [18])  # older bundles: last block
     net = GenreNet(len(bundle.labels), None, head["deep"], head["shallow"], blocks)
     net.load_state_dict(bundle.state_dict(), strict=True)
-    return net.eval()
+    return serving_graph(net.backbone, net.head, ("backbone", "head"), time_axis=2)
 
 
 def test_bundle_records_its_graph_checked_against_torch(tiny):
@@ -212,8 +213,8 @@ def test_front_end_settings_come_from_the_bundle(tiny):
 
 
 def test_a_second_network_is_one_more_entry(tiny, song, tmp_path, monkeypatch):
-    # The multi-network design (issue 16): a network with its own front end (here: each window cut into
-    # two patches, as MusiCNN cuts 3 s patches) and its own graph is one NETWORK_LOADERS entry; its layers
+    # The multi-network design: a network with its own front end (here: each window cut into two
+    # patches, as MusiCNN cuts 3 s patches) and its own graph is what ``load_network`` returns; its layers
     # are placed under their own embedding keys, beside MobileNetV2's. (MobileNetV2's graph stands in.)
     from pipeline import place as place_mod
     from pipeline.embed import none_vectors
@@ -240,11 +241,15 @@ def test_a_second_network_is_one_more_entry(tiny, song, tmp_path, monkeypatch):
         return place_mod.Windows(inputs=inputs, none=none_vectors(clip.images, spec), starts_s=clip.starts_s,
                                  pool=pool)
 
-    def load_patches(bundle, spec, threads):
+    real_load = place_mod.load_network
+
+    def load_patches(bundle, name, spec, threads):
+        if name != "musicnn":
+            return real_load(bundle, name, spec, threads)
         return place_mod.Network("musicnn", lambda y: patches(y, spec),
                                  OnnxNetwork(bundle.graph_path("musicnn"), threads))
 
-    monkeypatch.setitem(place_mod.NETWORK_LOADERS, "musicnn", load_patches)
+    monkeypatch.setattr(place_mod, "load_network", load_patches)
     placer = Placer.from_path(out)
     assert [n.name for n in placer.networks] == ["mobilenet_v2", "musicnn"]
     p = placer.place_file(song, trajectory=True)

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.bundle import load_bundle
 from pipeline.dataset import discover_tracks, find_metadata_csv, read_track_metadata
-from pipeline.model import EMBEDDINGS
+from pipeline.networks.mobilenet_v2_net import EMBEDDINGS
 from pipeline.place import Placer
 from pipeline.splits import audit_leakage, repeated_recordings, split_groups
 from tests.conftest import REPO

@@ -16,14 +16,21 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import pipeline.weights as weights
+import pipeline.networks.weights as weights
 from explorer.state import find_bundles
 from pipeline.build import BuildConfig, _cache_key
 from pipeline.cli import main as cli_main
 from pipeline.dataset import discover_tracks
-from pipeline.model import Backbone, WeightsError, load_imagenet_backbone
+from pipeline.networks.mobilenet_v2_net import Backbone, WeightsError, load_imagenet_backbone
+from pipeline.networks.weights import (
+    SHIPPED,
+    WeightsChoice,
+    file_sha256,
+    read_state_dict,
+    resolve_weights,
+    shipped_weights_file,
+)
 from pipeline.place import Placer
-from pipeline.weights import SHIPPED, WeightsChoice, file_sha256, read_state_dict, resolve_weights, shipped_weights_file
 from tests.conftest import REPO, SHARED_WEIGHTS
 from tests.synth import genre_clip, write_audio, write_tone_corpus
 

@@ -17,9 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("pipeline.experiments",)
 CLI = "pipeline.cli"  # dispatches the experiment commands: it may import them, inside its command functions
 # Modules that ``place``/``info``/the explorer import: torch may only be imported inside functions there.
+# Every network's own module (``pipeline.networks.<name>``) is on it: the placer takes its front end from there.
 SERVING = ("pipeline.audio", "pipeline.bundle", "pipeline.cli", "pipeline.embed", "pipeline.errors", "pipeline.maps",
-           "pipeline.musicnn_input", "pipeline.networks", "pipeline.paths", "pipeline.place", "pipeline.previews",
-           "pipeline.project", "pipeline.serve", "pipeline.spectrogram", "pipeline.weights")
+           "pipeline.networks", "pipeline.networks.contract", "pipeline.networks.image_network",
+           "pipeline.networks.musicnn_input", "pipeline.networks.weights", "pipeline.paths", "pipeline.place",
+           "pipeline.previews", "pipeline.project", "pipeline.serve", "pipeline.spectrogram",
+           *(f"pipeline.networks.{name}" for name in ("mobilenet_v2", "musicnn", "efficientnet_lite0")))
 
 
 def modules() -> dict[str, Path]:

@@ -1,0 +1,85 @@
+"""MusiCNN pretrained on music (the Million Song Dataset's tags) as a map network.
+
+Its torch port and weights are in ``musicnn_net``, its numpy front end (16 kHz,
+96-band mel, 3 s patches) in ``musicnn_input``. Its patches are pooled onto
+the bundle's window grid: a track's (and a placed song's) vector is the mean
+of its windows, each the weighted mean of the patches it overlaps. Its
+"immediate" layer is the pooled 1506-d vector its own back end reads.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..spectrogram import SpectrogramConfig, nominal_starts_s
+from .contract import Windows
+from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
+
+if TYPE_CHECKING:
+    from torch import nn
+
+NAME = "musicnn"
+TITLE = "Trained on music (MusiCNN)"
+SHORT = "MusiCNN (music)"
+NOTE = "A network trained on music (tags of a million songs), not photos."
+CHECK_TRACKS = 12  # tracks whose first two patches check the ONNX graph
+
+
+def patch_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> Windows:
+    """The front end: the signal's 3 s mel patches, pooled onto the bundle's window grid."""
+    patches, patch_starts = musicnn_patches(y, spec.sample_rate, cfg)
+    starts_s = nominal_starts_s(len(y), spec)
+    pool = window_pooling(patch_starts, cfg.patch_seconds, starts_s, spec.segment_seconds)
+    return Windows(inputs=patches, none=pool @ patch_none(patches, cfg), starts_s=starts_s, pool=pool)
+
+
+def front_end(spec: SpectrogramConfig, settings: dict):
+    cfg = MusiCNNConfig.from_dict(settings["input"])
+    return lambda y: patch_windows(y, spec, cfg)
+
+
+class MusiCNNBuild:
+    """The build's side of MusiCNN (``contract.BuildNetwork``)."""
+
+    augments = False  # its rows carry a ``weight`` instead
+
+    def __init__(self, spec: SpectrogramConfig, cfg: MusiCNNConfig = MusiCNNConfig()):
+        from .musicnn_net import load_musicnn
+        from .weights import shipped_weights_file
+
+        weights = shipped_weights_file(NAME)
+        self.name, self.spec, self.cfg, self.model = NAME, spec, cfg, load_musicnn(weights)
+        self.weights_path, self.cache_parts = str(weights), [NAME, cfg.to_dict()]
+        self.settings = {"backbone": NAME, "weights": weights.name, "input": cfg.to_dict(),
+                         "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
+        self._pooled = None
+
+    def track_features(self, audio: np.ndarray, index: int, seed: int) -> dict[str, np.ndarray]:
+        """One track's patches: ``clean`` (pooled features), ``none``, ``start_s`` and ``weight`` (each patch's
+        share of the track's windows, ``window_pooling``, exactly as a placed song's windows pool them)."""
+        patches, start_s = musicnn_patches(audio, self.spec.sample_rate, self.cfg)
+        if self._pooled is None:  # onnxruntime: several times eager torch
+            from ..onnx_features import OnnxFeatures
+            from .musicnn_net import PooledOutput
+
+            self._pooled = OnnxFeatures(PooledOutput(self.model), patches, time_axis=1)
+        windows_s = nominal_starts_s(len(audio), self.spec)
+        weight = window_pooling(start_s, self.cfg.patch_seconds, windows_s, self.spec.segment_seconds).mean(axis=0)
+        return {"clean": self._pooled(patches), "none": patch_none(patches, self.cfg),
+                "start_s": start_s.astype(np.float64), "weight": weight}
+
+    def serving(self, head: nn.Module) -> tuple[nn.Module, dict]:
+        from .musicnn_serving import MusiCNNServing
+
+        served = MusiCNNServing(self.model, head).eval()
+        return served, served.served_state_dict()
+
+    def check_inputs(self, audios: list) -> np.ndarray:
+        picks = range(min(len(audios), CHECK_TRACKS))
+        return np.concatenate([musicnn_patches(audios[i], self.spec.sample_rate, self.cfg)[0][:2] for i in picks])
+
+
+def for_build(cfg, n_classes: int) -> MusiCNNBuild:
+    return MusiCNNBuild(cfg.spectrogram)
+
