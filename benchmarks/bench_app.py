@@ -15,7 +15,7 @@ warm-up upload that may wait for the model: switches are measured after it, once
 the background). Large collections are written once by
 benchmarks/large_bundle.py into .cache/bench/.
 
-Targets (issue 14, ratios within one run): first map ≤ 1.5 × the reference's first chart; switch ≤ 2 × the
+Targets (ratios within one run): first map ≤ 1.5 × the reference's first chart; switch ≤ 2 × the
 reference's switch; upload → star ≤ the reference's switch + 1 s; with 10 000 tracks first map and switch
 ≤ 3 ×. A 4-minute mp3 (``long_song``: a song that changes genre; median of 2): upload → star ≤ the reference's
 switch + 1 s, its whole path drawn (every window on the map), and a layer switch made while the path is being

@@ -3,7 +3,8 @@
 ``st.audio(data)`` keeps the bytes in Streamlit's in-memory media store, which drops a file as soon as no
 finished run references it: a full rerun of the same session clears its references when it starts, and any
 session's run that ends meanwhile collects the file. The browser still shows the player; its next request
-(play, seek) gets 404 ("Audio source error"; streamlit issue 8932; 29 such errors in a 150 s soak of 8
+(play, seek) gets 404 ("Audio source error"; a known Streamlit bug, its GitHub issue 8932; 29 such errors in a
+150 s soak of 8
 sessions). Files under ``static/`` next to app.py are served at ``/app/static/…`` straight from disk when
 ``server.enableStaticServing`` is on (``.streamlit/config.toml``), with range requests (seeking).
 

@@ -110,7 +110,7 @@ QUALITY_HELP = (
 )
 
 
-# ---------------------------------------------------------------- beyond the paper (issue 7)
+# ---------------------------------------------------------------- beyond the paper
 COLLECTION_HELP = ("Maps found in the `assets/` folder (and the one the app was started with). Build your own "
                    "from a folder of genre sub-folders: see docs/own_collection.md.")
 

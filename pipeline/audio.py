@@ -19,6 +19,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import AudioError  # noqa: F401 (raised here; defined with the others)
+
 SAMPLE_RATE = 22050
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".au", ".mp3", ".ogg")
 
@@ -27,14 +29,6 @@ AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 # Frames per read call (about 3 s at 22 050 Hz): small enough that a stream
 # failing part-way loses little, large enough that call overhead is negligible.
 _BLOCK_FRAMES = 1 << 16
-
-
-class AudioError(ValueError):
-    """A file that cannot be turned into a usable clip; ``str()`` is one line."""
-
-    def __init__(self, message: str):
-        # Keep the promise of a one-line message even if a caller passes more.
-        super().__init__(" ".join(str(message).split()))
 
 
 def _supported_list() -> str:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import one_line
+from .errors import BundleError, one_line
 from .networks import DEFAULT_NETWORK
 from .predictor import PREDICTOR_FILE
 from .previews import unpack_preview
@@ -46,10 +46,6 @@ WEIGHTS = "model.safetensors"
 FLOAT16_SUFFIX = ".float16"  # a graph initializer read as float16 from WEIGHTS (a Cast node restores the name)
 TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
 REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
-
-
-class BundleError(ValueError):
-    """A bundle is missing, incomplete, damaged or from an incompatible version."""
 
 
 @dataclass

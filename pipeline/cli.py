@@ -417,13 +417,12 @@ def add_report(sub) -> None:
 
 
 def main(argv=None) -> int:
-    from .bundle import BundleError
-    from .errors import DatasetError, WeightsError
+    from .errors import GenreMapError
 
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (BundleError, DatasetError, WeightsError) as e:
+    except GenreMapError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """Repeated, grouped, stratified cross-validation of the head and of a reference probe.
 
-The reference is the issue's baseline: the same frozen backbone features with
+The reference is the baseline: the same frozen backbone features with
 class-weighted logistic regression, window probabilities averaged per track.
 Every fold is scored by accuracy, balanced accuracy (mean per-genre recall)
 and macro-F1, because the genres are imbalanced.

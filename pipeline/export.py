@@ -16,18 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .bundle import BundleError
+from .errors import ExportError
 from .networks import DEFAULT_NETWORK
 from .serve import INPUT, OUTPUTS, OnnxNetwork
 
 OPSET = 17
 TOLERANCE = 1e-4  # max difference allowed on every output (absolute, or relative where outputs exceed 1)
-CHECK_WINDOWS = 24  # windows of the build's tracks run through both
 GRAPH_FILES = {DEFAULT_NETWORK: "model.onnx"}  # others: "<network>.onnx"
-
-
-class ExportError(BundleError):
-    """The ONNX graph does not reproduce the torch model: the bundle is not written."""
 
 
 def export_onnx(net: nn.Module, example: np.ndarray) -> bytes:

@@ -22,6 +22,8 @@ import warnings
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .errors import LeakageError
+
 SPLITS = ("train", "val", "test")
 
 # Exact repetitions in GTZAN (Sturm 2013, arXiv:1306.1461, Table 2) that the
@@ -34,10 +36,6 @@ REPEATED_RECORDINGS = (
     ("pop.00047", "pop.00080"),
     ("pop.00052", "pop.00057"),
 )
-
-
-class LeakageError(AssertionError):
-    """A track, an artist or a repeated recording appears in more than one split."""
 
 
 def repeated_recordings(track_ids, genres=None, artists=None, titles=None) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ imported by name (``from pipeline.experiments.report import write_report``). Whe
                           inputs
     runner.py             corpus, cached features and cross-validated rows the tables share
     cv.py                 fold caches (keyed on data, code and settings), per-fold scores, summaries
-    generalize.py         what holds up on unheard artists (issue 12), each idea a row on the same folds
+    generalize.py         what holds up on unheard artists, each idea a row on the same folds
     inputs.py             other inputs (PCEN, derivatives, harmonic/percussive) and poolings, by probe
     backbones.py          other frozen ImageNet backbones; scratch.py MobileNetV2 from random weights;
     finetune.py           partial fine-tuning; feature_sets.py pooled features of every block, SpecAugment

@@ -1,4 +1,4 @@
-"""Frozen-backbone feature sets for the generalization experiment (issue 12).
+"""Frozen-backbone feature sets for the generalization experiment.
 
 One MobileNetV2 pass per window yields the global-average pool of *every*
 block (2816 values), so rows that pool different blocks share one extraction.

@@ -1,4 +1,4 @@
-"""Partial fine-tuning of MobileNetV2's last blocks on cached activations (issue 12).
+"""Partial fine-tuning of MobileNetV2's last blocks on cached activations.
 
 The blocks before ``first`` stay frozen, so their output for every window is
 computed once (``feature_sets.extract_block_features(tail_from=first)``) and

@@ -1,4 +1,4 @@
-"""``python -m pipeline experiment generalization``: what makes the head hold up on unheard artists (issue 12).
+"""``python -m pipeline experiment generalization``: what makes the head hold up on unheard artists.
 
 Every row is cross-validated on the *same* folds: 5-fold, stratified by genre,
 grouped by artist (repeated recordings together; ``splits``), repeated with
@@ -78,7 +78,7 @@ UNWEIGHTED = (("class_weight", "none"),)
 MIXUP = (("mixup_alpha", 0.4),)
 TAPS = (14, 17, 18)
 ALL_BLOCKS = tuple(range(19))
-# The rows, cheapest first. "current" is the build's configuration before issue 12 (no class weights).
+# The rows, cheapest first. "current" is the build's configuration before the generalisation study (no class weights).
 VARIANTS = (
     Variant("current: 10 s / 5 s windows, native 128 x 431, last block, head", train=UNWEIGHTED),
     Variant("+ class-weighted loss"),

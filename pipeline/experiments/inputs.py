@@ -1,4 +1,4 @@
-"""``python -m pipeline experiment inputs``: what else could frozen ImageNet MobileNetV2 hear? (issue 12)
+"""``python -m pipeline experiment inputs``: what else could frozen ImageNet MobileNetV2 hear?
 
 The build feeds MobileNetV2 one grey log-mel image copied to its three
 colour channels and keeps the global-average pool of every block. This

@@ -26,8 +26,8 @@ COMMANDS = {e: f"python -m pipeline experiment {e} --data DIR --weights mobilene
             for e in EXPERIMENTS}
 TITLES = {"backbones": "Table 1 — backbones", "augmentation": "Table 2 — window length and augmentation",
           "leakage": "Leakage — what the split does to the number",
-          "generalization": "What generalizes to unheard artists (issue 12)",
-          "inputs": "Other inputs and poolings of the frozen network (issue 12)"}
+          "generalization": "What generalizes to unheard artists",
+          "inputs": "Other inputs and poolings of the frozen network"}
 UNIT = {"segment": "window", "track": "track", "artist": "artist"}
 
 

@@ -1,4 +1,4 @@
-"""The report's "what generalizes" section (issue 12), computed from ``generalization.json``.
+"""The report's "what generalizes" section, computed from ``generalization.json``.
 
 Every number here is read from the experiment's results: the table of rows,
 the paired comparison of each row with the first (same folds), the head
@@ -137,7 +137,7 @@ def section(s: dict, data_line: str, defaults: dict | None = None) -> list[str]:
                   "No row matches the build's defaults exactly."))
     target = 0.80
     reached = default is not None and default["metrics"][KEY]["mean"] >= target
-    out += ["", f"Target (issue 12): balanced accuracy ≥ {target:.2f} under artist-grouped CV for ImageNet "
+    out += ["", f"Target: balanced accuracy ≥ {target:.2f} under artist-grouped CV for ImageNet "
             f"MobileNetV2 + head: **{'reached' if reached else 'not reached'}**"
             + ("" if default is None else f" ({100 * default['metrics'][KEY]['mean']:.1f} %).") , ""]
     out += head_vs_probe(rows, default)

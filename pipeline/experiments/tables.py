@@ -10,11 +10,11 @@
 - **leakage**: the same training with a random split over windows (windows of
   one track in train and test), over non-overlapping windows only, by track,
   and by artist where the metadata names one.
-- **generalization** (issue 12): class weights, SpecAugment masks, mixup,
+- **generalization**: class weights, SpecAugment masks, mixup,
   image size, window length, pooled blocks, partial fine-tuning and a seed
   ensemble, each a row on the same artist-grouped folds
   (``pipeline.experiments.generalize``).
-- **inputs** (issue 12): other inputs (PCEN, time derivatives, harmonic and
+- **inputs**: other inputs (PCEN, time derivatives, harmonic and
   percussive parts) and poolings of the frozen network, by logistic probe on
   the same folds (``pipeline.experiments.inputs``).
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..errors import WeightsError
 from .musicnn_input import MusiCNNConfig, musicnn_mel, musicnn_patches, slice_patches  # noqa: F401 (re-exported)
 
 BN_EPS = 1e-3  # TensorFlow's default batch-norm epsilon, not PyTorch's 1e-5
@@ -28,7 +29,7 @@ N_TAGS = 50
 POOL_DIM = 753  # 561 front-end + 3 x 64 mid-end channels
 
 
-class MusiCNNWeightsError(ValueError):
+class MusiCNNWeightsError(WeightsError):
     """A weights file that is missing or does not hold MusiCNN; ``str()`` is one line."""
 
 

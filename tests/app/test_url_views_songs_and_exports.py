@@ -1,4 +1,4 @@
-"""Issue 7 in the page, run by AppTest: URL views, sounds like, song paths, linked grid, exports, collections."""
+"""Beyond the paper, in the page (AppTest): URL views, sounds like, song paths, linked grid, exports, collections."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""Issue 6, datasets and builds: junk in the data folder, too little data, interrupted builds, the feature cache.
+"""Datasets and builds: junk in the data folder, too little data, interrupted builds, the feature cache.
 
 - A folder with corrupt, empty, non-audio, silent, too-short and hidden files, an empty genre folder and a
   genre whose every file is broken: ``build`` skips and reports (bundle.json ``dataset.skipped``), or stops

@@ -199,7 +199,7 @@ def test_parse_weights(tmp_path):
         parse_weights(["alexnet=c.pth"])
 
 
-# --- generalization (issue 12): every row on the same artist-grouped folds -------------------------------
+# --- generalization: every row on the same artist-grouped folds -------------------------------
 
 def test_generalization_rows_share_folds_and_report_balanced_accuracy(corpus, weights, cache):
     from pipeline.experiments import generalize as eg

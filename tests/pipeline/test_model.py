@@ -182,7 +182,7 @@ def test_folded_bn_never_uses_batch_statistics(shared_weights, images):
     assert not torch.allclose(reference, batch_stats, atol=1e-3)
 
 
-# --- metrics and class weighting (issue 12) ------------------------------------------------------
+# --- metrics and class weighting ------------------------------------------------------
 
 
 def test_balanced_accuracy_and_macro_f1_on_a_hand_made_example():

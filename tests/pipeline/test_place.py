@@ -1,4 +1,4 @@
-"""Issue 6, placement: every awkward input through both placement paths, with nothing crashing.
+"""Placement: every awkward input through both placement paths, with nothing crashing.
 
 The two paths are ``python -m pipeline place --json`` (a real subprocess, one call with every file) and
 the app's upload (``explorer.upload.sync_uploads``, the function behind the file uploader, and a few

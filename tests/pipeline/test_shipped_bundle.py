@@ -39,7 +39,7 @@ def test_shipped_bundle_covers_the_shared_tracks(bundle, shared_gtzan):
         assert (shared_gtzan / rel).is_file(), rel
     assert {e: bundle.vectors(e).shape[0] for e in EMBEDDINGS} == {e: n for e in EMBEDDINGS}
     size = sum(p.stat().st_size for p in BUNDLE.iterdir())
-    assert size < 25e6, f"bundle is {size / 1e6:.1f} MB; the issue caps it at 25 MB"
+    assert size < 25e6, f"bundle is {size / 1e6:.1f} MB; the shipped bundle is capped at 25 MB"
 
 
 def test_leakage_audit_holds_from_tracks_csv(bundle, shared_gtzan):

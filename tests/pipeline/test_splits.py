@@ -147,7 +147,7 @@ def test_cv_folds_are_deterministic_given_seed():
     assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, c))
 
 
-# --- repeated recordings, artist groups and imbalance (issue 12) -------------------------------------------
+# --- repeated recordings, artist groups and imbalance -------------------------------------------
 
 
 def with_repeats():
