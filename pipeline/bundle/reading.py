@@ -1,51 +1,22 @@
-"""The versioned, atomic, pickle-free bundle the pipeline writes and the explorer reads.
-
-Layout of a bundle directory::
-
-    bundle.json        format + version, config, labels, dataset, splits, metrics, file hashes
-    model.safetensors  backbone + head weights (float32)
-    model.onnx         the network's graph for onnxruntime (placing songs needs no torch); its
-                       weights are not copied: they point into model.safetensors (ONNX external data)
-    predictor.safetensors  the genre predictor's arrays when it has any (a logistic probe's scaler and weights)
-    tracks.csv         one row per track: id, genre, split, artist, title, path, prediction
-    arrays.npz         embeddings (per track), maps, similarity matrices, probabilities,
-                       spectrogram thumbnails, short audio previews (Ogg Vorbis bytes)
-
-Only arrays, text and protobuf: ``np.load(..., allow_pickle=False)``, safetensors
-and ONNX, so a bundle from anyone can be opened without running their code.
-``bundle.json`` records each network's graph under ``onnx`` (network → file).
-"""
+"""Reading a bundle: ``load_bundle`` checks its format version, every file's hash and every array's shape."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import threading
-import uuid
-import zipfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import BundleError, one_line
-from .networks import DEFAULT_NETWORK
-from .predictor import PREDICTOR_FILE
-from .previews import unpack_preview
+from ..errors import BundleError, one_line
+from ..networks import DEFAULT_NETWORK
+from ..previews import unpack_preview
+from .format import FILES, FORMAT, FORMAT_VERSION, REQUIRED_META, TRACK_COLUMNS, meta_hash, sha256_file
+from .lazy import LazyArrays
+from .writing import recover_bundle
 
 if TYPE_CHECKING:  # pandas is imported where tables are read or written: `info` needs only bundle.json
     import pandas as pd
-
-FORMAT = "gtzan-genre-map"
-FORMAT_VERSION = 3  # 2: bundle.json carries a hash of its own content; 3: model.onnx (serving without torch)
-FILES = ("model.safetensors", "tracks.csv", "arrays.npz")  # always there; graphs (model.onnx) are listed in "files" too
-WEIGHTS = "model.safetensors"
-FLOAT16_SUFFIX = ".float16"  # a graph initializer read as float16 from WEIGHTS (a Cast node restores the name)
-TRACK_COLUMNS = ("track_id", "genre", "split", "artist", "title", "path", "predicted", "confidence")
-REQUIRED_META = ("format", "format_version", "config", "labels", "embeddings", "files", "metrics", "dataset")
 
 
 @dataclass
@@ -128,218 +99,6 @@ class Bundle:
                               "rebuild it") from None
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def meta_hash(meta: dict) -> str:
-    """Hash of bundle.json's content (all but this hash): an edited setting is refused, not obeyed."""
-    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_bundle(out: str | Path, meta: dict, tracks: pd.DataFrame, arrays: dict, state_dict: dict,
-                 graphs: dict[str, bytes] | None = None, tensors: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a bundle atomically: a crash at any point leaves the previous one intact.
-
-    Everything goes to a hidden sibling directory first; only a complete,
-    synced bundle replaces ``out``, by one atomic exchange (see ``_swap_in``).
-    ``graphs`` maps file names (``model.onnx``) to serialised ONNX models;
-    their weights that are also in ``state_dict`` are stored once, in
-    model.safetensors, and the graph points at them (``link_weights``).
-    ``tensors`` (a genre predictor's numpy arrays, e.g. a probe's scaler and
-    coefficients) go to predictor.safetensors, listed and hashed like the rest.
-    """
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    recover_bundle(out)
-    remove_stale_temps(out)
-    tmp = out.parent / _temp_name(out, "tmp")
-    tmp.mkdir()
-    try:
-        save_file({k: _storage(v) for k, v in state_dict.items()}, tmp / "model.safetensors")
-        tracks.loc[:, list(TRACK_COLUMNS) + [c for c in tracks.columns if c not in TRACK_COLUMNS]].to_csv(
-            tmp / "tracks.csv", index=False)
-        np.savez_compressed(tmp / "arrays.npz", **arrays)
-        for name, graph in (graphs or {}).items():
-            (tmp / name).write_bytes(link_weights(graph, tmp / WEIGHTS))
-        names = FILES + tuple(graphs or ())
-        if tensors:
-            from safetensors.numpy import save_file as save_arrays
-
-            save_arrays({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp / PREDICTOR_FILE)
-            names += (PREDICTOR_FILE,)
-        meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
-                "files": {name: sha256_file(tmp / name) for name in names}}
-        meta["meta_sha256"] = meta_hash(meta)
-        (tmp / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=False, allow_nan=False))
-        for name in names + ("bundle.json",):
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        _swap_in(tmp, out)
-        _fsync_dir(out.parent)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the new bundle on failure, the previous one on success
-    return out
-
-
-def _storage(tensor):
-    """A weight as it is stored: float16 when that is exact (the pretrained networks ship as float16, so their
-    frozen weights are), else float32. Halves the bundle's weights; the values are unchanged."""
-    v = tensor.detach().contiguous().float()
-    half = v.half()
-    return half if v.is_floating_point() and bool((half.float() == v).all()) else v
-
-
-def safetensors_offsets(path: Path) -> dict[str, tuple[str, list, int, int]]:
-    """name → (dtype, shape, first byte, end byte) of every tensor in a safetensors file (header only)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    base = 8 + n
-    return {k: (v["dtype"], v["shape"], base + v["data_offsets"][0], base + v["data_offsets"][1])
-            for k, v in header.items() if k != "__metadata__"}
-
-
-def link_weights(graph: bytes, weights: Path) -> bytes:
-    """An ONNX model whose float32 initializers found (same name, shape and values) in ``weights`` point into it.
-
-    ONNX external data (location, offset, length) lets onnxruntime read those
-    tensors straight from model.safetensors, so a bundle holds its weights
-    once; anything not found stays inside the graph. A weight stored as
-    float16 (exactly: see ``_storage``) is read as float16 and cast to float32
-    by a ``Cast`` node, which onnxruntime folds away when it loads the graph.
-    Needs the ``onnx`` package (a build-time dependency; serving only needs onnxruntime).
-    """
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load_from_string(graph)
-    tensors = safetensors_offsets(weights)
-    data = weights.read_bytes()
-    casts = []
-    for init in model.graph.initializer:
-        half = init.data_type == onnx.TensorProto.FLOAT16 and init.name.endswith(FLOAT16_SUFFIX)  # linked before
-        found = tensors.get(init.name.removesuffix(FLOAT16_SUFFIX) if half else init.name)
-        if not (init.data_type == onnx.TensorProto.FLOAT or half) or found is None or found[1] != list(init.dims):
-            continue
-        dtype, _, a, b = found
-        values = numpy_helper.to_array(init).astype("<f4")
-        stored = {"F32": "<f4", "F16": "<f2"}.get(dtype)
-        if stored is None or not np.array_equal(np.frombuffer(data[a:b], stored).astype("<f4"), values.ravel()):
-            continue  # a tensor of that name with other values: keep the graph's own
-        init.ClearField("raw_data")
-        init.ClearField("float_data")
-        init.ClearField("int32_data")
-        if dtype == "F16" and not half:
-            name = init.name
-            init.name, init.data_type = f"{name}{FLOAT16_SUFFIX}", onnx.TensorProto.FLOAT16
-            casts.append(helper.make_node("Cast", [init.name], [name], to=onnx.TensorProto.FLOAT))
-        for key, value in (("location", weights.name), ("offset", str(a)), ("length", str(b - a))):
-            entry = init.external_data.add()
-            entry.key, entry.value = key, value
-        init.data_location = onnx.TensorProto.EXTERNAL
-    for node in reversed(casts):
-        model.graph.node.insert(0, node)
-    return model.SerializeToString()
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the finished bundle ``tmp`` at ``out``; afterwards ``tmp`` holds what was there before.
-
-    One atomic exchange where the OS has it, so there is never a moment with
-    no bundle at ``out``. Elsewhere: two renames, and ``recover_bundle`` puts
-    the previous bundle back if a crash falls between them.
-    """
-    if not out.exists():
-        tmp.rename(out)
-        return
-    if _exchange(tmp, out):
-        return
-    old = out.parent / _temp_name(out, "old")
-    out.rename(old)
-    try:
-        tmp.rename(out)
-    except BaseException:
-        old.rename(out)  # put the previous bundle back
-        raise
-    old.rename(tmp)
-
-
-def _temp_name(out: Path, kind: str) -> str:
-    """``.<name>.<kind>-<pid>-<random>``: hidden, beside ``out``, and naming the process that owns it."""
-    return f".{out.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _owner_alive(temp: Path) -> bool:
-    """Whether the process named in a temporary folder's name still runs (True when the name has no pid)."""
-    try:
-        pid = int(temp.name.rsplit("-", 2)[-2])
-    except (ValueError, IndexError):
-        return True  # not ours to judge: leave it
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists but is another user's
-        pass
-    return True
-
-
-def remove_stale_temps(out: Path) -> list[Path]:
-    """Delete what killed writes left beside ``out`` (their process is gone); returns what was removed.
-
-    ``.old-*`` folders (a previous bundle moved aside) are only removed while
-    ``out`` holds a bundle, so they are never the only copy of one.
-    """
-    out = Path(out)
-    kinds = ("tmp", "old") if (out / "bundle.json").is_file() else ("tmp",)
-    stale = [p for kind in kinds for p in out.parent.glob(f".{out.name}.{kind}-*")
-             if p.is_dir() and not _owner_alive(p)]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return stale
-
-
-def recover_bundle(out: Path) -> None:
-    """If a crash left ``out`` missing between two renames, restore the previous bundle."""
-    if out.exists():
-        return
-    olds = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in olds:
-        if (old / "bundle.json").is_file():
-            old.rename(out)
-            return
-
-
 def read_meta(path: str | Path) -> dict:
     """bundle.json, checked for format and version; raises BundleError."""
     path = Path(path)
@@ -402,90 +161,6 @@ def check_files(path: str | Path, meta: dict, verify: bool = True) -> None:
             raise BundleError(f"bundle {path} is incomplete: {name} is missing; rebuild it")
         if verify and sha256_file(path / name) != meta["files"].get(name):
             raise BundleError(f"bundle {path} is damaged: {name} does not match its recorded hash; rebuild it")
-
-
-MMAP_FROM = 32 * 1024 * 1024  # with load_bundle(lazy=True, cache_dir=...): arrays this big (bytes) are memory-mapped
-
-
-class LazyArrays(Mapping):
-    """The arrays of an ``.npz`` file by name, each read on first access (thread-safe) and then kept.
-
-    Nothing is unpickled (``allow_pickle=False``), as in the eager load.
-
-    Parameters
-    ----------
-    path : the ``.npz`` file.
-    mmap_dir : where arrays of at least ``MMAP_FROM`` bytes are unpacked once to be memory-mapped (one folder
-        per file content: put its hash in the name); None keeps every array in memory.
-    """
-
-    def __init__(self, path: str | Path, mmap_dir: Path | None = None):
-        self.path = Path(path)
-        self.mmap_dir = mmap_dir
-        self._zip = zipfile.ZipFile(self.path)
-        self._members = {n[:-len(".npy")]: n for n in self._zip.namelist() if n.endswith(".npy")}
-        self._loaded: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._members:
-            raise KeyError(key)
-        with self._lock:
-            if key not in self._loaded:
-                self._loaded[key] = self._read(key)
-            return self._loaded[key]
-
-    def _read(self, key: str) -> np.ndarray:
-        member = self._members[key]
-        if self.mmap_dir is not None and self._zip.getinfo(member).file_size >= MMAP_FROM:
-            try:
-                return np.load(self._unpacked(member), mmap_mode="r", allow_pickle=False)
-            except OSError:  # a read-only or full disk: keep it in memory instead
-                pass
-        with self._zip.open(member) as f:
-            return np.lib.format.read_array(f, allow_pickle=False)
-
-    def _unpacked(self, member: str) -> Path:
-        """The member as a plain .npy file in ``mmap_dir`` (written once, atomically)."""
-        target = self.mmap_dir / member
-        if not target.is_file():
-            self.mmap_dir.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{member}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            try:
-                with self._zip.open(member) as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 22)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
-        return target
-
-    def __iter__(self):
-        return iter(self._members)
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __contains__(self, key) -> bool:
-        return key in self._members
-
-    def loaded(self) -> list[str]:
-        """The names read so far (what the views have asked for)."""
-        return sorted(self._loaded)
-
-    def header(self, key: str) -> tuple[tuple, np.dtype]:
-        """An array's (shape, dtype) from its header alone (nothing is decompressed beyond it)."""
-        with self._lock, self._zip.open(self._members[key]) as f:
-            major, _ = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
-            return tuple(shape), dtype
-
-    def shape(self, key: str) -> tuple:
-        return self.header(key)[0]
-
-    def row(self, key: str, index: int) -> np.ndarray:
-        """One row of an array, as a copy (a memory-mapped array is not pinned by the caller)."""
-        return np.array(self[key][index])
 
 
 def load_bundle(path: str | Path, verify: bool = True, lazy: bool = False, cache_dir: str | Path | None = None

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import pipeline.build as build_mod
-import pipeline.bundle as bundle_mod
+import pipeline.bundle.writing as bundle_mod
 import pipeline.dataset as dataset_mod
 from pipeline.build import BuildConfig, build
 from pipeline.bundle import load_bundle
@@ -246,7 +246,7 @@ KILL_DURING_WRITE = textwrap.dedent("""
     import os, sys, time
     import torch
     torch.set_num_threads(1)
-    import pipeline.bundle as bundle_mod
+    import pipeline.bundle.writing as bundle_mod
     from pipeline.build import BuildConfig, build
     from pipeline.train import TrainConfig
 
@@ -359,7 +359,7 @@ def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(
 KILL_BETWEEN_RENAMES = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from pipeline import bundle
+    from pipeline.bundle import writing as bundle
     from pipeline.bundle import load_bundle, write_bundle
 
     bundle._exchange = lambda a, b: False  # the two-rename fallback (no renameat2), where a kill can fall between

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import bundle as bundle_mod
 from pipeline.bundle import (
     FORMAT_VERSION,
     TRACK_COLUMNS,
@@ -16,6 +15,7 @@ from pipeline.bundle import (
     sha256_file,
     write_bundle,
 )
+from pipeline.bundle import writing as bundle_mod
 
 DIMS = {"none": 12, "immediate": 10, "deep": 6, "shallow": 4}
 LABELS = ["blues", "jazz", "rock"]

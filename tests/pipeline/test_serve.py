@@ -13,12 +13,13 @@ import pytest
 
 from pipeline import export
 from pipeline.audio import load_audio
-from pipeline.bundle import FORMAT_VERSION, BundleError, load_bundle, meta_hash, safetensors_offsets, write_bundle
+from pipeline.bundle import FORMAT_VERSION, BundleError, load_bundle, meta_hash, write_bundle
 from pipeline.cli import main as cli_main
 from pipeline.embed import segment_images
 from pipeline.networks import LAYERS
 from pipeline.networks.contract import serving_graph
 from pipeline.networks.mobilenet_v2_net import GenreNet
+from pipeline.onnx_link import safetensors_offsets
 from pipeline.paths import DEFAULT_BUNDLE
 from pipeline.place import Placer
 from pipeline.serve import OUTPUTS, OnnxNetwork, default_threads
