@@ -158,8 +158,9 @@ def worker_faithful(args) -> dict:
 
     from pipeline.audio import load_audio
     from pipeline.bundle import load_bundle
-    from pipeline.maps import MapProjector, unit_rows
     from pipeline.place import Placer
+    from pipeline.project import unit_rows
+    from tests.tsne_oracle import OracleProjector
 
     b = load_bundle(args.bundle)
     placer = Placer(b)
@@ -172,7 +173,7 @@ def worker_faithful(args) -> dict:
     for e in b.embeddings:
         Q = np.concatenate(queries[e])
         ours = placer.project({e: Q})[0][e]
-        proj = MapProjector(**b.meta["maps"]["params"]).set_state(b.vectors(e), b.coords(e))
+        proj = OracleProjector(**b.meta["maps"]["params"]).set_state(b.vectors(e), b.coords(e))
         t = time.perf_counter()
         theirs = proj.transform(Q)
         out[e] = {"n": len(Q), "opentsne_s": time.perf_counter() - t,

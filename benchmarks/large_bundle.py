@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.bundle import load_bundle, write_bundle  # noqa: E402
-from pipeline.maps import unit_rows  # noqa: E402
 from pipeline.predictor import PREDICTOR_FILE  # noqa: E402
+from pipeline.project import unit_rows  # noqa: E402
 
 
 def copy_index(n_source: int, n_tracks: int) -> tuple[np.ndarray, np.ndarray]:

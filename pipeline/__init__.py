@@ -24,13 +24,17 @@
                               folds, out-of-fold by construction; the best (within noise, the simplest) is kept
       predictor.py            the stored genre predictor applied in numpy (place's genres; no scikit-learn, no torch)
       embed.py                per-window and per-track vectors at every tap
-      maps.py                 MapConfig, openTSNE maps (MapProjector), cosine genre matrices, quality numbers
-      export.py               the network → model.onnx, checked against torch on the build's own windows
-      bundle.py               the versioned, atomic, pickle-free bundle on disk (format 3)
+      maps.py                 MapConfig, openTSNE maps (MapProjector: fitted only), cosine genre matrices, quality
+                              numbers (new points go on maps through project.py only)
+      export.py               each network → its ONNX graph, checked against torch on the build's own inputs
+      onnx_link.py            a graph's weights stored once: initializers that point into model.safetensors
+      bundle/                 the versioned, atomic, pickle-free bundle on disk (format 3): format.py (layout,
+                              hashes), reading.py (load_bundle), writing.py (atomic), lazy.py (memory-mapped arrays)
       previews.py             short Ogg previews stored in the bundle, so every dot can be heard
       place.py                Placer: a new song → genre, embeddings, map positions, neighbours, trajectory (no torch)
       serve.py                the network in onnxruntime
-      project.py              new points on a saved t-SNE map (openTSNE's transform in numpy; old points never move)
+      project.py              new points on a saved t-SNE map (openTSNE's transform in numpy; old points never move);
+                              unit_rows, the one row normaliser
       paths.py                where shipped files are: DEFAULT_BUNDLE (assets/gtzan), assets/weights
       palette.py              the genre colours every chart uses (explorer and report)
       runtime.py              torch threads for a block; package versions recorded with results

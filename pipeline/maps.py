@@ -9,6 +9,8 @@ from sklearn.manifold import trustworthiness
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
+from .project import unit_rows
+
 
 @dataclass(frozen=True)
 class MapConfig:
@@ -24,13 +26,6 @@ class MapConfig:
     def params(self, seed: int) -> dict:
         """The keyword arguments of ``MapProjector``, as ``bundle.json`` records them."""
         return {"perplexity": self.perplexity, "random_state": seed, "metric": self.metric}
-
-
-def unit_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms > 0, norms, 1.0)
 
 
 def genre_similarity(X: np.ndarray, genres, labels) -> np.ndarray:
@@ -55,19 +50,12 @@ def genre_similarity(X: np.ndarray, genres, labels) -> np.ndarray:
     return out
 
 
-def nearest_tracks(query: np.ndarray, reference_unit: np.ndarray, k: int = 5):
-    """Indices and cosine similarities of the k most similar reference rows.
-
-    ``reference_unit`` must already be ``unit_rows`` of the reference set.
-    """
-    q = unit_rows(np.atleast_2d(query))[0]
-    sims = reference_unit @ q
-    order = np.argsort(-sims, kind="stable")[:k]
-    return order, sims[order]
-
-
 class MapProjector:
-    """A t-SNE map that new points can be added to without moving old ones.
+    """A fitted t-SNE map: its reference vectors and their 2-D coordinates.
+
+    New points are placed on it by ``project.py`` (the one placement path);
+    openTSNE's own ``transform``, the reference that module reproduces, is
+    the tests' oracle (``tests/tsne_oracle.py``).
 
     Parameters
     ----------
@@ -82,9 +70,8 @@ class MapProjector:
         self.metric = metric
         self.reference_ = None
         self.coords_ = None
-        self._embedding = None
 
-    def _perplexity_for(self, n: int) -> float:
+    def perplexity_for(self, n: int) -> float:
         return float(max(2.0, min(self.perplexity, (n - 1) / 3)))
 
     def fit(self, X: np.ndarray, follow: np.ndarray | None = None) -> "MapProjector":
@@ -99,13 +86,13 @@ class MapProjector:
         """
         X = np.asarray(X, dtype=np.float64)
         tsne = openTSNE.TSNE(
-            perplexity=self._perplexity_for(len(X)), metric=self.metric, random_state=self.random_state,
+            perplexity=self.perplexity_for(len(X)), metric=self.metric, random_state=self.random_state,
             neighbors="exact", n_jobs=1,
         )
         emb = np.asarray(tsne.fit(X))
         if follow is not None:
             emb = rotated_onto(emb, np.asarray(follow, dtype=np.float64))
-        # transform() re-centres the reference in place; centring it now makes that a no-op.
+        # openTSNE's transform() re-centres the reference in place; centring it now makes that a no-op.
         coords = emb - (np.max(emb, axis=0) + np.min(emb, axis=0)) / 2
         return self.set_state(X, coords)
 
@@ -113,32 +100,7 @@ class MapProjector:
         """Restore a fitted map from its reference vectors and 2-D coordinates."""
         self.reference_ = np.asarray(reference, dtype=np.float64)
         self.coords_ = np.asarray(coords, dtype=np.float64)
-        self._embedding = None
         return self
-
-    def _affinities(self) -> openTSNE.affinity.PerplexityBasedNN:
-        # The kNN index over the reference is the costly part: built once, then only read.
-        if self._embedding is None:
-            self._embedding = openTSNE.affinity.PerplexityBasedNN(
-                self.reference_, perplexity=self._perplexity_for(len(self.reference_)), method="exact",
-                metric=self.metric, random_state=self.random_state,
-            )
-        return self._embedding
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """2-D positions of new points; the reference map is left unchanged.
-
-        openTSNE re-centres the reference it transforms against in place, so
-        each call works on its own copy (which also makes concurrent calls safe).
-        """
-        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        # openTSNE works in a frame centred on the reference's bounding box;
-        # new points are shifted back into the saved map's own frame.
-        centre = (self.coords_.max(axis=0) + self.coords_.min(axis=0)) / 2
-        ref = openTSNE.TSNEEmbedding(self.coords_ - centre, self._affinities(), random_state=self.random_state)
-        k = min(25, len(self.reference_) - 1)
-        new = ref.transform(X, perplexity=min(5.0, max(1.0, (k - 1) / 3)), k=k)
-        return np.asarray(new, dtype=np.float64) + centre
 
 
 def unit_spread(coords: np.ndarray) -> np.ndarray:

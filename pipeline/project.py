@@ -1,7 +1,7 @@
 """New points on a fixed t-SNE map: openTSNE's ``transform``, in numpy, at a cost that does not grow with the map.
 
 What openTSNE's ``TSNEEmbedding.transform`` does for each new point (the
-settings ``maps.MapProjector.transform`` uses), and what this module does too:
+settings the tests' oracle, ``tests/tsne_oracle.py``, uses), and what this module does too:
 
 1. its ``3 × perplexity`` (15) nearest reference points by cosine distance,
    with Gaussian affinities calibrated to perplexity 5 (``affinities``);
@@ -32,9 +32,9 @@ MAX_GRAD_NORM = 0.25
 MIN_GAIN = 0.01
 
 
-def unit_rows32(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float32 (all-zero rows stay zero)."""
-    X = np.asarray(X, dtype=np.float32)
+def unit_rows(X: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as ``dtype``: the one normaliser (maps, placement)."""
+    X = np.asarray(X, dtype=dtype)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.where(norms > 0, norms, 1.0)
 
@@ -55,7 +55,7 @@ def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
     """
     inv = inverse_norms(reference) if reference_inverse_norms is None else reference_inverse_norms
     # reference @ queries.T reads the (large) reference once, row by row: ~30 % faster than queries @ reference.T
-    sims = (np.asarray(reference, dtype=np.float32) @ unit_rows32(queries).T).T * inv
+    sims = (np.asarray(reference, dtype=np.float32) @ unit_rows(queries, np.float32).T).T * inv
     k = min(k, sims.shape[1])
     part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(k), (len(sims), 1))
     part.sort(axis=1)  # index order first, so equal similarities keep it through the stable sort below

