@@ -4,6 +4,7 @@
 
     pipeline/                 audio files → bundle, and placing new songs (python -m pipeline …)
       cli.py                  build | info | place | experiment | report; defaults come from the config dataclasses
+      info.py                 what a bundle says about itself: info's summary, the README's tables (--markdown)
       build.py                the build's stages, top to bottom: BuildConfig → one bundle
       dataset.py              <genre>/<file> folders → decoded corpus (discover, decode, metadata; bad files skipped)
       audio.py                any file → 22 050 Hz mono float32 (soundfile + soxr; bounded reads, one-line errors)

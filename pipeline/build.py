@@ -26,13 +26,12 @@ from .embed import head_taps, track_means
 from .evaluate import cross_validate
 from .export import export_networks
 from .feature_cache import cached_features
-from .maps import MapConfig, embedding_quality, genre_similarity, layer_maps
+from .maps import map_arrays, stored_vectors
 from .networks import (
     BUILD_DEFAULT,
     DEFAULT_NETWORK,
     NAMES,
     embedding_key,
-    layer_groups,
     network,
     network_title,
     split_key,
@@ -303,29 +302,6 @@ def fixed_split(cfg: BuildConfig, found) -> dict:
     return {"labels": found.labels, "y": found.y, "split": split, "genres": found.genres, "ids": found.ids,
             "artists": found.artists, "titles": found.titles, "audios": found.audios,
             "audit": audit_leakage(split, found.ids, groups, found.artists), "fallback": fallback}
-
-
-def stored_vectors(key: str, vectors: np.ndarray) -> np.ndarray:
-    """Track vectors as the bundle stores them: the wide layers in float16, the others in float32."""
-    wide = split_key(key)[1] in ("none", "immediate")
-    return vectors.astype(np.float16 if wide else np.float32)
-
-
-def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, dict]:
-    """Per embedding: its stored vectors, t-SNE map and genre similarity; (arrays, quality, map parameters)."""
-    map_params = MapConfig().params(seed)
-    arrays, quality = {}, {}
-    projectors = layer_maps(per_track, layer_groups(per_track), map_params)  # each layer's map turned onto the last's
-    for e, vectors in per_track.items():
-        proj = projectors[e]
-        # the wide layers (none: 2 048 / 768 pixel averages in [0, 1]; immediate: 2 816 / 1 506 pooled
-        # activations) in float16: 1e-3 relative, invisible to cosine searches (which read float32), and the
-        # shipped bundle stays under 25 MB. The maps above were fitted on the float32 vectors.
-        arrays[f"track_{e}"] = stored_vectors(e, vectors)
-        arrays[f"map_{e}"] = proj.coords_.astype(np.float32)
-        arrays[f"similarity_{e}"] = genre_similarity(vectors, genres, labels)
-        quality[e] = embedding_quality(vectors, proj.coords_, genres)
-    return arrays, quality, map_params
 
 
 def listening_arrays(cfg: BuildConfig, audios) -> dict:

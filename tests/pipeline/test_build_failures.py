@@ -30,6 +30,7 @@ import pytest
 import pipeline.build as build_mod
 import pipeline.bundle.writing as bundle_mod
 import pipeline.dataset as dataset_mod
+import pipeline.maps as maps_mod
 from pipeline.build import BuildConfig, build
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
@@ -215,7 +216,7 @@ STAGES = {
     "cross-validation": (build_mod, "cross_validate", KeyboardInterrupt()),
     "train": (build_mod, "fit_head", RuntimeError("NaN loss")),
     "embed": (build_mod, "head_taps", RuntimeError("out of memory")),
-    "maps": (build_mod, "layer_maps", KeyboardInterrupt()),
+    "maps": (maps_mod, "layer_maps", KeyboardInterrupt()),
     "write": (bundle_mod.np, "savez_compressed", OSError(28, "No space left on device")),  # after a partial write
 }
 

@@ -11,7 +11,7 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
-from pipeline.cli import markdown_numbers
+from pipeline.info import markdown_numbers
 from pipeline.networks import LAYERS, embedding_key
 from pipeline.place import Placer
 from pipeline.predictor import describe_predictor, load_predictor

@@ -2,7 +2,7 @@
 import re
 
 from pipeline.bundle import load_bundle
-from pipeline.cli import markdown_numbers
+from pipeline.info import markdown_numbers
 from tests.conftest import REPO
 
 START, END = "<!-- numbers: python -m pipeline info --markdown -->", "<!-- /numbers -->"
