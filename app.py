@@ -7,14 +7,15 @@ the default page, at /; the others are at /compare, /similarity, /model and /pre
 which any address with ?present=1 opens: /?present=1&embedding=none)
 
 Each page is one file in explorer/pages/ (one function, ``page``); what they share (the collection, the view
-in the URL, the songs dropped in the sidebar) is set up by ``explorer.session.set_up`` on every full run.
+in the URL, the songs dropped in the sidebar) is set up by ``explorer.session`` and ``explorer.sidebar`` on every
+full run.
 """
 import streamlit as st
 
 # a narrow sidebar (px): on a 1280 × 720 projector the map keeps most of the width
 st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide", initial_sidebar_state=250)
 
-from explorer import session  # noqa: E402
+from explorer import session, sidebar  # noqa: E402
 
 PAGES = (  # file, title, icon, url path
     ("explorer/pages/map.py", "Map", ":material/scatter_plot:", "map"),
@@ -32,7 +33,10 @@ def main() -> None:
     if st.query_params.get("present") == "1" and page is not pages[-1]:  # a prepared link: presentation mode
         st.switch_page(pages[-1], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "present"})
     session.compact_layout()
-    session.set_up(page.title)
+    ctx = session.set_up(page.title)
+    with st.sidebar:
+        sidebar.songs_sidebar(ctx)
+    session.finish_set_up(ctx)
     page.run()
 
 

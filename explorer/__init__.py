@@ -6,12 +6,13 @@ Where things are::
     explorer/pages/        one file, one function (``page``) per page: map, compare_layers, similarity, model
     explorer/sections/     Streamlit parts the pages share: controls, detail panel, "sounds like", downloads
     explorer/views/        pure figure and frame builders (no Streamlit import; tested without a browser)
-    explorer/session.py    the set-up of every run: collection, view in the URL, songs; callbacks
+    explorer/session.py    the set-up of every run: collection, view in the URL; callbacks
+    explorer/sidebar.py    the sidebar's songs: uploader, recorder, one line per song, the paths' progress
     explorer/keys.py       every session-state, widget, fragment and chart key
     explorer/state.py      which bundle, opened once per process (lazily: ``load_bundle(lazy=True)``), and the
                            background Placer
     explorer/cache.py      figures built once per bundle and shared by every session
-    explorer/upload.py     uploads → the pipeline's placement (no Streamlit)
+    explorer/upload.py     uploads → the pipeline's placement (no Streamlit); views/song_marks.py draws them
     explorer/share.py      the view in the URL (no Streamlit)
     explorer/media.py      audio the players read, as files under static/ (Streamlit's static serving)
     explorer/text.py       the words on the pages, layer texts keyed by layer name

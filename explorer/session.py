@@ -2,8 +2,8 @@
 
 ``set_up`` runs on every full run, before the page: it opens the collection
 chosen in the sidebar, reads the view from the address bar when it is new
-(a first visit, a shared link, the back button), fits it to the collection, and
-places the songs dropped in the sidebar's uploader. Streamlit drops a widget's
+(a first visit, a shared link, the back button) and fits it to the collection;
+the sidebar (``explorer.sidebar``) then places the songs dropped in its uploader. Streamlit drops a widget's
 value when a page without that widget is shown: the view's values are kept in
 ``keys.VIEW_MEMORY`` as well and put back from there. Pages and their fragments read the result with
 ``context()`` and session state (keys in ``explorer.keys``).
@@ -28,7 +28,6 @@ from . import keys, media, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
-PATH_POLL_S = 0.5  # how often the sidebar asks how far the songs' paths are
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class Context:
     path: Path
     version: float
     startup: Path  # the collection the app was started with (not named in the URL)
+    moved: bool = False  # this run shows another page than the last one
 
     @property
     def ref(self) -> tuple[str, float]:
@@ -108,7 +108,10 @@ def remove_all_songs() -> None:
 
 # ---------------------------------------------------------------- the set-up of every full run
 def set_up(page_name: str) -> Context:
-    """Open the collection, apply the URL's view, keep the view alive, place new songs; returns the Context."""
+    """Open the collection, apply the URL's view, keep the view alive; returns the Context.
+
+    Then the sidebar places new songs (``explorer.sidebar``) and ``finish_set_up`` writes the address.
+    """
     ss = st.session_state
     startup = state.bundle_path()
     choices = state.bundle_choices(startup)
@@ -135,17 +138,19 @@ def set_up(page_name: str) -> Context:
         st.error(f"**There is no genre map to show yet.** {e}{how}\n\nThen reload this page. To open a map built "
                  f"elsewhere: `streamlit run app.py -- --bundle DIR` (or set `{state.ENV_VAR}=DIR`).")
         st.stop()
-    ctx = Context(path=path, version=state.stamp(path), startup=startup)
+    ctx = Context(path=path, version=state.stamp(path), startup=startup, moved=moved)
     ss[CONTEXT] = ctx
     apply_view(bundle, query if from_url else None, moved)
     if ss.get(keys.UPLOADS_VERSION) != ctx.ref:  # a rebuilt bundle has new maps: place this session's songs again
         ss[keys.UPLOADS], ss[keys.UPLOADS_VERSION] = {}, ctx.ref
     ss.setdefault(keys.UPLOADER_ROUND, 0)
-    with st.sidebar:
-        songs_sidebar(ctx)
-    # a page move may have cleared the address, or not yet: write it whatever it holds now
-    write_url(ctx, force=moved)
     return ctx
+
+
+def finish_set_up(ctx: Context) -> None:
+    """After the sidebar (its songs are placed by then): write the view to the address bar."""
+    # a page move may have cleared the address, or not yet: write it whatever it holds now
+    write_url(ctx, force=ctx.moved)
 
 
 def apply_view(bundle: Bundle, query: dict | None, moved: bool = False) -> None:
@@ -191,68 +196,6 @@ def write_url(ctx: Context, force: bool = False) -> dict:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def track_ids(path: str, version: float) -> frozenset:
     return frozenset(state.cached_bundle(path, version).tracks["track_id"].astype(str))
-
-
-# ---------------------------------------------------------------- songs
-def songs_sidebar(ctx: Context) -> None:
-    """The uploader, one line per song (click: show it), and "remove all"; new files are placed here."""
-    ss = st.session_state
-    st.header("Drop in a song")
-    max_mb = int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
-    # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
-    files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
-                             key=uploader_key(), help=text.UPLOAD_HELP)
-    recording = st.audio_input(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
-    files = [*(files or []), *([upload.Recording(recording)] if recording is not None else [])]
-    queue = st.empty()
-    with st.spinner("Listening to your song…"):
-        results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
-                                           max_bytes=max_mb * 1024 * 1024, placing=state.get_placing(),
-                                           progress=lambda n: queue.caption(text.queue_position(n)))
-    queue.empty()
-    upload.refresh(results)
-    placed = [r for r in new if r.ok]
-    if placed:  # show the newest song in the detail panel
-        select([UPLOAD_PREFIX + placed[-1].key])
-    for r in results:
-        if r.ok:
-            st.button(f"★ {text.song_readout(r)}", key=f"show_{r.key}", type="tertiary", on_click=select,
-                      args=([UPLOAD_PREFIX + r.key],), help="Show this song next to the map")
-        else:
-            st.error(f"**{text.markdown_text(r.name)}** could not be placed: {r.error}")
-    if upload.pending(results):
-        path_progress_box()
-    if results:
-        st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
-    st.divider()
-    bundle = ctx.bundle
-    d = bundle.meta["dataset"]
-    st.caption(f"Map: `{ctx.path.name}` — {d.get('n_tracks', len(bundle.tracks))} clips of {d.get('name', '?')}, "
-               f"built {bundle.meta.get('created', '?')[:10]}. Another collection: "
-               "`streamlit run app.py -- --bundle DIR`.")
-
-
-@st.fragment(key=keys.PATH_FRAGMENT)
-def path_progress_box() -> None:
-    """Holds ``path_progress``: rerunning this box calls it anew, which restarts its timer in the browser.
-
-    A control outside every fragment (the layer picker) makes the browser drop every ``run_every`` timer,
-    even when its callback reruns only some fragments; a fragment rerun by its id does not restart its own
-    timer (Streamlit 1.67), but a fragment called anew does. ``with_path_progress`` adds this box to those
-    reruns.
-    """
-    path_progress()
-
-
-@st.fragment(run_every=PATH_POLL_S)
-def path_progress() -> None:
-    """While songs' paths are computed: how far each is; when one is done, the whole page shows it."""
-    results = list(st.session_state.get(keys.UPLOADS, {}).values())
-    if upload.refresh(results):
-        st.rerun(scope="app")
-    for r in upload.pending(results):
-        done, total = r.job.progress()
-        st.progress(done / max(total, 1), text=text.path_progress(r.name, done, total))
 
 
 def recorder_key() -> str:

@@ -1,4 +1,4 @@
-"""Uploaded songs → the pipeline's one placement path → what the page shows.
+"""Uploaded songs → the pipeline's one placement path (their stars and paths: ``views.song_marks``).
 
 No Streamlit here: ``sync_uploads`` takes the uploader's current files and a
 per-session cache and places only files it has not seen, so a rerun (switching
@@ -13,9 +13,6 @@ from dataclasses import dataclass
 
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
 from pipeline.errors import one_line
-
-from .views.map_view import UPLOAD_PREFIX
-from .views.trajectory_view import song_path
 
 log = logging.getLogger(__name__)
 _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
@@ -171,25 +168,3 @@ def forget(result: UploadResult) -> None:
     """A song leaves the page: stop computing its path."""
     if result.job is not None:
         result.job.cancel()
-
-
-def markers(results, embedding: str) -> list[dict]:
-    """Map markers (name, key, x, y, genre, confidence) of the placed songs in one embedding."""
-    out = []
-    for r in results:
-        if r.ok and embedding in r.placement.maps:
-            m = r.placement.maps[embedding]
-            out.append({"key": r.key, "name": r.name, "x": m["x"], "y": m["y"], "genre": r.placement.genre,
-                        "confidence": r.placement.probabilities[r.placement.genre]})
-    return out
-
-
-def paths(results, embedding: str) -> list[dict]:
-    """The paths through time (``trajectory_view.song_path``) of placed songs longer than one window."""
-    out = []
-    for r in results:
-        if r.ok:
-            path = song_path(UPLOAD_PREFIX + r.key, r.name, r.placement, embedding)
-            if path is not None:
-                out.append(path)
-    return out

@@ -10,8 +10,9 @@ from functools import partial
 
 import streamlit as st
 
-from explorer import cache, keys, session, text, upload
+from explorer import cache, keys, session, text
 from explorer.sections import controls
+from explorer.views import song_marks
 from explorer.views.map_view import SELECT_MODES, add_overlays, selection_keys, selection_to_draw
 from explorer.views.plotting import CONFIG
 from explorer.views.similarity_view import SCALES
@@ -51,7 +52,7 @@ def grid_fragment(layers: tuple) -> None:
     grid = st.columns(2, gap="medium")
     for n, e in enumerate(layers):
         chart = keys.GRID_PREFIX + e.rpartition(".")[2]  # grid_<layer>: the same chart for either network
-        markers = upload.markers(results, e)
+        markers = song_marks.markers(results, e)
         signature = (ctx.ref, e, colour_by, tuple((m["key"], m["name"]) for m in markers))
         drawn = selection_to_draw(selection, ss.get(keys.SELECTION_ORIGIN), signature, ss.get(chart + "_drawn"),
                                   chart=chart)

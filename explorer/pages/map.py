@@ -23,13 +23,14 @@ from functools import partial
 
 import streamlit as st
 
-from explorer import cache, keys, media, session, state, text, upload
+from explorer import cache, keys, media, session, state, text
 from explorer.map_chart import map_chart
 from explorer.sections import controls, detail, downloads, layer_play
 from explorer.sections import sounds_like as sounds_section
-from explorer.views import export, track_view
+from explorer.views import export, song_marks, track_view
 from explorer.views.map_view import find_tracks, mark_between_clusters, overlay_spec, selection_keys, selection_to_draw
 from explorer.views.plotting import CONFIG, figure_json
+from explorer.views.section_views import DrawnMap, Subject
 from pipeline.predictor import chosen_phrase
 
 ALL = (keys.MAP_FRAGMENT, keys.DETAIL_FRAGMENT, keys.SOUNDS_FRAGMENT)
@@ -114,7 +115,7 @@ def map_fragment() -> None:
     songs = session.placed_songs()
     results = list(songs.values())
     frame = cache.map_frame(*ctx.ref, embedding)
-    markers, paths = upload.markers(results, embedding), upload.paths(results, embedding)
+    markers, paths = song_marks.markers(results, embedding), song_marks.paths(results, embedding)
     markers = mark_between_clusters(markers, paths, frame)  # a star between clusters says so
     selection = current_selection(ctx, songs)
     signature = (ctx.ref, embedding, colour_by, tuple((m["key"], m["name"]) for m in markers))
@@ -131,9 +132,8 @@ def map_fragment() -> None:
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):
         st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))
-    downloads.share_and_download(bundle=bundle, bundle_name=ctx.path.name, embedding=embedding, colour_by=colour_by,
-                                 params=params, fig=fig, frame=frame, markers=markers, paths=paths,
-                                 selection=selection, results=results)
+    downloads.share_and_download(DrawnMap(bundle, ctx.path.name, embedding, colour_by, params, fig, frame, markers,
+                                          paths, selection, results))
 
 
 @st.fragment(key=keys.DETAIL_FRAGMENT)
@@ -192,20 +192,19 @@ def sounds_fragment() -> None:
     embedding = ss[keys.EMBEDDING]
     layers = bundle.networks[session.network_of(embedding)]
     stem = export.file_stem(ctx.path.name, embedding)
-    common = dict(embedding=embedding, get_placer=lambda: state.get_placer(ctx.path), file_stem=stem, rerun=ALL)
     if focus is None:
         st.header("Sounds like…")
         st.info("Pick a clip or drop in a song: the clips that sound most like it appear here, with the reasons.")
-    elif focus in songs:
+        return
+    if focus in songs:
         p = songs[focus].placement
-        sounds_section.show(bundle, item=songs[focus].name, title=f"★ {songs[focus].name}",
-                            vectors={e: p.vectors[e] for e in layers if e in p.vectors},
-                            probabilities=p.probabilities, real_genre=None, exclude=None, **common)
+        subject = Subject(songs[focus].name, f"★ {songs[focus].name}",
+                          {e: p.vectors[e] for e in layers if e in p.vectors}, p.probabilities, None, None)
     else:
         i = track_view.track_index(bundle, focus)
-        sounds_section.show(bundle, item=focus, title=focus, vectors={e: bundle.vectors(e)[i] for e in layers},
-                            probabilities=track_view.track_probabilities(bundle, i),
-                            real_genre=str(bundle.tracks["genre"].iloc[i]), exclude=focus, **common)
+        subject = Subject(focus, focus, {e: bundle.vectors(e)[i] for e in layers},
+                          track_view.track_probabilities(bundle, i), str(bundle.tracks["genre"].iloc[i]), focus)
+    sounds_section.show(bundle, subject, embedding, lambda: state.get_placer(ctx.path), stem, rerun=ALL)
 
 
 if __name__ == "__main__":

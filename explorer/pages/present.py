@@ -14,9 +14,10 @@ import html
 
 import streamlit as st
 
-from explorer import cache, keys, session, upload
+from explorer import cache, keys, session
 from explorer.map_chart import map_chart
 from explorer.sections import layer_play
+from explorer.views import song_marks
 from explorer.views.map_view import overlay_spec
 from explorer.views.plotting import CONFIG, figure_json
 
@@ -64,7 +65,7 @@ def present_fragment() -> None:
     session.write_url(ctx)
     embedding, colour_by = ss[keys.EMBEDDING], ss[keys.COLOUR]
     results = list(session.placed_songs().values())
-    markers = upload.markers(results, embedding)
+    markers = song_marks.markers(results, embedding)
     base = cache.map_base_dict(*ctx.ref, embedding, colour_by)
     spec = (figure_json(overlay_spec(base, ctx.bundle.labels, markers=markers)) if markers
             else cache.map_base_spec(*ctx.ref, embedding, colour_by))

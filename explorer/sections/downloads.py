@@ -15,11 +15,12 @@ import streamlit as st
 from .. import share, text
 from ..views import export
 from ..views.map_view import COLOUR_MODES
+from ..views.section_views import DrawnMap
 
 
-def share_and_download(*, bundle, bundle_name: str, embedding: str, colour_by: str, params: dict, fig, frame,
-                       markers, paths, selection, results) -> None:
+def share_and_download(drawn: DrawnMap) -> None:
     """The link to this view, and the map as PNG / HTML and every clip's coordinates as CSV."""
+    d = drawn
     with st.expander("Share or download this map"):
         st.caption(text.SHARE_HELP)
         try:
@@ -27,20 +28,21 @@ def share_and_download(*, bundle, bundle_name: str, embedding: str, colour_by: s
         except Exception:  # no browser (tests): the query string alone
             base_url = None
         # inline code, not st.code: a code block loads the syntax highlighter (~0.7 s of browser time per visit)
-        st.markdown(f"`{share.link(base_url, params)}`")
-        stem = export.file_stem(bundle_name, embedding, colour_by)
-        title = f"{text.layer_title(embedding)} ({embedding}), coloured by {COLOUR_MODES[colour_by]}"
+        st.markdown(f"`{share.link(base_url, d.params)}`")
+        stem = export.file_stem(d.bundle_name, d.embedding, d.colour_by)
+        title = f"{text.layer_title(d.embedding)} ({d.embedding}), coloured by {COLOUR_MODES[d.colour_by]}"
         png_col, html_col, csv_col = st.columns(3)
         png_col.download_button(  # PNG and HTML are made only when clicked
-            "Map as PNG", partial(export.map_png, frame, bundle.labels, colour_by, markers, paths, selection, title),
+            "Map as PNG",
+            partial(export.map_png, d.frame, d.bundle.labels, d.colour_by, d.markers, d.paths, d.selection, title),
             file_name=f"{stem}.png", mime=export.PNG_MIME, key="export_png", on_click="ignore",
             icon=":material/image:")
         html_col.download_button(
-            "Interactive map (HTML)", partial(export.map_html, fig, f"{text.TITLE}: {title}"),
+            "Interactive map (HTML)", partial(export.map_html, d.fig, f"{text.TITLE}: {title}"),
             file_name=f"{stem}.html", mime=export.HTML_MIME, key="export_html", on_click="ignore",
             icon=":material/public:")
         csv_col.download_button(
-            "Coordinates (CSV)", lambda: export.csv_bytes(export.coordinates_frame(bundle, results)),
-            file_name=export.file_stem(bundle_name, "coordinates") + ".csv", mime=export.CSV_MIME,
+            "Coordinates (CSV)", lambda: export.csv_bytes(export.coordinates_frame(d.bundle, d.results)),
+            file_name=export.file_stem(d.bundle_name, "coordinates") + ".csv", mime=export.CSV_MIME,
             key="export_coordinates", on_click="ignore", icon=":material/table:")
         st.caption(text.EXPORT_HELP)

@@ -9,8 +9,9 @@ import streamlit as st
 
 from pipeline.networks import split_key
 
-from .. import cache, keys, session, text, upload
+from .. import cache, keys, session, text
 from ..state import cached_bundle
+from ..views import song_marks
 from ..views.layer_frames import frames_json, layer_frames, track_positions, with_overlays
 from ..views.map_view import overlay_spec
 
@@ -25,8 +26,8 @@ def frames_for(ctx, embedding: str, colour_by: str, results: list, paths: bool =
     bundle = ctx.bundle
     layers = bundle.networks[session.network_of(embedding)]
     frames, n_traces = plain_frames(*ctx.ref, tuple(layers), colour_by)
-    overlays = {e: overlay_spec(NO_TRACES, bundle.labels, markers=upload.markers(results, e),
-                                paths=upload.paths(results, e) if paths else ()) for e in layers} if results else {}
+    overlays = {e: overlay_spec(NO_TRACES, bundle.labels, markers=song_marks.markers(results, e),
+                                paths=song_marks.paths(results, e) if paths else ()) for e in layers} if results else {}
     return frames_json(with_overlays(frames, overlays, n_traces, embedding))
 
 

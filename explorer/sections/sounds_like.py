@@ -13,6 +13,7 @@ from ..keys import N_NEIGHBOURS, SOUNDS_TABLE
 from ..views import export, sounds_like, track_view
 from ..views.map_view import display_name
 from ..views.plotting import CONFIG
+from ..views.section_views import Subject
 
 TABLE = SOUNDS_TABLE
 COUNTS = [5, 10, 15, 20]
@@ -24,14 +25,14 @@ def _playable(bundle, neighbours) -> dict:
     return {t: i if i is not None and media.clip_playable(bundle, i) else None for t, i in rows.items()}
 
 
-def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, real_genre: str | None,
-         exclude: str | None, embedding: str, get_placer, file_stem: str, rerun=None) -> dict | None:
+def show(bundle, subject: Subject, embedding: str, get_placer, file_stem: str, rerun=None) -> dict | None:
     """Draw the section for one item; returns embedding → neighbours (or None without a model).
 
-    ``vectors`` hold the item in the embeddings of ``embedding``'s network (its layers are compared);
+    ``subject.vectors`` hold the item in the embeddings of ``embedding``'s network (its layers are compared);
     ``rerun``: the fragments "show it on the map" reruns.
     """
-    st.header(f"Sounds like {title}")
+    s = subject
+    st.header(f"Sounds like {s.title}")
     k = st.select_slider("How many clips", COUNTS, value=COUNTS[0], key=N_NEIGHBOURS)
     try:
         with st.spinner("Loading the model…"):
@@ -39,20 +40,20 @@ def show(bundle, *, item: str, title: str, vectors: dict, probabilities: dict, r
     except Exception as e:
         st.warning(f"The model could not be loaded, so no neighbours: {type(e).__name__}: {e}")
         return None
-    lists = sounds_like.neighbour_lists(placer, vectors, k=max(k, sounds_like.COMPARE_K), exclude=exclude)
+    lists = sounds_like.neighbour_lists(placer, s.vectors, k=max(k, sounds_like.COMPARE_K), exclude=s.exclude)
     ranked = lists[embedding][:k]
     table_col, why_col = st.columns([3, 2], gap="large")
     with table_col:
         ranked_table(bundle, ranked, _playable(bundle, ranked), embedding, rerun)
     with why_col:
-        st.markdown(sounds_like.why_sentence(probabilities, ranked, embedding, real_genre))
-        why = sounds_like.why_frame(probabilities, ranked, bundle.labels)
+        st.markdown(sounds_like.why_sentence(s.probabilities, ranked, embedding, s.real_genre))
+        why = sounds_like.why_frame(s.probabilities, ranked, bundle.labels)
         st.plotly_chart(sounds_like.why_figure(why, bundle.labels), config=CONFIG, theme=None, key="why")
         st.caption(text.WHY_HELP)
 
-    every_layer(lists, real_genre or max(probabilities, key=probabilities.get), embedding)
+    every_layer(lists, s.real_genre or max(s.probabilities, key=s.probabilities.get), embedding)
     st.download_button("Neighbours in every layer (CSV)",  # made on click (see downloads.py)
-                       partial(neighbours_csv, lists, item),
+                       partial(neighbours_csv, lists, s.item),
                        file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
                        on_click="ignore", icon=":material/table:")
     return lists

@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from explorer import upload
-from explorer.views import map_view, palette, trajectory_view
+from explorer.views import map_view, palette, song_marks, trajectory_view
 from explorer.views.plotting import trace_kind
 from tests.explorer.fakes import fake_placement
 from tests.explorer.test_views import kinds, validated
@@ -55,7 +55,7 @@ def test_upload_paths_only_for_songs_longer_than_one_window():
     ok_long = upload.UploadResult("k1", "long.wav", placement=fake_placement(5))
     ok_short = upload.UploadResult("k2", "short.wav", placement=fake_placement(1))
     failed = upload.UploadResult("k3", "bad.wav", error="no")
-    paths = upload.paths([ok_long, ok_short, failed], "deep")
+    paths = song_marks.paths([ok_long, ok_short, failed], "deep")
     assert [p["item"] for p in paths] == ["upload:k1"] and len(paths[0]["windows"]) == 5
 
 

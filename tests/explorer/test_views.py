@@ -11,7 +11,7 @@ import pytest
 
 from explorer import upload
 from explorer.state import DEFAULT_BUNDLE, ENV_VAR, bundle_path
-from explorer.views import map_view, model_view, palette, similarity_view, track_view
+from explorer.views import map_view, model_view, palette, similarity_view, song_marks, track_view
 from explorer.views.plotting import trace_kind
 from pipeline.audio import AudioError
 from pipeline.bundle import load_bundle
@@ -298,9 +298,9 @@ def test_sync_uploads_places_each_file_once_and_reports_errors():
     assert list(cache) == ["3"] and kept[0].name == "a.wav (2)"
     big, _ = upload.sync_uploads([upfile("9", "big.wav", b"RIFF" + bytes(100))], {}, lambda: placer, max_bytes=50)
     assert big[0].error == "file too large"
-    marks = upload.markers(results, "deep")
+    marks = song_marks.markers(results, "deep")
     assert [m["name"] for m in marks] == ["a.wav", "a.wav (2)"] and marks[0]["confidence"] == 0.7
-    assert upload.markers(results, "shallow") == []
+    assert song_marks.markers(results, "shallow") == []
 
 
 def test_sync_uploads_survives_a_model_that_cannot_load():

@@ -32,6 +32,7 @@ import soundfile as sf
 
 from explorer import keys, state, upload
 from explorer.text import markdown_text
+from explorer.views import song_marks
 from pipeline.audio import load_audio
 from pipeline.cli import main as cli_main
 from pipeline.networks.mobilenet_v2_net import EMBEDDINGS
@@ -251,7 +252,7 @@ def test_upload_places_or_names_the_problem_of_every_file(uploaded):
         rec = r.placement.to_json()
         assert rec["file"] == name
         check_placement(rec, seconds)
-        assert upload.markers([r], "deep")[0]["name"] == name
+        assert song_marks.markers([r], "deep")[0]["name"] == name
 
 
 def test_upload_and_cli_agree(uploaded, cli_run, inputs):

@@ -1,0 +1,75 @@
+"""The sidebar's songs (Streamlit): the uploader and recorder, one line per placed song, the paths' progress.
+
+New files are placed here, on every full run (``upload.sync_uploads``: only
+files not seen before); the state they change is ``explorer.session``'s.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import keys, state, text, upload
+from .session import Context, recorder_key, remove_all_songs, select, uploader_key
+from .views.map_view import UPLOAD_PREFIX
+
+PATH_POLL_S = 0.5  # how often the sidebar asks how far the songs' paths are
+
+
+def songs_sidebar(ctx: Context) -> None:
+    """The uploader, one line per song (click: show it), and "remove all"; new files are placed here."""
+    ss = st.session_state
+    st.header("Drop in a song")
+    max_mb = int(st.get_option("server.maxUploadSize") or upload.DEFAULT_MAX_MB)
+    # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
+    files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
+                             key=uploader_key(), help=text.UPLOAD_HELP)
+    recording = st.audio_input(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
+    files = [*(files or []), *([upload.Recording(recording)] if recording is not None else [])]
+    queue = st.empty()
+    with st.spinner("Listening to your song…"):
+        results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),
+                                           max_bytes=max_mb * 1024 * 1024, placing=state.get_placing(),
+                                           progress=lambda n: queue.caption(text.queue_position(n)))
+    queue.empty()
+    upload.refresh(results)
+    placed = [r for r in new if r.ok]
+    if placed:  # show the newest song in the detail panel
+        select([UPLOAD_PREFIX + placed[-1].key])
+    for r in results:
+        if r.ok:
+            st.button(f"★ {text.song_readout(r)}", key=f"show_{r.key}", type="tertiary", on_click=select,
+                      args=([UPLOAD_PREFIX + r.key],), help="Show this song next to the map")
+        else:
+            st.error(f"**{text.markdown_text(r.name)}** could not be placed: {r.error}")
+    if upload.pending(results):
+        path_progress_box()
+    if results:
+        st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
+    st.divider()
+    bundle = ctx.bundle
+    d = bundle.meta["dataset"]
+    st.caption(f"Map: `{ctx.path.name}` — {d.get('n_tracks', len(bundle.tracks))} clips of {d.get('name', '?')}, "
+               f"built {bundle.meta.get('created', '?')[:10]}. Another collection: "
+               "`streamlit run app.py -- --bundle DIR`.")
+
+
+@st.fragment(key=keys.PATH_FRAGMENT)
+def path_progress_box() -> None:
+    """Holds ``path_progress``: rerunning this box calls it anew, which restarts its timer in the browser.
+
+    A control outside every fragment (the layer picker) makes the browser drop every ``run_every`` timer,
+    even when its callback reruns only some fragments; a fragment rerun by its id does not restart its own
+    timer (Streamlit 1.67), but a fragment called anew does. ``with_path_progress`` adds this box to those
+    reruns.
+    """
+    path_progress()
+
+
+@st.fragment(run_every=PATH_POLL_S)
+def path_progress() -> None:
+    """While songs' paths are computed: how far each is; when one is done, the whole page shows it."""
+    results = list(st.session_state.get(keys.UPLOADS, {}).values())
+    if upload.refresh(results):
+        st.rerun(scope="app")
+    for r in upload.pending(results):
+        done, total = r.job.progress()
+        st.progress(done / max(total, 1), text=text.path_progress(r.name, done, total))
