@@ -115,9 +115,9 @@ def test_a_lazy_bundle_reads_arrays_on_demand(bundle):
 
 
 def test_big_arrays_are_memory_mapped_from_a_cache_folder(tmp_path, monkeypatch):
-    import pipeline.bundle
+    import pipeline.bundle.lazy
 
-    monkeypatch.setattr(pipeline.bundle, "MMAP_FROM", 1_000_000)  # the thumbnails (1.9 MB) count as big here
+    monkeypatch.setattr(pipeline.bundle.lazy, "MMAP_FROM", 1_000_000)  # the thumbnails (1.9 MB) count as big here
     lazy = lazily(DEFAULT_BUNDLE, cache_dir=tmp_path)
     thumbs = lazy.arrays["thumbnails"]
     assert isinstance(thumbs, np.memmap) and not isinstance(lazy.arrays["map_deep"], np.memmap)
