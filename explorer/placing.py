@@ -113,8 +113,8 @@ class Placing:
         number = next(self._order)
         shortest = {} if min_seconds is None else {"min_seconds": min_seconds}
         song = placer.open_file(source, filename, max_bytes, prepare=False, **shortest)
-        self._run_first(number, song.prepare_tasks(), progress)
-        song.prepare()
+        self._run_first(number, song.prepare_tasks(whole=False), progress)  # where the inputs are, none computed
+        song.prepare(whole=False)
         first = song.first_windows()
         self._run_first(number, song.tasks(first), progress)
         job = SongJob(song, song.placement(first), Future())
@@ -129,10 +129,11 @@ class Placing:
     def _whole_song(job: SongJob):
         """Every window, one task after the other (the song may be removed meanwhile), then the whole song."""
         song = job.song
-        for task in song.tasks(song.all_windows()):
-            if job.cancelled.is_set():
-                return None
-            task()
+        for tasks in (song.complete_tasks, lambda: song.tasks(song.all_windows())):  # front ends, then networks
+            for task in tasks():
+                if job.cancelled.is_set():
+                    return None
+                task()
         placement = song.placement(song.all_windows())
         song.release()  # the signal and the network inputs are no longer needed
         return placement

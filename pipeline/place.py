@@ -37,6 +37,7 @@ from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
 from .serve import OnnxNetwork, default_threads, limit_blas_threads
 from .song import Song
+from .song_inputs import MobileNetInputs, MusiCNNInputs
 from .spectrogram import SpectrogramConfig, clip_windows, nominal_starts_s
 
 MAX_SECONDS = 600.0  # longer files are placed on their first 10 minutes (bounded time and memory)
@@ -64,6 +65,8 @@ class Network:
     name: str
     front_end: Callable[[np.ndarray], Windows]  # 22 050 Hz signal → Windows
     graph: OnnxNetwork
+    # 22 050 Hz signal → its inputs computed on demand (``song_inputs``): a first answer needs a few windows'
+    song_inputs: Callable[[np.ndarray], object] | None = None
 
     def key(self, layer: str) -> str:
         return embedding_key(self.name, layer)
@@ -76,7 +79,8 @@ def mobilenet_windows(y: np.ndarray, spec: SpectrogramConfig) -> Windows:
 
 
 def load_mobilenet(bundle: Bundle, spec: SpectrogramConfig, threads: int | None) -> Network:
-    return Network(DEFAULT_NETWORK, partial(mobilenet_windows, spec=spec), OnnxNetwork(bundle.graph_path(), threads))
+    return Network(DEFAULT_NETWORK, partial(mobilenet_windows, spec=spec), OnnxNetwork(bundle.graph_path(), threads),
+                   partial(MobileNetInputs, spec=spec))
 
 
 def musicnn_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> Windows:
@@ -90,7 +94,7 @@ def musicnn_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) 
 def load_musicnn(bundle: Bundle, spec: SpectrogramConfig, threads: int | None) -> Network:
     cfg = MusiCNNConfig.from_dict(bundle.meta["networks"]["musicnn"]["settings"]["input"])
     return Network("musicnn", partial(musicnn_windows, spec=spec, cfg=cfg),
-                   OnnxNetwork(bundle.graph_path("musicnn"), threads))
+                   OnnxNetwork(bundle.graph_path("musicnn"), threads), partial(MusiCNNInputs, spec=spec, cfg=cfg))
 
 
 # network name → loader(bundle, spectrogram config, threads) → Network

@@ -186,9 +186,17 @@ def power_mel(y: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     window, power 2, Slaney mel filters), computed in numpy (float32; images
     agree with librosa's to ~1e-7).
     """
+    return frames_power_mel(signal_frames(y, cfg), cfg)
+
+
+def signal_frames(y: np.ndarray, cfg) -> np.ndarray:
+    """The centred STFT frames of a signal (zero padding), (1 + len(y) // hop_length, n_fft): a view, no copy.
+
+    ``frames_power_mel(signal_frames(y, cfg)[idx], cfg)`` is ``power_mel(y, cfg)[:, idx]``: a few
+    frames of a long song cost only those frames.
+    """
     padded = np.pad(np.asarray(y, dtype=np.float32), cfg.n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]
-    return frames_power_mel(frames, cfg)
+    return np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]
 
 
 def log_mel_image(power: np.ndarray, top_db: float, db: np.ndarray | None = None) -> np.ndarray:
