@@ -5,16 +5,19 @@ is what makes a 4-minute song slow. ``Song`` splits the work so a first
 answer does not wait for it:
 
 1. ``prepare`` runs each network's front end on the whole signal (a few
-   hundredths of a second per minute of music: one STFT per network);
+   hundredths of a second per minute of music: one STFT per network), or,
+   with ``whole=False``, only finds where the windows and inputs are: each
+   task then computes its own inputs (``pipeline.song_inputs``), and
+   ``complete_tasks`` runs the whole front ends later, for the rest;
 2. ``tasks(windows)`` are small pieces of network work (at most
    ``MAX_INPUTS`` network inputs each) that compute what those windows need
    and is not computed yet; run them inline (``compute``) or on any pool;
 3. ``placement(windows)`` is the song as those windows hear it: their mean
    vectors placed on every map, their genre and each window's, their path.
 
-The app asks for ``first_windows()`` (``readout.FIRST_WINDOWS`` spread over
-the song), shows that placement at once, and computes the rest in the
-background; the windows already placed keep their positions (a new point on a
+The app prepares with ``whole=False``, asks for ``first_windows()``
+(``readout.FIRST_WINDOWS`` spread over the song), shows that placement at
+once, and computes the rest in the background; the windows already placed keep their positions (a new point on a
 map depends only on its own vector: ``project.place_points``). ``Placer.place_audio``
 is the same steps on every window at once.
 """
