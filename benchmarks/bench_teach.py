@@ -8,7 +8,7 @@ For each collection, on a fresh server at 1280 × 720 (helpers of benchmarks/ben
 second from the browser's own frame times (``requestAnimationFrame`` timestamps the chart records while the
 dots move; the pauses between moves left out): the mean rate and the 10th-percentile rate (one frame in ten is
 slower than that). **step**: in presentation mode, ← / → (the key pressed → the dots settled on the next
-layer: a 0.15 s move), median of 6; against the one-chart reference page's rerun (a radio click → its new chart
+layer: a 0.1 s move), median of 6; against the one-chart reference page's rerun (a radio click → its new chart
 drawn and the script finished; bench_app.py's reference page, measured in the same run just before).
 
 Targets: play ≥ 30 frames per second with the shipped bundle, ≥ 15 with 10 000 tracks; a step ≤ the reference's
