@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 WAIT_STEP_S = 0.25  # how often a waiting first answer says where it is in the queue
 PAGE_THREAD = "ScriptRunner.scriptThread"  # Streamlit's thread of a page's run (alive while it runs)
 YIELD_STEP_S, YIELD_MAX_S = 0.01, 1.0  # a path waits in these steps for pages' runs, at most this long a task
+# A path starts this long after its page's run: a browser on the server's machine (a teacher's laptop) draws the
+# first answer meanwhile, and a nice value does not hold a thread back from another process's (Linux autogroups).
+FIRST_DRAW_S = 0.3
 
 
 def lower_priority() -> None:
@@ -154,6 +157,8 @@ class Placing:
     def _whole_song(job: SongJob):
         """Every window, one task after the other (the song may be removed meanwhile), then the whole song."""
         song = job.song
+        yield_to_pages()  # the page that asked for the song is still showing its first answer…
+        time.sleep(FIRST_DRAW_S)  # …and a browser on this machine then draws it
         for tasks in (song.complete_tasks, lambda: song.tasks(song.all_windows())):  # front ends, then networks
             for task in tasks():
                 yield_to_pages()
