@@ -419,10 +419,11 @@ def timeline(page, cdp, act, chart_fn: str, before) -> str:
 
 
 def breakdown(sizes: list[int], song: Path) -> None:
-    """Where a layer switch and an upload spend their time, per collection (one fresh server each)."""
+    """Where a layer switch and an upload (a 30 s clip, a 4-minute mp3) spend their time, per collection."""
     from playwright.sync_api import sync_playwright
 
     bundles = {"shipped": None} | {str(n): large_bundle(n) for n in sizes}
+    long = long_song()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name, bundle in bundles.items():
@@ -449,6 +450,12 @@ def breakdown(sizes: list[int], song: Path) -> None:
                     act = partial(page.locator('input[type="file"]').set_input_files,
                                   str(song.with_name(f"{song.stem} {i}.wav")))
                     print(f"{name:>8} upload {i}          : " + timeline(page, cdp, act, STARS, i), flush=True)
+                page.locator(".st-key-remove_songs button").click()
+                page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
+                page.wait_for_selector(IDLE)
+                page.wait_for_timeout(1000)
+                act = partial(page.locator('input[type="file"]').set_input_files, str(long))
+                print(f"{name:>8} upload 4-min mp3  : " + timeline(page, cdp, act, STARS, 0), flush=True)
                 page.close()
         browser.close()
 

@@ -2,18 +2,22 @@
 
     python benchmarks/bench_teach.py           # the shipped bundle, then 10 000 tracks (benchmarks/large_bundle.py)
     python benchmarks/bench_teach.py --sizes   # the shipped bundle only (--sizes 10000: that size only)
+    python benchmarks/bench_teach.py --record  # a 10 s recording from the room → star, vs the same clip uploaded
 
 For each collection, on a fresh server at 1280 × 720 (helpers of benchmarks/bench_app.py):
 **play**: "play the layers" on the Map page (none → immediate → deep → shallow, 1.2 s a move); frames per
 second from the browser's own frame times (``requestAnimationFrame`` timestamps the chart records while the
 dots move; the pauses between moves left out): the mean rate and the 10th-percentile rate (one frame in ten is
 slower than that). **step**: in presentation mode, ← / → (the key pressed → the dots settled on the next
-layer: a 0.15 s move), median of 6; against the one-chart reference page's rerun (a radio click → its new chart
+layer: a 0.1 s move), median of 6; against the one-chart reference page's rerun (a radio click → its new chart
 drawn and the script finished; bench_app.py's reference page, measured in the same run just before).
 
-Targets: play ≥ 30 frames per second with the shipped bundle, ≥ 15 with 10 000 tracks; a step ≤ the reference's
-rerun. The machine is shared: the frame rates are absolute (the browser's own clock) but depend on its load; say
-the load with them.
+**record**: the Map page's recorder with Chromium's fake microphone playing a 10 s clip of a shared song: "Stop
+recording" → the star on the map, against the same clip uploaded as a file (choose → star); median of 2.
+
+Targets: record 10 s → star ≤ the same clip's upload → star + 10 s; play ≥ 30 frames per second with the
+shipped bundle, ≥ 15 with 10 000 tracks; a step ≤ the reference's rerun. The machine is shared: the frame
+rates are absolute (the browser's own clock) but depend on its load; say the load with them.
 """
 from __future__ import annotations
 
@@ -31,17 +35,22 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_app import (  # noqa: E402
     APP,
+    APP_CHART,
     CHROMIUM,
     CHROMIUM_ARGS,
+    STARS,
     VIEWPORT,
     Server,
     large_bundle,
     measure_reference,
+    upload,
 )
 
 MAP_FRAME = ".st-key-map_chart iframe"
 PRESENT_FRAME = ".st-key-present_chart iframe"
 IDLE = '[data-test-script-state="notRunning"]'
+RECORD_S = 10.0  # a recording from the room
+SHARED_SONG = REPO.parent / "shared" / "data" / "songs" / "kevin_macleod-vibe_ace.ogg"
 GAP_MS = 200  # longer than any frame: a pause between two moves, not a frame
 TARGET_FPS = {"small": 30.0, "large": 15.0}
 
@@ -103,11 +112,59 @@ def measure_steps(browser, url: str) -> dict:
     return {"step": statistics.median(times)}
 
 
+def room_clip(seconds: float = RECORD_S) -> Path:
+    """What a phone in the room plays: the start of a shared free-licence song, as a 48 kHz WAV."""
+    import tempfile
+
+    import soundfile as sf
+
+    from pipeline.audio import load_audio
+
+    y = load_audio(SHARED_SONG, sr=48_000, max_seconds=seconds)
+    out = Path(tempfile.mkdtemp(prefix="bench_room_")) / "room clip.wav"
+    sf.write(out, y, 48_000, subtype="PCM_16")
+    return out
+
+
+def measure_record(p, url: str, clip: Path, seconds: float = RECORD_S) -> dict:
+    """A recording of ``clip`` (Chromium's fake microphone plays it): seconds from "Stop recording" to its star;
+    then the same clip uploaded as a file: seconds from choosing it to its star (median of 2 each)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={clip}"])
+    page = browser.new_context(viewport=VIEWPORT, permissions=["microphone"]).new_page()
+    page.goto(url)
+    page.wait_for_selector(MAP_FRAME, timeout=300_000)
+    recorded, uploaded = [], []
+    for _ in range(2):
+        page.wait_for_selector(IDLE, timeout=300_000)
+        page.wait_for_timeout(1000)
+        box = page.locator("[class*='st-key-recorder_']")  # the round changes with "remove all"
+        box.get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_timeout(int(seconds * 1000))
+        t0 = time.perf_counter()
+        box.get_by_role("button", name="Stop recording", exact=True).click()
+        page.wait_for_function(f"() => ({STARS})('{APP_CHART}') >= 1", timeout=300_000)
+        recorded.append(time.perf_counter() - t0)
+        for stars in (0, 1):  # the recording leaves (remove all); the same clip comes back as a file
+            page.wait_for_selector(IDLE, timeout=300_000)
+            if stars == 0:
+                page.locator(".st-key-remove_songs button").click()
+                page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
+        uploaded.append(upload(page, clip, 1)[0])
+        page.locator(".st-key-remove_songs button").click()
+        page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
+    browser.close()
+    return {"stop_to_star": statistics.median(recorded), "upload_to_star": statistics.median(uploaded)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=None,
                     help="collection sizes besides the shipped bundle's (default 10000; none: the shipped only)")
     ap.add_argument("--repeats", type=int, default=3, help="reference page switches (×2)")
+    ap.add_argument("--record", action="store_true",
+                    help="only: a 10 s recording from the (fake) microphone → star, against the same clip uploaded")
     args = ap.parse_args()
     sizes = [10000] if args.sizes is None else args.sizes
     from playwright.sync_api import sync_playwright
@@ -116,6 +173,15 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
+            if args.record:
+                with Server(APP, None) as server:
+                    r = measure_record(p, server.url, room_clip())
+                verdict = "ok" if r["stop_to_star"] <= r["upload_to_star"] else "MISSED"
+                print(f"record {RECORD_S:.0f} s → star: {RECORD_S + r['stop_to_star']:.2f} s "
+                      f"({r['stop_to_star']:.2f} s after 'stop') | the same clip uploaded → star "
+                      f"{r['upload_to_star']:.2f} s | target: record → star ≤ upload → star + {RECORD_S:.0f} s: "
+                      f"{verdict}", flush=True)
+                return
             for n in [None] + [s for s in sizes if s]:
                 bundle = large_bundle(n) if n else None
                 ref = measure_reference(browser, n or 253, args.repeats)

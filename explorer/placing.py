@@ -9,8 +9,10 @@ holds two sets of threads that every session shares:
   together are answered in the order they came (``ahead`` says how many
   wait before a song, for the page to show);
 - **paths**: one thread at a lower OS priority, so the pages' reruns and
-  first answers go first. It computes the rest of each song's windows, one
-  song after the other, then places the whole song (``SongJob.final``).
+  first answers go first; between two pieces of work it also waits for the
+  pages that are running (``yield_to_pages``). It computes the rest of each
+  song's windows, one song after the other, then places the whole song
+  (``SongJob.final``).
 
 onnxruntime and numpy's large operations release the GIL, so the threads
 really do share the cores.
@@ -20,10 +22,16 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 WAIT_STEP_S = 0.25  # how often a waiting first answer says where it is in the queue
+PAGE_THREAD = "ScriptRunner.scriptThread"  # Streamlit's thread of a page's run (alive while it runs)
+YIELD_STEP_S, YIELD_MAX_S = 0.01, 1.0  # a path waits in these steps for pages' runs, at most this long a task
+# A path starts this long after its page's run: a browser on the server's machine (a teacher's laptop) draws the
+# first answer meanwhile, and a nice value does not hold a thread back from another process's (Linux autogroups).
+FIRST_DRAW_S = 0.3
 
 
 def lower_priority() -> None:
@@ -32,6 +40,26 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):
         pass
+
+
+def pages_running() -> bool:
+    """Whether any session's page is being run now (a rerun, a fragment)."""
+    return any(t.name == PAGE_THREAD for t in threading.enumerate())
+
+
+def yield_to_pages(running=pages_running) -> float:
+    """Wait while pages run (at most ``YIELD_MAX_S``); the seconds waited.
+
+    A nice value shares the cores but not Python's lock: the path's front ends
+    are many small numpy calls that hold it, and a page's run waits for it at
+    every switch. A path between two tasks therefore lets the pages' runs finish
+    first; the bound keeps it moving when pages never stop running (a full class).
+    """
+    waited = 0.0
+    while waited < YIELD_MAX_S and running():
+        time.sleep(YIELD_STEP_S)
+        waited += YIELD_STEP_S
+    return waited
 
 
 @dataclass
@@ -113,8 +141,8 @@ class Placing:
         number = next(self._order)
         shortest = {} if min_seconds is None else {"min_seconds": min_seconds}
         song = placer.open_file(source, filename, max_bytes, prepare=False, **shortest)
-        self._run_first(number, song.prepare_tasks(), progress)
-        song.prepare()
+        self._run_first(number, song.prepare_tasks(whole=False), progress)  # where the inputs are, none computed
+        song.prepare(whole=False)
         first = song.first_windows()
         self._run_first(number, song.tasks(first), progress)
         job = SongJob(song, song.placement(first), Future())
@@ -129,10 +157,14 @@ class Placing:
     def _whole_song(job: SongJob):
         """Every window, one task after the other (the song may be removed meanwhile), then the whole song."""
         song = job.song
-        for task in song.tasks(song.all_windows()):
-            if job.cancelled.is_set():
-                return None
-            task()
+        yield_to_pages()  # the page that asked for the song is still showing its first answer…
+        time.sleep(FIRST_DRAW_S)  # …and a browser on this machine then draws it
+        for tasks in (song.complete_tasks, lambda: song.tasks(song.all_windows())):  # front ends, then networks
+            for task in tasks():
+                yield_to_pages()
+                if job.cancelled.is_set():
+                    return None
+                task()
         placement = song.placement(song.all_windows())
         song.release()  # the signal and the network inputs are no longer needed
         return placement

@@ -22,7 +22,8 @@ def songs_sidebar(ctx: Context) -> None:
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
                              key=uploader_key(), help=text.UPLOAD_HELP)
-    recording = st.audio_input(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
+    recording = st.audio_input(text.RECORD_LABEL, sample_rate=upload.RECORDING_SAMPLE_RATE, key=recorder_key(),
+                               help=text.RECORD_HELP)
     files = [*(files or []), *([upload.Recording(recording)] if recording is not None else [])]
     queue = st.empty()
     with st.spinner("Listening to your song…"):

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
+from pipeline.audio import SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError
 from pipeline.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,8 @@ _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, au, mp3 or ogg"
 DEFAULT_MAX_MB = 50
 RECORDING_MIN_S = 5.0  # a recording from the room: shorter ones are refused ("too short")
+# the pipeline's own rate: a recording keeps all the networks hear (Streamlit's default, 16 kHz, cuts above 8 kHz)
+RECORDING_SAMPLE_RATE = SAMPLE_RATE
 RECORDING_NAME = "room recording.wav"
 
 

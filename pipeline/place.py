@@ -51,6 +51,8 @@ class Network:
     name: str
     front_end: Callable[[np.ndarray], Windows]  # 22 050 Hz signal → Windows
     graph: OnnxNetwork
+    # 22 050 Hz signal → its inputs on demand (the module's ``song_inputs``): a first answer needs a few windows'
+    song_inputs: Callable[[np.ndarray], object] | None = None
 
     def key(self, layer: str) -> str:
         return embedding_key(self.name, layer)
@@ -60,7 +62,9 @@ def load_network(bundle: Bundle, name: str, spec: SpectrogramConfig, threads: in
     """A bundle's network, ready to place: its registered front end (with the settings the build recorded) and
     its graph."""
     settings = bundle.meta.get("networks", {}).get(name, {}).get("settings", {})
-    return Network(name, network(name).front_end(spec, settings), OnnxNetwork(bundle.graph_path(name), threads))
+    module = network(name)
+    return Network(name, module.front_end(spec, settings), OnnxNetwork(bundle.graph_path(name), threads),
+                   module.song_inputs(spec, settings))
 
 
 class Placer:

@@ -5,23 +5,26 @@ is what makes a 4-minute song slow. ``Song`` splits the work so a first
 answer does not wait for it:
 
 1. ``prepare`` runs each network's front end on the whole signal (a few
-   hundredths of a second per minute of music: one STFT per network);
+   hundredths of a second per minute of music: one STFT per network), or,
+   with ``whole=False``, only finds where the windows and inputs are: each
+   task then computes its own inputs (its network's ``song_inputs``), and
+   ``complete_tasks`` runs the whole front ends later, for the rest;
 2. ``tasks(windows)`` are small pieces of network work (at most
    ``MAX_INPUTS`` network inputs each) that compute what those windows need
    and is not computed yet; run them inline (``compute``) or on any pool;
 3. ``placement(windows)`` is the song as those windows hear it: their mean
    vectors placed on every map, their genre and each window's, their path.
 
-The app asks for ``first_windows()`` (``readout.FIRST_WINDOWS`` spread over
-the song), shows that placement at once, and computes the rest in the
-background; the windows already placed keep their positions (a new point on a
+The app prepares with ``whole=False``, asks for ``first_windows()``
+(``readout.FIRST_WINDOWS`` spread over the song), shows that placement at
+once, and computes the rest in the background; the windows already placed keep their positions (a new point on a
 map depends only on its own vector: ``project.place_points``). ``Placer.place_audio``
 is the same steps on every window at once.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -30,7 +33,7 @@ from .audio import AudioError
 from .placement import Placement
 from .readout import FIRST_WINDOWS, budget_windows, window_votes
 from .serve import OUTPUTS
-from .spectrogram import thumbnail_from_power
+from .spectrogram import sounding_windows, thumbnail_from_power
 
 MAX_INPUTS = 6  # network inputs per task: ~0.2 s of the slowest network on one core, so a queue moves in small steps
 SILENT = "silent: the clip has no sound to place"
@@ -38,49 +41,81 @@ QUIET_PEAK = 1e-3  # -60 dBFS: a recording whose loudest sample is below this he
 QUIET = "silent: nothing louder than -60 dBFS was heard, nothing to place (is the microphone on?)"
 
 
-@dataclass
 class NetworkWork:
-    """One network's front end of a song and its graph's outputs, computed input by input."""
+    """One network's inputs of a song and its graph's outputs, computed input by input.
 
-    network: object  # place.Network
-    windows: object  # place.Windows
-    outputs: dict = field(default_factory=dict)  # output name → (n_inputs, dim), rows filled as computed
-    done: np.ndarray = None  # (n_inputs,) bool
+    ``whole``: run the network's front end on the whole song now (every input
+    at once); else inputs are computed on demand, a task's own
+    (``Network.song_inputs``), until ``complete`` runs the whole front end for the rest.
+    """
 
-    def __post_init__(self):
-        n = len(self.windows.inputs)
-        dims = {o.name: o.shape[-1] for o in self.network.graph.session.get_outputs()}
-        self.outputs = {k: np.zeros((n, dims[k]), dtype=np.float32) for k in OUTPUTS}
-        self.done = np.zeros(n, dtype=bool)
+    def __init__(self, network, y: np.ndarray, whole: bool = True):
+        self.network, self.windows, self.source = network, None, None
+        if whole or network.song_inputs is None:
+            self.windows = network.front_end(y)  # place.Windows
+            layout = self.windows
+        else:
+            self.source = layout = network.song_inputs(y)  # the network module's song_inputs
+        self.starts_s, self.pool = layout.starts_s, layout.pool
+        self.n_inputs = len(self.windows.inputs) if self.windows is not None else layout.n_inputs
+        dims = {o.name: o.shape[-1] for o in network.graph.session.get_outputs()}
+        self.outputs = {k: np.zeros((self.n_inputs, dims[k]), dtype=np.float32) for k in OUTPUTS}
+        self.done = np.zeros(self.n_inputs, dtype=bool)
+        self._none: dict[int, np.ndarray] = {}  # input → its "none" row, for inputs computed on demand
+
+    def complete(self, y: np.ndarray) -> None:
+        """The whole song's front end, for the inputs not computed yet (and the thumbnail's mel power)."""
+        if self.windows is None:
+            self.windows = self.network.front_end(y)
 
     def inputs_of(self, window_idx: np.ndarray) -> np.ndarray:
         """The network inputs these windows are made of (themselves, or the patches they average)."""
-        if self.windows.pool is None:
+        if self.pool is None:
             return np.asarray(window_idx, dtype=np.int64)
-        return np.flatnonzero(self.windows.pool[window_idx].any(axis=0))
+        return np.flatnonzero(self.pool[window_idx].any(axis=0))
 
     def run(self, input_idx: np.ndarray) -> None:
         """Run the graph on these inputs and keep the rows (tasks touch disjoint rows: no lock)."""
-        out = self.network.graph.run(self.windows.inputs[input_idx])
+        if self.windows is not None:
+            x = self.windows.inputs[input_idx]
+        else:
+            x, none = self.source.at(input_idx)
+            self._none.update(zip(input_idx.tolist(), none))
+        out = self.network.graph.run(x)
         for k in OUTPUTS:
             self.outputs[k][input_idx] = out[k]
         self.done[input_idx] = True
 
     def ready(self) -> np.ndarray:
         """(n_windows,) whether each window's inputs are all computed."""
-        if self.windows.pool is None:
+        if self.pool is None:
             return self.done.copy()
-        return ~((self.windows.pool > 0) & ~self.done[None, :]).any(axis=1)
+        return ~((self.pool > 0) & ~self.done[None, :]).any(axis=1)
+
+    def window_none(self, window_idx: np.ndarray) -> np.ndarray:
+        """The "none" layer of these (computed) windows."""
+        if self.windows is not None:
+            return self.windows.none[window_idx]
+        if self.pool is None:
+            return np.stack([self._none[i] for i in window_idx])
+        return np.stack([sum(self.pool[w, j] * self._none[j] for j in np.flatnonzero(self.pool[w]))
+                         for w in window_idx]).astype(np.float32)
 
     def window_rows(self, window_idx: np.ndarray) -> tuple[dict, np.ndarray]:
         """({embedding key: (n, dim)}, head probabilities (n, labels)) of these windows."""
-        if self.windows.pool is None:
+        if self.pool is None:
             out = {k: v[window_idx] for k, v in self.outputs.items()}
         else:  # each window is the mean of its patches
-            out = {k: self.windows.pool[window_idx] @ v for k, v in self.outputs.items()}
+            out = {k: self.pool[window_idx] @ v for k, v in self.outputs.items()}
         key = self.network.key
-        vectors = {key("none"): self.windows.none[window_idx], **{key(t): out[t] for t in OUTPUTS[:-1]}}
+        vectors = {key("none"): self.window_none(window_idx), **{key(t): out[t] for t in OUTPUTS[:-1]}}
         return vectors, out["probabilities"]
+
+    def release(self) -> None:
+        """Drop the network inputs (the outputs and "none" rows stay)."""
+        self.source = None
+        if self.windows is not None:
+            self.windows = replace(self.windows, inputs=self.windows.inputs[:0])
 
 
 class Song:
@@ -106,29 +141,33 @@ class Song:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ front ends
-    def prepare_tasks(self) -> list[Callable[[], None]]:
-        """One task per network: its front end on the whole song (run them before anything else)."""
-        return [lambda i=i: self._prepare(i) for i in range(len(self.work)) if self.work[i] is None]
+    def prepare_tasks(self, whole: bool = True) -> list[Callable[[], None]]:
+        """One task per network: its front end on the whole song, or (``whole=False``) only where its windows
+        and inputs are, their inputs computed by the tasks that need them (run these before anything else)."""
+        return [lambda i=i: self._prepare(i, whole) for i in range(len(self.work)) if self.work[i] is None]
 
-    def _prepare(self, i: int) -> None:
-        network = self.placer.networks[i]
-        self.work[i] = NetworkWork(network, network.front_end(self.y))
+    def _prepare(self, i: int, whole: bool) -> None:
+        self.work[i] = NetworkWork(self.placer.networks[i], self.y, whole)
 
-    def prepare(self, pool=None) -> None:
+    def prepare(self, pool=None, whole: bool = True) -> None:
         """Run ``prepare_tasks`` (here, or on ``pool``) and check that the networks agree on the windows."""
-        _run(self.prepare_tasks(), pool)
-        starts = [len(w.windows.starts_s) for w in self.work]
+        _run(self.prepare_tasks(whole), pool)
+        starts = [len(w.starts_s) for w in self.work]
         if len(set(starts)) > 1:
             raise ValueError(f"the networks' front ends give {starts} windows")
-        self.starts_s = self.work[0].windows.starts_s
+        self.starts_s = self.work[0].starts_s
         self.n_windows = len(self.starts_s)
-        self._sounding = np.all([np.any(w.windows.none, axis=1) for w in self.work], axis=0)
+        self._sounding = sounding_windows(self.y, self.placer.spec)
+
+    def complete_tasks(self) -> list[Callable[[], None]]:
+        """The whole song's front ends where only a first answer's inputs were computed (cheaper per input)."""
+        return [lambda w=w, y=self.y: w.complete(y) for w in self.work if w.windows is None]
 
     def release(self) -> None:
         """Drop the signal and the network inputs once every window is computed (placing still works)."""
         self.y = None
         for w in self.work:
-            w.windows = replace(w.windows, inputs=w.windows.inputs[:0])
+            w.release()
 
     # ------------------------------------------------------------ network work
     def first_windows(self, k: int = FIRST_WINDOWS) -> np.ndarray:
@@ -182,9 +221,12 @@ class Song:
         if not np.any(mean[self.placer.predictor.key("none")]):
             raise AudioError(SILENT)
         probs, window_probs = self.placer.probabilities(vectors, head, mean)
-        sounding = window_idx[self._sounding[window_idx]]
+        # a window that sounds and whose images are not empty (an empty one points nowhere on a cosine map)
+        heard = self._sounding[window_idx] & np.all(
+            [np.any(vectors[w.network.key("none")], axis=1) for w in self.work], axis=0)
+        sounding = window_idx[heard]
         labels = self.placer.labels
-        votes = window_votes(window_probs[self._sounding[window_idx]], len(labels))
+        votes = window_votes(window_probs[heard], len(labels))
         maps = self._place(mean, vectors, window_idx, sounding)
         return Placement(
             file=self.name, genre=labels[int(np.argmax(probs))],
@@ -223,7 +265,8 @@ class Song:
 
     def _thumbnail(self) -> np.ndarray | None:
         """The whole song's log-mel thumbnail (from the front end's mel power), made once."""
-        power = next((w.windows.power for w in self.work if w.windows.power is not None), None)
+        power = next((w.windows.power for w in self.work if w.windows is not None and w.windows.power is not None),
+                     None)  # a first answer has no whole-song front end yet: its thumbnail comes with the path
         if self._thumbnail_image is None and power is not None:
             self._thumbnail_image = thumbnail_from_power(power, self.placer.spec)
         return self._thumbnail_image

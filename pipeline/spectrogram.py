@@ -186,9 +186,17 @@ def power_mel(y: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     window, power 2, Slaney mel filters), computed in numpy (float32; images
     agree with librosa's to ~1e-7).
     """
+    return frames_power_mel(signal_frames(y, cfg), cfg)
+
+
+def signal_frames(y: np.ndarray, cfg) -> np.ndarray:
+    """The centred STFT frames of a signal (zero padding), (1 + len(y) // hop_length, n_fft): a view, no copy.
+
+    ``frames_power_mel(signal_frames(y, cfg)[idx], cfg)`` is ``power_mel(y, cfg)[:, idx]``: a few
+    frames of a long song cost only those frames.
+    """
     padded = np.pad(np.asarray(y, dtype=np.float32), cfg.n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]
-    return frames_power_mel(frames, cfg)
+    return np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]
 
 
 def log_mel_image(power: np.ndarray, top_db: float, db: np.ndarray | None = None) -> np.ndarray:
@@ -334,3 +342,9 @@ def augment(y: np.ndarray, kind: str, rng: np.random.Generator, sr: int) -> np.n
         noise = rng.standard_normal(len(y)) * np.sqrt(power / 10 ** (snr_db / 10))
         return np.clip(y + noise, -1, 1).astype(np.float32)
     raise ValueError(f"unknown augmentation {kind!r}; choose from {AUGMENTATIONS}")
+
+
+def sounding_windows(y: np.ndarray, spec: SpectrogramConfig) -> np.ndarray:
+    """(n_windows,) whether each window of the bundle's grid holds any non-zero sample (digital silence does not)."""
+    seg = int(round(spec.segment_seconds * spec.sample_rate))
+    return np.array([np.any(y[s : s + seg]) for s in window_starts(len(y), spec)], dtype=bool)

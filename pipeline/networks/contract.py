@@ -8,6 +8,11 @@ at module level and without importing torch (placing a song never does):
 - ``front_end(spec, settings)``: the placer's front end, a function from a
   22 050 Hz signal to its ``Windows`` (``settings``: what the build recorded
   in ``bundle.json`` under ``networks.<name>.settings``);
+- ``song_inputs(spec, settings)``: the same inputs on demand, a function from
+  a signal to an object that knows where its windows and inputs are from its
+  length alone (``starts_s``, ``pool``, ``n_inputs``) and computes any of its
+  inputs and their "none" rows (``at``), each equal to ``front_end``'s (a first
+  answer needs only a few windows of a long song);
 - ``for_build(cfg, n_classes)``: a ``BuildNetwork`` (torch from here on).
 
 ``BuildNetwork`` is the build's side: its ``settings`` and feature-cache key

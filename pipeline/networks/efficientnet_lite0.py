@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .image_network import ImageBuildNetwork, image_front_end
+from .image_network import ImageBuildNetwork, image_front_end, image_song_inputs
 
 NAME = "efficientnet_lite0"
 TITLE = "Trained on photos (ImageNet EfficientNet-Lite0)"
 SHORT = "EfficientNet-Lite0 (photos)"
 NOTE = "Another network trained on photos, not music (a backbone of the paper's Table 1)."
 front_end = image_front_end
+song_inputs = image_song_inputs
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels): EfficientNet-B0's stages at width/depth 1.0
 STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),

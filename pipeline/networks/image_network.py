@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..embed import none_vectors, segment_images, window_rows
-from ..spectrogram import SpectrogramConfig, clip_windows
+from ..spectrogram import SpectrogramConfig, clip_windows, mel_images, nominal_starts_s, window_starts
 from .contract import Windows, serving_graph, spread_picks
 
 if TYPE_CHECKING:
@@ -32,6 +32,33 @@ def image_windows(y: np.ndarray, spec: SpectrogramConfig) -> Windows:
 def image_front_end(spec: SpectrogramConfig, settings: dict):
     """``front_end`` of an image network: its windows need nothing beyond the bundle's spectrogram settings."""
     return lambda y: image_windows(y, spec)
+
+
+def image_song_inputs(spec: SpectrogramConfig, settings: dict):
+    """``song_inputs`` of an image network: a signal → its ``ImageInputs``."""
+    return lambda y: ImageInputs(y, spec)
+
+
+class ImageInputs:
+    """An image network's inputs of a song, on demand: one log-mel image per window (``mel_image`` of its samples)."""
+
+    pool = None  # an input is a window
+
+    def __init__(self, y: np.ndarray, spec: SpectrogramConfig):
+        self.y, self.spec = y, spec
+        self.starts = window_starts(len(y), spec)
+        self.starts_s = nominal_starts_s(len(y), spec)
+        self.n_inputs = len(self.starts)
+
+    def at(self, input_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(images, their "none" rows) of these windows: what ``clip_windows`` gives them."""
+        seg = int(round(self.spec.segment_seconds * self.spec.sample_rate))
+        segments = np.zeros((len(input_idx), seg), dtype=np.float32)
+        for row, s in enumerate(self.starts[input_idx]):
+            piece = self.y[s : s + seg]
+            segments[row, : len(piece)] = piece
+        images = mel_images(segments, self.spec)
+        return images, none_vectors(images, self.spec)
 
 
 class ImageBuildNetwork:

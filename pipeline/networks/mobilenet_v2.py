@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .image_network import ImageBuildNetwork, image_front_end
+from .image_network import ImageBuildNetwork, image_front_end, image_song_inputs
 
 NAME = "mobilenet_v2"
 TITLE = "Trained on photos (ImageNet MobileNetV2, the paper)"
 SHORT = "MobileNetV2 (photos)"
 NOTE = None  # the paper's findings speak for its layers
 front_end = image_front_end
+song_inputs = image_song_inputs
 
 
 def for_build(cfg, n_classes: int) -> ImageBuildNetwork:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..spectrogram import SpectrogramConfig, nominal_starts_s
+from ..audio import resample
+from ..spectrogram import SpectrogramConfig, frames_power_mel, nominal_starts_s, segment_starts, signal_frames
 from .contract import Windows
-from .musicnn_input import MusiCNNConfig, musicnn_patches, patch_none, window_pooling
+from .musicnn_input import MusiCNNConfig, musicnn_log, musicnn_patches, patch_none, window_pooling
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,6 +38,35 @@ def patch_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) ->
 def front_end(spec: SpectrogramConfig, settings: dict):
     cfg = MusiCNNConfig.from_dict(settings["input"])
     return lambda y: patch_windows(y, spec, cfg)
+
+
+def song_inputs(spec: SpectrogramConfig, settings: dict):
+    """A signal → its ``PatchInputs`` (each patch equal to ``patch_windows``'s row, computed on demand)."""
+    cfg = MusiCNNConfig.from_dict(settings["input"])
+    return lambda y: PatchInputs(y, spec, cfg)
+
+
+class PatchInputs:
+    """MusiCNN's inputs of a song, on demand: its 3 s patches of the 16 kHz mel, only the frames they need computed."""
+
+    def __init__(self, y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig):
+        self.cfg = cfg
+        self.frames = signal_frames(resample(np.asarray(y, dtype=np.float32), spec.sample_rate, cfg.sample_rate),
+                                    cfg)
+        self.patch_starts = segment_starts(len(self.frames), cfg.patch_frames, cfg.patch_hop_frames)
+        self.starts_s = nominal_starts_s(len(y), spec)
+        self.pool = window_pooling(self.patch_starts * cfg.hop_length / cfg.sample_rate, cfg.patch_seconds,
+                                   self.starts_s, spec.segment_seconds)
+        self.n_inputs = len(self.patch_starts)
+
+    def at(self, input_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(patches, their "none" rows): ``musicnn_patches``'s rows ``input_idx``."""
+        n = self.cfg.patch_frames
+        patches = np.zeros((len(input_idx), n, self.cfg.n_mels), dtype=np.float32)
+        for row, s in enumerate(self.patch_starts[input_idx]):
+            frames = self.frames[s : s + n]  # a song shorter than a patch: the rest stays silence (zeros)
+            patches[row, : len(frames)] = musicnn_log(frames_power_mel(frames, self.cfg))
+        return patches, patch_none(patches, self.cfg)
 
 
 class MusiCNNBuild:

@@ -53,8 +53,12 @@ def musicnn_mel(y16k: np.ndarray, cfg: MusiCNNConfig = MusiCNNConfig()) -> np.nd
     ``log10(10000 * mel + 1)`` in float32 (the original extractor's float16
     cast overflows to inf on loud music).
     """
-    mel = power_mel(np.asarray(y16k, dtype=np.float32), cfg)  # (n_mels, frames): only the STFT/mel settings are read
-    return np.log10(np.float32(10000) * mel.T + np.float32(1)).astype(np.float32)
+    return musicnn_log(power_mel(np.asarray(y16k, dtype=np.float32), cfg))  # only the STFT/mel settings are read
+
+
+def musicnn_log(mel_power: np.ndarray) -> np.ndarray:
+    """(n_mels, frames) mel power → MusiCNN's (frames, n_mels) ``log10(10000 * mel + 1)``, float32."""
+    return np.log10(np.float32(10000) * mel_power.T + np.float32(1)).astype(np.float32)
 
 
 def slice_patches(mel: np.ndarray, cfg: MusiCNNConfig = MusiCNNConfig()) -> tuple[np.ndarray, np.ndarray]:

@@ -131,6 +131,13 @@ def test_starts_with_the_deep_map_and_every_track(app):
     assert "best balance" in map_caption(app) and "(deep)" in map_caption(app)
 
 
+def test_the_recorder_keeps_what_the_networks_hear(app):
+    from pipeline.audio import SAMPLE_RATE
+
+    (recorder,) = app.get("audio_input")
+    assert recorder.proto.sample_rate == SAMPLE_RATE  # not Streamlit's 16 kHz: a room recording keeps its top octave
+
+
 def test_embedding_switch_changes_the_map(app):
     before = [x for t in traces(map_spec(app), "tracks") for x in t["x"]]
     layer(app).set_value("shallow").run()

@@ -103,3 +103,26 @@ def test_songs_that_arrive_together_are_answered_in_order():
     gate.set()
     first.join(10), second.join(10)
     assert placing.ahead(2) == 0
+
+
+def test_a_path_waits_for_running_pages_but_not_forever(monkeypatch):
+    import inspect
+    import threading
+
+    from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+
+    from explorer import placing as placing_mod
+
+    assert placing_mod.PAGE_THREAD in inspect.getsource(ScriptRunner.start)  # Streamlit still names it so
+    page_done = threading.Event()
+    page = threading.Thread(target=page_done.wait, name=placing_mod.PAGE_THREAD)
+    assert not placing_mod.pages_running()
+    page.start()
+    assert placing_mod.pages_running()
+    page_done.set()
+    page.join()
+    assert not placing_mod.pages_running()
+    answers = iter([True, True, True, False])
+    assert placing_mod.yield_to_pages(lambda: next(answers)) == pytest.approx(3 * placing_mod.YIELD_STEP_S)
+    monkeypatch.setattr(placing_mod, "YIELD_MAX_S", 0.05)
+    assert placing_mod.yield_to_pages(lambda: True) == pytest.approx(0.05)  # a full class: the path still moves

@@ -73,9 +73,9 @@ def test_first_answer_costs_a_budget_and_the_rest_computes_nothing_twice(placer,
     first_inputs = len(seen)
     assert len(first) == FIRST_WINDOWS < song.n_windows and song.computed() == FIRST_WINDOWS
     assert len(quick.trajectory) == FIRST_WINDOWS and sum(quick.votes.values()) == FIRST_WINDOWS
-    assert first_inputs < sum(len(w.windows.inputs) for w in song.work) / 2  # not the whole song's work
+    assert first_inputs < sum(w.n_inputs for w in song.work) / 2  # not the whole song's work
     song.compute(song.all_windows())
-    assert len(seen) == len(set(seen)) == sum(len(w.windows.inputs) for w in song.work)  # each input once
+    assert len(seen) == len(set(seen)) == sum(w.n_inputs for w in song.work)  # each input once
     whole = song.placement(song.all_windows())
     assert song.computed() == song.n_windows == len(whole.trajectory) == sum(whole.votes.values())
     # the windows of the first answer keep their place on the path
@@ -84,11 +84,21 @@ def test_first_answer_costs_a_budget_and_the_rest_computes_nothing_twice(placer,
         assert by_start[w["start_s"]]["maps"] == w["maps"]
 
 
-def test_step_by_step_equals_the_whole_song_at_once(placer, long_signal):
-    song = placer.song(long_signal, "long.wav")
+def lazy_song(placer, y, name):
+    """A song as the app opens it: its front ends computed only where a task needs them."""
+    song = placer.song(y, name, prepare=False)
+    song.prepare(whole=False)
+    return song
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["front ends first", "inputs on demand"])
+def test_step_by_step_equals_the_whole_song_at_once(placer, long_signal, lazy):
+    song = lazy_song(placer, long_signal, "long.wav") if lazy else placer.song(long_signal, "long.wav")
     first = song.first_windows()
     song.compute(first)
     song.placement(first)
+    for task in song.complete_tasks():
+        task()
     song.compute(song.all_windows())
     stepwise = song.placement(song.all_windows())
     at_once = placer.place_audio(long_signal, "long.wav", trajectory=True)
@@ -101,6 +111,35 @@ def test_step_by_step_equals_the_whole_song_at_once(placer, long_signal):
     for a, b in zip(stepwise.trajectory, at_once.trajectory):
         for e in a["maps"]:
             np.testing.assert_allclose(list(a["maps"][e].values()), list(b["maps"][e].values()), atol=1e-4)
+
+
+@pytest.mark.parametrize("seconds", [2.0, 9.0, 37.3, 80.0])
+def test_inputs_on_demand_are_the_front_ends_rows(placer, long_signal, seconds):
+    y = long_signal[: int(seconds * SR)]
+    for network in placer.networks:
+        whole, source = network.front_end(y), network.song_inputs(y)
+        np.testing.assert_array_equal(source.starts_s, whole.starts_s)
+        assert source.n_inputs == len(whole.inputs) and (source.pool is None) == (whole.pool is None)
+        if whole.pool is not None:
+            np.testing.assert_array_equal(source.pool, whole.pool)
+        some = np.unique([0, source.n_inputs // 2, source.n_inputs - 1])
+        inputs, _ = source.at(some)
+        np.testing.assert_allclose(inputs, whole.inputs[some], atol=1e-6)  # the same frames and filters
+
+
+def test_a_first_answer_computes_only_its_own_inputs(placer, long_signal, monkeypatch):
+    song = lazy_song(placer, long_signal, "long.wav")
+    seen = count_inputs(monkeypatch)
+    first = song.first_windows()
+    song.compute(first)
+    song.placement(first)
+    assert all(w.windows is None for w in song.work)  # no whole-song front end ran
+    assert sorted(seen) == sorted((w.network.name, int(i)) for w in song.work for i in w.inputs_of(first))
+    assert song.placement(first).thumbnail is None  # the thumbnail comes with the whole song
+    for task in song.complete_tasks():
+        task()
+    song.compute(song.all_windows())
+    assert len(seen) == len(set(seen)) and song.placement(song.all_windows()).thumbnail is not None
 
 
 def test_a_silent_song_is_refused_before_any_network_runs(placer, monkeypatch):

@@ -49,4 +49,4 @@ def test_every_network_module_provides_the_contract(name):
     assert module.NAME == name
     assert isinstance(module.TITLE, str) and isinstance(module.SHORT, str)
     assert module.NOTE is None or isinstance(module.NOTE, str)
-    assert callable(module.front_end) and callable(module.for_build)
+    assert callable(module.front_end) and callable(module.song_inputs) and callable(module.for_build)
