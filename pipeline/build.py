@@ -1,11 +1,14 @@
 """``build``: a dataset folder → trained networks, four embeddings each, maps → one bundle.
 
-Stages (each timed, each long one with a progress bar): discover, decode,
-split, then per network (ImageNet MobileNetV2, the paper's; MusiCNN, trained
-on music) features (cached on disk, keyed on data + config), cross-validation
-and training of its new head; then previews, maps and the write (with each
-network exported to ONNX and checked against torch). The network whose head
-scores best under artist-grouped CV gives the bundle's predictions.
+Stages (each timed, each long one with a progress bar): discover; features,
+one streamed pass over the tracks (``stream``: each track decoded, run through
+every network — ImageNet MobileNetV2, the paper's; MusiCNN, trained on music —
+and given its thumbnail and preview, then cached on disk on its own, keyed on
+the file + config + network + weights; here or on Ray, ``executors``); split;
+per network, cross-validation and training of its new head; then maps and the
+write (with each network exported to ONNX and checked against torch on a few
+tracks decoded again). The network whose head scores best under artist-grouped
+CV gives the bundle's predictions.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +25,21 @@ import pandas as pd
 import torch
 
 from .bundle import write_bundle
-from .dataset import check_enough_tracks, load_corpus
-from .embed import extract_features, head_taps, segment_images, track_means
+from .dataset import Corpus, check_enough_tracks, discover_corpus
+from .embed import concat_track_rows, head_taps, segment_images, track_features, track_means
 from .evaluate import cross_validate
-from .export import check_windows, export_networks
-from .feature_cache import cached_features
+from .executors import executor_map
+from .export import CHECK_WINDOWS, check_windows, export_networks
 from .maps import MapConfig, embedding_quality, genre_similarity, layer_maps
 from .model import LAST_BLOCK, GenreNet, load_imagenet_backbone
 from .networks import DEFAULT_NETWORK, embedding_key, layer_groups, network_title, split_key
-from .onnx_features import OnnxFeatures
+from .onnx_features import export_graph
 from .predictor import META_KEY
-from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
+from .previews import PREVIEW_SECONDS, pack_previews
 from .runtime import package_versions
-from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
+from .stream import LISTENING, Streamed, TrackPart, stream_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 from .weights import shipped_weights_file
 
@@ -91,11 +96,9 @@ class Stages:
         return _Stage()
 
 
-def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
-    h = hashlib.sha256()
-    for t in tracks:
-        st = t.path.stat()
-        h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+def _cache_key(cfg: BuildConfig, weights_path: str, extra=()) -> str:
+    """A network's per-track cache key: the config, the weights file, the runtime (each file adds its own)."""
+    h = hashlib.sha256(b"per-track v1: a generator per track")
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
                          list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
@@ -106,8 +109,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     return h.hexdigest()[:20]
 
 
-def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids, artists, titles, n_classes: int,
-                         progress: bool = True) -> dict:
+def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, corpus: Corpus, progress: bool = True) -> dict:
     """Artist-grouped CV (the headline, first) and track-level CV beside it, on the same protocol.
 
     A genre with fewer than ``cfg.cv_min_artists`` known artists is grouped by
@@ -118,12 +120,13 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     """
     if cfg.cv_repeats <= 0:
         return {}
-    kinds = cv_groupings(cfg, genres, ids, artists, titles)
+    kinds = cv_groupings(cfg, corpus)
     cv = {}
     for kind, (groups, fell_back, line) in kinds.items():
         headline = kind == "artist" or "artist" not in kinds  # without artists the track CV is the headline
         repeats = cfg.cv_repeats if headline else max(1, cfg.track_cv_repeats)
-        res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, repeats, progress,
+        res = cross_validate(seg, corpus.y, corpus.genres, groups, len(corpus.labels), cfg.train, cfg.seed,
+                             cfg.cv_folds, repeats, progress,
                              jobs=cfg.jobs or min(4, os.cpu_count() or 1))
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,
                     "genres_grouped_by_track": fell_back, "head": res["head"],
@@ -131,9 +134,10 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     return cv
 
 
-def cv_groupings(cfg: BuildConfig, genres, ids, artists, titles) -> dict:
+def cv_groupings(cfg: BuildConfig, corpus: Corpus) -> dict:
     """kind ("artist" when any artist is known, "track") → (groups, genres that fell back to tracks, a line)."""
     kinds = {}
+    genres, ids, artists, titles = corpus.genres, corpus.ids, corpus.artists, corpus.titles
     artist_groups, fallback = split_groups(ids, genres, artists, cfg.cv_min_artists, titles)
     if any(g.startswith("artist:") for g in artist_groups):
         kinds["artist"] = (artist_groups, fallback, grouping_line("artist", fallback, cfg.cv_min_artists))
@@ -161,45 +165,51 @@ class NetworkResult:
     oof_head: dict = field(default_factory=dict)  # CV kind → the head's out-of-fold probabilities
 
 
-def mobilenet_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
-    """The ImageNet MobileNetV2 backbone on every window: (the network, its features, its settings)."""
+def example_audio(cfg: BuildConfig) -> np.ndarray:
+    """One window of quiet noise: an export's example input only gives the graph its traced shapes."""
+    n = int(cfg.spectrogram.segment_seconds * cfg.spectrogram.sample_rate)
+    return (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+
+
+def mobilenet_features(cfg: BuildConfig, n_classes: int):
+    """The ImageNet MobileNetV2 backbone: (the network, its per-track work on every window, its settings)."""
     net = GenreNet(n_classes, cfg.spectrogram.image_size, cfg.train.deep, cfg.train.shallow, cfg.pool_blocks)
     weights_path = load_imagenet_backbone(net.backbone, cfg.weights)
-    def extract():  # only on a cache miss: the export needs one real batch of images
-        run = OnnxFeatures(net.backbone, segment_images(audios[0], cfg.spectrogram)[0], time_axis=2)
-        return extract_features(run, audios, cfg.spectrogram, cfg.seed, cfg.train.augment != "none", progress)
+    augmented = cfg.train.augment != "none"
+    part = TrackPart(DEFAULT_NETWORK, _cache_key(cfg, weights_path), partial(track_features, cfg=cfg.spectrogram),
+                     lambda: export_graph(net.backbone, segment_images(example_audio(cfg), cfg.spectrogram)[0], 2),
+                     cfg.seed if augmented else None)
+    return net, part, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
+                       "pool_blocks": list(cfg.pool_blocks)}
 
-    feats = cached_features(_cache_key(tracks, cfg, weights_path), Path(cfg.cache), extract)
-    return net, feats, {"backbone": "mobilenet_v2", "weights": Path(weights_path).name,
-                        "pool_blocks": list(cfg.pool_blocks)}
 
-
-def musicnn_network_features(cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
-    """MusiCNN (pretrained on music) on every 3 s patch: (the network, its features, its settings)."""
-    from .musicnn import corpus_features, load_musicnn
-    from .musicnn_input import MusiCNNConfig
+def musicnn_network_features(cfg: BuildConfig, n_classes: int):
+    """MusiCNN (pretrained on music): (the network, its per-track work on every 3 s patch, its settings)."""
+    from .musicnn import PooledOutput, load_musicnn
+    from .musicnn import track_features as musicnn_track_features
+    from .musicnn_input import MusiCNNConfig, musicnn_patches
 
     weights_path = shipped_weights_file("musicnn")
     model, mcfg = load_musicnn(weights_path), MusiCNNConfig()
-    key = _cache_key(tracks, cfg, str(weights_path), extra=["musicnn", mcfg.to_dict()])
-    feats = cached_features(key, Path(cfg.cache), lambda: corpus_features(model, audios, cfg.spectrogram, mcfg,
-                                                                        progress))
-    return model, feats, {"backbone": "musicnn", "weights": weights_path.name, "input": mcfg.to_dict(),
-                          "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
+    key = _cache_key(cfg, str(weights_path), extra=["musicnn", mcfg.to_dict()])
+    example = musicnn_patches(example_audio(cfg), cfg.spectrogram.sample_rate, mcfg)[0]
+    part = TrackPart("musicnn", key, partial(musicnn_track_features, spec=cfg.spectrogram, cfg=mcfg),
+                     lambda: export_graph(PooledOutput(model), example, 1))
+    return model, part, {"backbone": "musicnn", "weights": weights_path.name, "input": mcfg.to_dict(),
+                         "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
 
 
 NETWORK_FEATURES = {"mobilenet_v2": mobilenet_features, "musicnn": musicnn_network_features}
 
 
-def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig, corpus: dict, stage,
-                  progress: bool, log) -> NetworkResult:
+def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig, corpus: Corpus,
+                  plan: SplitPlan, stage, progress: bool, log) -> NetworkResult:
     """Cross-validate, train and read out one network's new head on its frozen features."""
-    labels, y, split = corpus["labels"], corpus["y"], corpus["split"]
+    labels, y, split = corpus.labels, corpus.y, plan.split
     n = len(y)
     seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
     with stage(stage_name(name, "cross-validation")):
-        cv = run_cross_validation(cfg, seg, y, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"],
-                                  len(labels), progress)
+        cv = run_cross_validation(cfg, seg, corpus, progress)
         oof_head = {kind: c.pop("oof_head") for kind, c in cv.items()}
     with stage(stage_name(name, "train")):
         train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
@@ -218,16 +228,26 @@ def train_network(name: str, base, feats: dict, settings: dict, cfg: BuildConfig
     if name == DEFAULT_NETWORK:
         base.head.load_state_dict(head.state_dict())
         served, state = base, base.state_dict()
-        check = check_windows(corpus["audios"], cfg.spectrogram)
     else:
         from .musicnn import MusiCNNServing
-        from .musicnn_input import musicnn_patches
 
         served = MusiCNNServing(base, head).eval()
         state = served.served_state_dict()
-        check = np.concatenate([musicnn_patches(a, cfg.spectrogram.sample_rate)[0][:2] for a in corpus["audios"][:12]])
+    check = check_inputs(name, cfg, corpus)
     metrics = {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history, "cross_validation": cv}
     return NetworkResult(name, per_track, probs, metrics, served, state, check, settings, oof_head)
+
+
+def check_inputs(name: str, cfg: BuildConfig, corpus: Corpus) -> np.ndarray:
+    """A batch of the build's own inputs for the ONNX check, from a few tracks decoded again."""
+    n = len(corpus.tracks)
+    if name == DEFAULT_NETWORK:  # windows of tracks spread over the whole collection
+        picks = np.unique(np.linspace(0, n - 1, min(n, max(1, CHECK_WINDOWS // 2))).round().astype(int))
+        return check_windows([corpus.decode(i) for i in picks], cfg.spectrogram)
+    from .musicnn_input import musicnn_patches
+
+    return np.concatenate([musicnn_patches(corpus.decode(i), cfg.spectrogram.sample_rate)[0][:2]
+                           for i in range(min(12, n))])
 
 
 def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
@@ -245,7 +265,7 @@ def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
     return best, reason
 
 
-def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkResult]) -> dict:
+def select_predictor(cfg: BuildConfig, corpus: Corpus, results: dict[str, NetworkResult]) -> dict:
     """Every candidate reader of the features, scored on the headline CV's folds; the one chosen, fitted.
 
     Returns ``candidates.evaluate_candidates``'s dict; without cross-validation
@@ -260,12 +280,12 @@ def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkR
         chosen = {"kind": "head", "network": network, "name": head.name, "candidate": head.name, "score": {}}
         reason = f"no cross-validation ran: the head of the network with the {why}"
         return {"meta": {"chosen": chosen, "reason": reason}, "predictor": head, "tensors": {}, "oof": {}}
-    kinds = cv_groupings(cfg, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"])
+    kinds = cv_groupings(cfg, corpus)
     kind = "artist" if "artist" in kinds else "track"
     keys = [embedding_key(n, "immediate") for n in results]
     vectors = {e: stored_vectors(e, r.per_track[e]).astype(np.float32) for e, r in zip(keys, results.values())}
-    data = Folds(vectors, np.asarray(corpus["y"]), np.asarray(corpus["genres"]), np.asarray(kinds[kind][0]),
-                 len(corpus["labels"]), cfg.cv_folds, cfg.seed, cfg.cv_repeats)
+    data = Folds(vectors, corpus.y, corpus.genres, np.asarray(kinds[kind][0]), len(corpus.labels), cfg.cv_folds,
+                 cfg.seed, cfg.cv_repeats)
     return evaluate_candidates(data, list(results), {n: r.oof_head[kind] for n, r in results.items()}, kind)
 
 
@@ -297,26 +317,40 @@ def oof_arrays(choice: dict) -> dict:
     return out
 
 
-def read_corpus(cfg: BuildConfig, stage, progress: bool, log):
-    """Discover, decode and describe the tracks (``dataset.Corpus``); refuse too few, report the skipped."""
+def read_corpus(cfg: BuildConfig) -> Corpus:
+    """Discover and describe the tracks (``dataset.Corpus``; nothing decoded); refuse too few before any work."""
     unknown = [n for n in cfg.networks if n not in NETWORK_FEATURES]
     if unknown or DEFAULT_NETWORK not in cfg.networks:
         raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NETWORK_FEATURES)}")
-    found = load_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
-                        metadata=cfg.metadata, progress=progress, stage=stage)
+    found = discover_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
+                            metadata=cfg.metadata)
+    check_enough_tracks(found)
+    return found
+
+
+def kept_tracks(found: Corpus, streamed: Streamed, log) -> Corpus:
+    """The tracks that decoded; the skipped ones reported; too few left refused."""
+    found = found.without(streamed.failed)
     for s in found.skipped:
         log(f"  skipped {s['file']}: {s['reason']}")
     check_enough_tracks(found)
     return found
 
 
-def fixed_split(cfg: BuildConfig, found) -> dict:
+@dataclass
+class SplitPlan:
+    """The fixed train/val/test split, its leakage audit, and the genres split by track."""
+
+    split: np.ndarray
+    audit: dict
+    fallback: list
+
+
+def fixed_split(cfg: BuildConfig, found: Corpus) -> SplitPlan:
     """The train/val/test split by artist (repeated recordings together), audited; what training reads."""
     groups, fallback = split_groups(found.ids, found.genres, found.artists, cfg.min_artists, found.titles)
     split = split_tracks(found.genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
-    return {"labels": found.labels, "y": found.y, "split": split, "genres": found.genres, "ids": found.ids,
-            "artists": found.artists, "titles": found.titles, "audios": found.audios,
-            "audit": audit_leakage(split, found.ids, groups, found.artists), "fallback": fallback}
+    return SplitPlan(split, audit_leakage(split, found.ids, groups, found.artists), fallback)
 
 
 def stored_vectors(key: str, vectors: np.ndarray) -> np.ndarray:
@@ -342,11 +376,10 @@ def map_arrays(per_track: dict, genres, labels, seed: int) -> tuple[dict, dict, 
     return arrays, quality, map_params
 
 
-def listening_arrays(cfg: BuildConfig, audios) -> dict:
-    """Every track's log-mel thumbnail and (when on) its packed Ogg preview."""
-    previews = (pack_previews([encode_preview(a, cfg.spectrogram.sample_rate, cfg.preview_seconds) for a in audios])
-                if cfg.preview_seconds > 0 else {})
-    return {"thumbnails": np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios]), **previews}
+def listening_arrays(cfg: BuildConfig, rows: list[dict]) -> dict:
+    """Every track's log-mel thumbnail and (when on) its packed Ogg preview, from the streamed pass's entries."""
+    previews = pack_previews([r["preview"].tobytes() for r in rows]) if cfg.preview_seconds > 0 else {}
+    return {"thumbnails": np.stack([r["thumbnail"] for r in rows]), **previews}
 
 
 def track_table(cfg: BuildConfig, found, split, probs, window_track) -> pd.DataFrame:
@@ -359,8 +392,8 @@ def track_table(cfg: BuildConfig, found, split, probs, window_track) -> pd.DataF
     })
 
 
-def bundle_meta(cfg: BuildConfig, found, corpus: dict, results: dict, predictor: tuple[str, str], quality: dict,
-                map_params: dict) -> dict:
+def bundle_meta(cfg: BuildConfig, found: Corpus, plan: SplitPlan, results: dict, predictor: tuple[str, str],
+                quality: dict, map_params: dict) -> dict:
     """bundle.json (without the ONNX check and timings, added when written)."""
     data = Path(cfg.data)
     config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
@@ -375,34 +408,50 @@ def bundle_meta(cfg: BuildConfig, found, corpus: dict, results: dict, predictor:
         "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": len(found.tracks),
                     "tracks_per_genre": found.counts, "skipped": found.skipped,
                     "metadata": str(found.metadata) if found.metadata else None},
-        "splits": {"seed": cfg.seed, **corpus["audit"], "genres_grouped_by_track": corpus["fallback"],
-                   "grouping": grouping_line("artist", corpus["fallback"], cfg.min_artists)},
+        "splits": {"seed": cfg.seed, **plan.audit, "genres_grouped_by_track": plan.fallback,
+                   "grouping": grouping_line("artist", plan.fallback, cfg.min_artists)},
         "maps": {"params": map_params},
         "metrics": {**results[DEFAULT_NETWORK].metrics, "embedding_quality": quality,
                     "networks": {name: r.metrics for name, r in results.items()}},
     }
 
 
-def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
-    """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
+def extract(cfg: BuildConfig, found: Corpus, executor: str, workers: int, progress: bool):
+    """Every network's (model, per-track work, settings), and the streamed pass over every track."""
+    networks = {name: NETWORK_FEATURES[name](cfg, len(found.labels)) for name in cfg.networks}
+    streamed = stream_tracks(found, [part for _, part, _ in networks.values()], Path(cfg.cache), cfg.preview_seconds,
+                             cfg.spectrogram, executor_map(executor, workers), progress)
+    return networks, streamed
+
+
+def build(cfg: BuildConfig, progress: bool = True, log=print, executor: str = "local", workers: int = 0) -> dict:
+    """Run every stage and write the bundle to ``cfg.out``; returns the summary.
+
+    ``executor`` runs the per-track pass here ("local") or on Ray ("ray"; ``workers``
+    actors, 0: one per CPU); neither changes the bundle.
+    """
     torch.manual_seed(cfg.seed)
     stage, t0 = Stages(log), time.perf_counter()
-    found = read_corpus(cfg, stage, progress, log)
-    features = {}
-    for name in cfg.networks:
-        with stage(stage_name(name, "features")):
-            features[name] = NETWORK_FEATURES[name](cfg, found.tracks, found.audios, len(found.labels), progress)
+    with stage("discover"):
+        found = read_corpus(cfg)
+    with stage("features"):
+        networks, streamed = extract(cfg, found, executor, workers, progress)
+    log(f"  {streamed.computed} of {len(found.tracks)} tracks computed, the others read from the cache")
+    found = kept_tracks(found, streamed, log)
+    features = {name: (net, concat_track_rows(streamed.rows[name]), settings)
+                for name, (net, _, settings) in networks.items()}
     with stage("split"):
-        corpus = fixed_split(cfg, found)
-    results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}
+        plan = fixed_split(cfg, found)
+    results = {name: train_network(name, *features[name], cfg, found, plan, stage, progress, log)
+               for name in cfg.networks}
     with stage("predictor"):
-        choice = select_predictor(cfg, corpus, results)
+        choice = select_predictor(cfg, found, results)
     chosen = choice["meta"]["chosen"]
     predictor = (predictor_network(chosen), f"{chosen['name']}, {choice['meta']['reason']}")
     log(f"  predictor: {predictor[1]}")
     windows = features[DEFAULT_NETWORK][1]
     with stage("previews"):
-        arrays = listening_arrays(cfg, found.audios)
+        arrays = listening_arrays(cfg, streamed.rows[LISTENING])
     with stage("maps"):
         per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
         maps, quality, map_params = map_arrays(per_track, found.genres, found.labels, cfg.seed)
@@ -413,8 +462,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
                       segment_track=windows["track"].astype(np.int32),
                       segment_start_s=windows["start_s"].astype(np.float32),
                       **{f"probabilities_{name}": r.probabilities.astype(np.float32) for name, r in results.items()})
-        table = track_table(cfg, found, corpus["split"], probs, windows["track"])
-        meta = bundle_meta(cfg, found, corpus, results, predictor, quality, map_params)
+        table = track_table(cfg, found, plan.split, probs, windows["track"])
+        meta = bundle_meta(cfg, found, plan, results, predictor, quality, map_params)
         meta[META_KEY] = choice["meta"]
         # the last step: every network for onnxruntime (serving needs no torch), checked against torch
         graphs, meta["onnx"] = export_networks({name: (r.served, r.check_inputs) for name, r in results.items()})

@@ -7,6 +7,7 @@ uses the numpy parts and the network in onnxruntime (``pipeline.serve``).
 """
 from __future__ import annotations
 
+import hashlib
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -58,39 +59,66 @@ def head_taps(head: GenreHead, immediate: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
-                     augment_training: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
-    """Backbone features of every window of every track (and one augmented copy).
+def track_rng(seed: int, track_id: str) -> np.random.Generator:
+    """A track's own random generator, from (seed, track id) alone.
+
+    Tracks processed in any order, in any process, or only the missing ones
+    after an interruption draw the same augmentation as one pass over all.
+    """
+    digest = int.from_bytes(hashlib.sha256(track_id.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def track_features(features_of, y: np.ndarray, cfg: SpectrogramConfig,
+                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """One track's backbone features of every window (and, with ``rng``, one augmented copy of each).
 
     Each window gets one augmentation drawn uniformly from none/gain/pitch/noise
     (the paper's scheme). Augmented copies are only ever used as training data.
-    ``backbone`` is a torch ``Backbone`` or the same network exported and run
-    in onnxruntime (``onnx_features.OnnxFeatures``: what the build passes).
+    ``features_of`` maps a stack of images to their features (``OnnxFeatures``).
 
     Returns
     -------
-    dict with ``clean`` and ``augmented`` (n_segments, 1280), ``none``
-    (n_segments, prod(none_shape)), ``track`` (segment → track index),
-    ``start_s`` and ``augmentation`` (kind index per segment).
+    dict with ``clean`` (n_windows, dim), ``none`` (n_windows, prod(none_shape)),
+    ``start_s`` and, with ``rng``, ``augmented`` and ``augmentation`` (kind index per window).
+    """
+    images, starts = segment_images(y, cfg)
+    rows = {"clean": features_of(images), "none": none_vectors(images, cfg), "start_s": starts}
+    if rng is not None:
+        segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
+        kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
+        aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
+        rows.update(augmented=features_of(mel_images(aug, cfg)), augmentation=kinds)
+    return rows
+
+
+def concat_track_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-track row dicts, in track order → one dict of all rows with ``track`` (row → track index)."""
+    out = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]} if rows else {}
+    out["track"] = np.concatenate([np.full(len(r["start_s"]), i, dtype=np.int64) for i, r in enumerate(rows)])
+    return out
+
+
+def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
+                     augment_training: bool = True, progress: bool = True,
+                     track_ids: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Backbone features of every window of every track (and one augmented copy): ``track_features`` in a loop.
+
+    ``backbone`` is a torch ``Backbone`` or the same network run in
+    onnxruntime (``onnx_features.OnnxFeatures``). Track ``i`` draws its
+    augmentation from ``track_rng(seed, track_ids[i])`` (ids default to ``str(i)``).
+
+    Returns
+    -------
+    ``track_features``'s rows of every track, concatenated, with ``track`` (row → track index).
     """
     from tqdm.auto import tqdm
 
     features_of = backbone if isinstance(backbone, OnnxFeatures) else partial(backbone_features, backbone)
-    rng = np.random.default_rng(seed)
-    out = {k: [] for k in ("clean", "augmented", "none", "track", "start_s", "augmentation")}
-    for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress)):
-        images, starts = segment_images(y, cfg)
-        out["clean"].append(features_of(images))
-        out["none"].append(none_vectors(images, cfg))
-        out["track"].append(np.full(len(images), i))
-        out["start_s"].append(starts)
-        if augment_training:
-            segments, _ = segment_audio(y, cfg)  # the same windows, as samples: augmentation works on audio
-            kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
-            aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
-            out["augmented"].append(features_of(mel_images(aug, cfg)))
-            out["augmentation"].append(kinds)
-    return {k: np.concatenate(v) for k, v in out.items() if v}
+    ids = track_ids or [str(i) for i in range(len(audios))]
+    rows = [track_features(features_of, y, cfg, track_rng(seed, ids[i]) if augment_training else None)
+            for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress))]
+    return concat_track_rows(rows)
 
 
 def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int, weight: np.ndarray | None = None) -> np.ndarray:

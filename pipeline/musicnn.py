@@ -218,7 +218,7 @@ class _TupleOutputs(nn.Module):
         return tuple(out[name] for name in ONNX_OUTPUTS)
 
 
-class _PooledOutput(nn.Module):
+class PooledOutput(nn.Module):
     """The network's ``pooled`` output alone (what the build's head learns from)."""
 
     def __init__(self, model: MusiCNN):
@@ -300,13 +300,13 @@ def musicnn_features(model: MusiCNN, audios, sr: int, cfg: MusiCNNConfig = MusiC
     return {k: np.concatenate(v) for k, v in outputs.items()}
 
 
-def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNConfig(),
-                    progress: bool = True) -> dict[str, np.ndarray]:
-    """What ``build`` needs of MusiCNN for every patch of every track (the head trains on patches).
+def track_features(pooled, y: np.ndarray, spec, cfg: MusiCNNConfig = MusiCNNConfig()) -> dict[str, np.ndarray]:
+    """What ``build`` needs of MusiCNN for every patch of one track (the head trains on patches).
 
     Parameters
     ----------
-    audios : list of mono signals at ``spec.sample_rate`` (22 050 Hz).
+    pooled : patches → their pooled features (``OnnxFeatures`` of ``PooledOutput``).
+    y : mono signal at ``spec.sample_rate`` (22 050 Hz).
     spec : the bundle's ``SpectrogramConfig``: its window grid decides each
         patch's share of its track's vector (``window_pooling``), exactly as a
         placed song's windows do.
@@ -314,25 +314,30 @@ def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNCo
     Returns
     -------
     dict with ``clean`` (n_patches, 1506: the pooled features, the "immediate"
-    layer), ``none`` (n_patches, prod(cfg.none_shape)), ``track``, ``start_s``
-    and ``weight`` (a track's vector is the ``weight``-weighted sum of its patches).
+    layer), ``none`` (n_patches, prod(cfg.none_shape)), ``start_s`` and ``weight``
+    (a track's vector is the ``weight``-weighted sum of its patches).
     """
     from .musicnn_input import patch_none, window_pooling
-    from .onnx_features import OnnxFeatures
     from .spectrogram import nominal_starts_s
 
-    out: dict[str, list] = {k: [] for k in ("clean", "none", "track", "start_s", "weight")}
+    patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
+    windows_s = nominal_starts_s(len(y), spec)
+    return {"clean": pooled(patches), "none": patch_none(patches, cfg), "start_s": start_s.astype(np.float64),
+            "weight": window_pooling(start_s, cfg.patch_seconds, windows_s, spec.segment_seconds).mean(axis=0)}
+
+
+def corpus_features(model: MusiCNN, audios, spec, cfg: MusiCNNConfig = MusiCNNConfig(),
+                    progress: bool = True) -> dict[str, np.ndarray]:
+    """``track_features`` of every track, concatenated, with ``track`` (patch → track index)."""
+    from .embed import concat_track_rows
+    from .onnx_features import OnnxFeatures
+
     pooled = None
-    for i, y in enumerate(tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress)):
-        patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
-        windows_s = nominal_starts_s(len(y), spec)
-        pooled = pooled or OnnxFeatures(_PooledOutput(model), patches, time_axis=1)  # onnxruntime: several × torch
-        out["clean"].append(pooled(patches))
-        out["none"].append(patch_none(patches, cfg))
-        out["track"].append(np.full(len(patches), i, dtype=np.int64))
-        out["start_s"].append(start_s.astype(np.float64))
-        out["weight"].append(window_pooling(start_s, cfg.patch_seconds, windows_s, spec.segment_seconds).mean(axis=0))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    rows = []
+    for y in tqdm(audios, desc="MusiCNN features", unit="track", disable=not progress):
+        pooled = pooled or OnnxFeatures(PooledOutput(model), musicnn_patches(y, spec.sample_rate, cfg)[0], time_axis=1)
+        rows.append(track_features(pooled, y, spec, cfg))
+    return concat_track_rows(rows)
 
 
 class MusiCNNServing(nn.Module):
