@@ -52,13 +52,13 @@ class TrackCache:
     def path(self, track) -> Path:
         return self.dir / f"{file_key(track)}.npz"
 
-    def has(self, track) -> bool:
-        """Whether a readable entry exists (its zip directory opens; no array is read)."""
+    def names(self, track) -> list[str] | None:
+        """The array names of a readable entry (its zip directory opens; no array is read), else None."""
         try:
             with np.load(self.path(track), allow_pickle=False) as z:
-                return bool(z.files)
+                return list(z.files) or None
         except Exception:
-            return False
+            return None
 
     def load(self, track) -> dict | None:
         try:

@@ -117,7 +117,9 @@ def missing_parts(corpus: Corpus, caches: dict[str, TrackCache]) -> list[tuple[i
     """(index, track, parts without a cache entry) of every track that misses any."""
     todo = []
     for i, track in enumerate(corpus.tracks):
-        names = [name for name, cache in caches.items() if not cache.has(track)]
+        if "failed" in (caches[LISTENING].names(track) or ()):
+            continue  # it did not decode last time either: the file is unchanged (the key says so)
+        names = [name for name, cache in caches.items() if cache.names(track) is None]
         if names:
             todo.append((i, track, names))
     return todo
@@ -150,13 +152,14 @@ def read_back(corpus: Corpus, caches: dict[str, TrackCache], computed: int) -> S
     rows: dict[str, list[dict]] = {name: [] for name in caches}
     failed = {}
     for track in corpus.tracks:
+        listening = caches[LISTENING].load(track)
+        if listening is not None and "failed" in listening:
+            failed[track.track_id] = str(listening["failed"])
+            continue
         entries = {name: cache.load(track) for name, cache in caches.items()}
         if any(e is None for e in entries.values()):
             raise RuntimeError(f"the feature cache entry of {track.track_id} could not be read back; run the build "
                                "again (damaged entries are computed again)")
-        if "failed" in entries[LISTENING]:
-            failed[track.track_id] = str(entries[LISTENING]["failed"])
-            continue
         for name, entry in entries.items():
             rows[name].append(entry)
     return Streamed(rows, failed, computed)
