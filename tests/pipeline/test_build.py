@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-import pipeline.build as build_mod
 import pipeline.stream as stream_mod
 from pipeline.build import BuildConfig, _cache_key, build
 from pipeline.bundle import load_bundle
