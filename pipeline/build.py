@@ -438,7 +438,10 @@ def build(cfg: BuildConfig, progress: bool = True, log=print, executor: str = "l
     with stage("features"):
         networks, streamed = extract(cfg, found, executor, workers, progress)
     log(f"  {streamed.computed} of {len(found.tracks)} tracks computed, the others read from the cache")
+    n_found = len(found.labels)
     found = kept_tracks(found, streamed, log)
+    if len(found.labels) != n_found:  # a genre whose every file failed to decode: heads with one output fewer
+        networks = {name: NETWORK_FEATURES[name](cfg, len(found.labels)) for name in cfg.networks}
     features = {name: (net, concat_track_rows(streamed.rows[name]), settings)
                 for name, (net, _, settings) in networks.items()}
     with stage("split"):
