@@ -5,7 +5,7 @@
   with a one-line DatasetError when too little is left.
 - A build interrupted at every stage (an exception raised from that stage's function), and a real build
   process killed with SIGKILL while writing, leave the previous bundle byte for byte as it was, loadable.
-- A re-run after the kill reuses the cached features (extract_features is made to fail); a changed config
+- A re-run after the kill reuses the cached features (the per-track work is made to fail); a changed config
   (another segment length) gets its own cache entry and never mixes with the old one; a damaged cache
   file is recomputed, never trusted.
 
