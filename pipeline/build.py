@@ -442,7 +442,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print, executor: str = "l
     found = kept_tracks(found, streamed, log)
     if len(found.labels) != n_found:  # a genre whose every file failed to decode: heads with one output fewer
         networks = {name: NETWORK_FEATURES[name](cfg, len(found.labels)) for name in cfg.networks}
-    features = {name: (net, concat_track_rows(streamed.rows[name]), settings)
+    features = {name: (net, concat_track_rows(streamed.rows.pop(name)), settings)  # pop: one copy in memory
                 for name, (net, _, settings) in networks.items()}
     with stage("split"):
         plan = fixed_split(cfg, found)

@@ -191,10 +191,20 @@ def build_config(args):
     )
 
 
+def ray_installed() -> bool:
+    """Whether Ray can be imported (asked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
 def cmd_build(args) -> int:
     from .build import build
 
     cfg = build_config(args)
+    if args.executor == "ray" and not ray_installed():
+        print("error: --executor ray needs Ray: pip install -r requirements-ray.txt", file=sys.stderr)
+        return 2
     print(f"building {cfg.out} from {cfg.data}")
     meta = build(cfg, progress=not args.quiet, executor=args.executor, workers=args.workers)
     print(f"\nwrote {cfg.out}")
