@@ -4,16 +4,17 @@
     OMP_NUM_THREADS=1 python benchmarks/map_scale.py --bundle /tmp/gtzan_100k [--embedding musicnn.shallow]
 
 Reads the bundle's per-track vectors of one embedding and fits ``maps.MapProjector`` (openTSNE, cosine,
-perplexity 30, FFT gradients, the build's settings from ``MapConfig``) on them, as ``build`` fits each layer's
-map. Prints the fit's seconds and the process's peak RSS growth, beside the same fit on the shipped bundle's
-tracks (the reference, measured in the same run).
+perplexity 30, FFT gradients, the build's settings from ``MapConfig``) on them, as ``build`` fits each
+layer's map, in a fresh process. Prints the fit's seconds and that process's peak RSS, beside the same fit on
+the shipped bundle's tracks (the reference, measured in the same run).
 """
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +23,28 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.bundle import load_bundle  # noqa: E402
-from pipeline.maps import MapConfig, MapProjector  # noqa: E402
 from pipeline.paths import DEFAULT_BUNDLE  # noqa: E402
 
+FIT_AND_MEASURE = """
+import json, resource, sys, time
+import numpy as np
+from pipeline.maps import MapConfig, MapProjector
+X = np.load(sys.argv[1])
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t0 = time.perf_counter()
+coords = MapProjector(**MapConfig().params(0)).fit(X).coords_
+print(json.dumps({"seconds": time.perf_counter() - t0, "loaded_mb": loaded, "finite": bool(np.isfinite(coords).all()),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-
-def timed_fit(vectors: np.ndarray, seed: int = 0) -> tuple[float, float, np.ndarray]:
-    """(seconds, peak RSS after the fit in MB, the map) of one map of ``vectors``."""
-    t0 = time.perf_counter()
-    coords = MapProjector(**MapConfig().params(seed)).fit(vectors.astype(np.float32)).coords_
-    return time.perf_counter() - t0, peak_rss_mb(), coords
+def timed_fit(vectors: np.ndarray, work: Path) -> dict:
+    """The fit of one map of ``vectors`` in a fresh process: seconds, its peak RSS before and after the fit."""
+    path = work / "vectors.npy"
+    np.save(path, vectors.astype(np.float32))
+    out = subprocess.run([sys.executable, "-c", FIT_AND_MEASURE, str(path)], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> None:
@@ -44,15 +54,16 @@ def main(argv=None) -> None:
     p.add_argument("--tracks", type=int, default=0, help="only the first N tracks (0: all)")
     args = p.parse_args(argv)
     reference = load_bundle(DEFAULT_BUNDLE).vectors(args.embedding)
-    ref_s, _, _ = timed_fit(reference)
-    print(f"reference: {len(reference)} tracks in {ref_s:.1f} s", flush=True)
     vectors = load_bundle(args.bundle).vectors(args.embedding)
     vectors = vectors[: args.tracks] if args.tracks else vectors
-    before = peak_rss_mb()
-    seconds, after, coords = timed_fit(vectors)
-    print(f"{len(vectors)} tracks × {vectors.shape[1]} ({args.embedding}): map fitted in {seconds:.0f} s "
-          f"({seconds / ref_s:.0f}× the {len(reference)}-track reference); peak RSS {after:.0f} MB "
-          f"({after - before:+.0f} MB during the fit); finite: {bool(np.isfinite(coords).all())}")
+    with tempfile.TemporaryDirectory() as work:
+        ref = timed_fit(reference, Path(work))
+        print(f"reference: {len(reference)} tracks in {ref['seconds']:.1f} s", flush=True)
+        big = timed_fit(vectors, Path(work))
+    print(f"{len(vectors)} tracks × {vectors.shape[1]} ({args.embedding}): map fitted in {big['seconds']:.0f} s "
+          f"({big['seconds'] / ref['seconds']:.0f}× the {len(reference)}-track reference); the fitting process's "
+          f"peak RSS {big['peak_mb']:.0f} MB ({big['loaded_mb']:.0f} MB with the vectors loaded, before the fit; "
+          f"reference {ref['peak_mb']:.0f} MB); finite: {big['finite']}")
 
 
 if __name__ == "__main__":
