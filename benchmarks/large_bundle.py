@@ -128,6 +128,15 @@ def first_copy_previews(data: np.ndarray, offsets: np.ndarray, src: np.ndarray, 
     return {"preview_bytes": np.concatenate(parts) if parts else np.zeros(0, np.uint8), "preview_offsets": new_offsets}
 
 
+def predictor_tensors(bundle) -> dict | None:
+    """The source bundle's predictor.safetensors arrays (None when it has none)."""
+    if PREDICTOR_FILE not in bundle.meta.get("files", {}):
+        return None
+    from safetensors.numpy import load_file
+
+    return load_file(bundle.path / PREDICTOR_FILE)
+
+
 def make_large_bundle(source: Path, out: Path, n_tracks: int, *, seed: int = 0, jitter: float = 0.15,
                       spread: float = 0.6, windows: int = 1) -> Path:
     """Write the synthetic bundle of ``n_tracks`` to ``out``; returns ``out``."""
@@ -174,11 +183,3 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     main()
 
-
-def predictor_tensors(bundle) -> dict | None:
-    """The source bundle's predictor.safetensors arrays (None when it has none)."""
-    if PREDICTOR_FILE not in bundle.meta.get("files", {}):
-        return None
-    from safetensors.numpy import load_file
-
-    return load_file(bundle.path / PREDICTOR_FILE)

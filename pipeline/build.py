@@ -1,11 +1,15 @@
 """``build``: a dataset folder → trained networks, four embeddings each, maps → one bundle.
 
-Stages (each timed, each long one with a progress bar): discover, decode,
-split, then per network (``networks``: the paper's ImageNet CNN, one trained
-on music, any other registered) features (cached on disk, keyed on data + config), cross-validation
-and training of its new head; then previews, maps and the write (with each
-network exported to ONNX and checked against torch). The network whose head
-scores best under artist-grouped CV gives the bundle's predictions.
+Stages (each timed, each long one with a progress bar): discover; features,
+one streamed pass over the tracks (``stream``: each track decoded, run through
+every network of the build — ``networks``: the paper's ImageNet CNN, one
+trained on music, any other registered — and given its thumbnail and preview,
+then cached on disk on its own, keyed on the file + config + network +
+weights; here or on Ray, ``executors``); split; per network, cross-validation
+and training of its new head; then maps and the write (with each network
+exported to ONNX and checked against torch on a few tracks decoded again). The
+network whose head scores best under artist-grouped CV gives the bundle's
+predictions.
 """
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ import pandas as pd
 import torch
 
 from .bundle import write_bundle
-from .dataset import check_enough_tracks, load_corpus
-from .embed import head_taps, track_means
+from .dataset import MIN_TRACKS_PER_GENRE, Corpus, check_enough_tracks, discover_corpus
+from .embed import concat_track_rows, head_taps, track_means
 from .evaluate import cross_validate
+from .executors import executor_map
 from .export import export_networks
-from .feature_cache import cached_features
 from .maps import map_arrays, stored_vectors
 from .networks import (
     BUILD_DEFAULT,
@@ -36,12 +40,16 @@ from .networks import (
     network_title,
     split_key,
 )
+from .networks.contract import spread_picks
 from .predictor import META_KEY
-from .previews import PREVIEW_SECONDS, encode_preview, pack_previews
+from .previews import PREVIEW_SECONDS, pack_previews
 from .runtime import package_versions
-from .spectrogram import FRONT_END_VERSION, SpectrogramConfig, thumbnail_image
+from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
+from .stream import LISTENING, Streamed, TrackPart, stream_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
+
+CHECK_TRACKS = 12  # tracks decoded again (spread over the collection) to check each exported graph against torch
 
 
 @dataclass
@@ -96,11 +104,9 @@ class Stages:
         return _Stage()
 
 
-def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
-    h = hashlib.sha256()
-    for t in tracks:
-        st = t.path.stat()
-        h.update(f"{t.track_id}|{t.path.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+def _cache_key(cfg: BuildConfig, weights_path: str, extra=()) -> str:
+    """A network's per-track cache key: the config, the weights file, the runtime (each file adds its own)."""
+    h = hashlib.sha256(b"per-track v1: a generator per track")
     h.update(json.dumps([cfg.spectrogram.to_dict(), cfg.seed, cfg.max_track_seconds, cfg.train.augment,
                          list(cfg.pool_blocks)]).encode())
     h.update(f"front end {FRONT_END_VERSION}".encode())  # features of an older front end's images are not reused
@@ -112,8 +118,7 @@ def _cache_key(tracks, cfg: BuildConfig, weights_path: str, extra=()) -> str:
     return h.hexdigest()[:20]
 
 
-def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids, artists, titles, n_classes: int,
-                         progress: bool = True) -> dict:
+def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, corpus: Corpus, progress: bool = True) -> dict:
     """Artist-grouped CV (the headline, first) and track-level CV beside it, on the same protocol.
 
     A genre with fewer than ``cfg.cv_min_artists`` known artists is grouped by
@@ -124,12 +129,13 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     """
     if cfg.cv_repeats <= 0:
         return {}
-    kinds = cv_groupings(cfg, genres, ids, artists, titles)
+    kinds = cv_groupings(cfg, corpus)
     cv = {}
     for kind, (groups, fell_back, line) in kinds.items():
         headline = kind == "artist" or "artist" not in kinds  # without artists the track CV is the headline
         repeats = cfg.cv_repeats if headline else max(1, cfg.track_cv_repeats)
-        res = cross_validate(seg, y, genres, groups, n_classes, cfg.train, cfg.seed, cfg.cv_folds, repeats, progress,
+        res = cross_validate(seg, corpus.y, corpus.genres, groups, len(corpus.labels), cfg.train, cfg.seed,
+                             cfg.cv_folds, repeats, progress,
                              jobs=cfg.jobs or min(4, os.cpu_count() or 1))
         cv[kind] = {"folds": res["folds"], "repeats": res["repeats"], "seed": res["seed"], "grouping": line,
                     "genres_grouped_by_track": fell_back, "head": res["head"],
@@ -137,9 +143,10 @@ def run_cross_validation(cfg: BuildConfig, seg: SegmentFeatures, y, genres, ids,
     return cv
 
 
-def cv_groupings(cfg: BuildConfig, genres, ids, artists, titles) -> dict:
+def cv_groupings(cfg: BuildConfig, corpus: Corpus) -> dict:
     """kind ("artist" when any artist is known, "track") → (groups, genres that fell back to tracks, a line)."""
     kinds = {}
+    genres, ids, artists, titles = corpus.genres, corpus.ids, corpus.artists, corpus.titles
     artist_groups, fallback = split_groups(ids, genres, artists, cfg.cv_min_artists, titles)
     if any(g.startswith("artist:") for g in artist_groups):
         kinds["artist"] = (artist_groups, fallback, grouping_line("artist", fallback, cfg.cv_min_artists))
@@ -167,33 +174,24 @@ class NetworkResult:
     oof_head: dict = field(default_factory=dict)  # CV kind → the head's out-of-fold probabilities
 
 
-def network_features(net, audios, seed: int, progress: bool) -> dict[str, np.ndarray]:
-    """``net.track_features`` of every track, concatenated, with ``track`` (row → track index)."""
-    from tqdm.auto import tqdm
-
-    parts = []
-    for i, y in enumerate(tqdm(audios, desc=f"{net.name} features", unit="track", disable=not progress)):
-        rows = net.track_features(y, i, seed)
-        parts.append({**rows, "track": np.full(len(rows["clean"]), i, dtype=np.int64)})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def extract_network(name: str, cfg: BuildConfig, tracks, audios, n_classes: int, progress: bool):
-    """A registered network's build side and its features of every window (cached on disk)."""
-    net = network(name).for_build(cfg, n_classes)
-    key = _cache_key(tracks, cfg, net.weights_path, extra=net.cache_parts)
-    return net, cached_features(key, Path(cfg.cache), lambda: network_features(net, audios, cfg.seed, progress))
+def network_parts(cfg: BuildConfig, n_classes: int) -> dict:
+    """Every network of the build: name → (its build side, ``networks.contract``; its per-track work)."""
+    out = {}
+    for name in cfg.networks:
+        net = network(name).for_build(cfg, n_classes)
+        key = _cache_key(cfg, net.weights_path, extra=net.cache_parts)
+        out[name] = (net, TrackPart(name, key, net.rows, net.graph, cfg.seed if net.augments else None))
+    return out
 
 
-def train_network(name: str, net, feats: dict, cfg: BuildConfig, corpus: dict, stage, progress: bool,
-                  log) -> NetworkResult:
+def train_network(name: str, net, feats: dict, cfg: BuildConfig, corpus: Corpus, plan: SplitPlan, stage,
+                  progress: bool, log) -> NetworkResult:
     """Cross-validate, train and read out one network's new head on its frozen features."""
-    labels, y, split = corpus["labels"], corpus["y"], corpus["split"]
+    labels, y, split = corpus.labels, corpus.y, plan.split
     n = len(y)
     seg = SegmentFeatures(feats["clean"], feats["track"], feats.get("augmented"))
     with stage(stage_name(name, "cross-validation")):
-        cv = run_cross_validation(cfg, seg, y, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"],
-                                  len(labels), progress)
+        cv = run_cross_validation(cfg, seg, corpus, progress)
         oof_head = {kind: c.pop("oof_head") for kind, c in cv.items()}
     with stage(stage_name(name, "train")):
         train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
@@ -210,7 +208,7 @@ def train_network(name: str, net, feats: dict, cfg: BuildConfig, corpus: dict, s
         probs = track_means(taps["probabilities"], seg.track, n, weight).astype(np.float64)
         probs /= probs.sum(1, keepdims=True)
     served, state = net.serving(head)
-    check = net.check_inputs(corpus["audios"])
+    check = net.check_inputs([corpus.decode(i) for i in spread_picks(len(corpus.tracks), CHECK_TRACKS)])
     metrics = {"test": {**test, "split": "test", "seed": cfg.seed}, "training": history, "cross_validation": cv}
     return NetworkResult(name, per_track, probs, metrics, served, state, check, net.settings, oof_head)
 
@@ -230,7 +228,7 @@ def choose_predictor(results: dict[str, NetworkResult]) -> tuple[str, str]:
     return best, reason
 
 
-def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkResult]) -> dict:
+def select_predictor(cfg: BuildConfig, corpus: Corpus, results: dict[str, NetworkResult]) -> dict:
     """Every candidate reader of the features, scored on the headline CV's folds; the one chosen, fitted.
 
     Returns ``candidates.evaluate_candidates``'s dict; without cross-validation
@@ -245,12 +243,12 @@ def select_predictor(cfg: BuildConfig, corpus: dict, results: dict[str, NetworkR
         chosen = {"kind": "head", "network": network, "name": head.name, "candidate": head.name, "score": {}}
         reason = f"no cross-validation ran: the head of the network with the {why}"
         return {"meta": {"chosen": chosen, "reason": reason}, "predictor": head, "tensors": {}, "oof": {}}
-    kinds = cv_groupings(cfg, corpus["genres"], corpus["ids"], corpus["artists"], corpus["titles"])
+    kinds = cv_groupings(cfg, corpus)
     kind = "artist" if "artist" in kinds else "track"
     keys = [embedding_key(n, "immediate") for n in results]
     vectors = {e: stored_vectors(e, r.per_track[e]).astype(np.float32) for e, r in zip(keys, results.values())}
-    data = Folds(vectors, np.asarray(corpus["y"]), np.asarray(corpus["genres"]), np.asarray(kinds[kind][0]),
-                 len(corpus["labels"]), cfg.cv_folds, cfg.seed, cfg.cv_repeats)
+    data = Folds(vectors, corpus.y, corpus.genres, np.asarray(kinds[kind][0]), len(corpus.labels), cfg.cv_folds,
+                 cfg.seed, cfg.cv_repeats)
     return evaluate_candidates(data, list(results), {n: r.oof_head[kind] for n, r in results.items()}, kind)
 
 
@@ -282,33 +280,47 @@ def oof_arrays(choice: dict) -> dict:
     return out
 
 
-def read_corpus(cfg: BuildConfig, stage, progress: bool, log):
-    """Discover, decode and describe the tracks (``dataset.Corpus``); refuse too few, report the skipped."""
+def read_corpus(cfg: BuildConfig) -> Corpus:
+    """Discover and describe the tracks (``dataset.Corpus``; nothing decoded); refuse too few before any work."""
     unknown = [n for n in cfg.networks if n not in NAMES]
     if unknown or DEFAULT_NETWORK not in cfg.networks:
         raise ValueError(f"networks {list(cfg.networks)}: need {DEFAULT_NETWORK!r}, may add {list(NAMES)}")
-    found = load_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
-                        metadata=cfg.metadata, progress=progress, stage=stage)
+    found = discover_corpus(Path(cfg.data), sr=cfg.spectrogram.sample_rate, max_seconds=cfg.max_track_seconds,
+                            metadata=cfg.metadata)
+    if sum(c >= MIN_TRACKS_PER_GENRE for c in found.counts.values()) < 2:  # hopeless even if every file decodes
+        check_enough_tracks(found)
+    return found
+
+
+def kept_tracks(found: Corpus, streamed: Streamed, log) -> Corpus:
+    """The tracks that decoded; the skipped ones reported; too few left refused."""
+    found = found.without(streamed.failed)
     for s in found.skipped:
         log(f"  skipped {s['file']}: {s['reason']}")
     check_enough_tracks(found)
     return found
 
 
-def fixed_split(cfg: BuildConfig, found) -> dict:
+@dataclass
+class SplitPlan:
+    """The fixed train/val/test split, its leakage audit, and the genres split by track."""
+
+    split: np.ndarray
+    audit: dict
+    fallback: list
+
+
+def fixed_split(cfg: BuildConfig, found: Corpus) -> SplitPlan:
     """The train/val/test split by artist (repeated recordings together), audited; what training reads."""
     groups, fallback = split_groups(found.ids, found.genres, found.artists, cfg.min_artists, found.titles)
     split = split_tracks(found.genres, groups, cfg.seed, cfg.test_fraction, cfg.val_fraction)
-    return {"labels": found.labels, "y": found.y, "split": split, "genres": found.genres, "ids": found.ids,
-            "artists": found.artists, "titles": found.titles, "audios": found.audios,
-            "audit": audit_leakage(split, found.ids, groups, found.artists), "fallback": fallback}
+    return SplitPlan(split, audit_leakage(split, found.ids, groups, found.artists), fallback)
 
 
-def listening_arrays(cfg: BuildConfig, audios) -> dict:
-    """Every track's log-mel thumbnail and (when on) its packed Ogg preview."""
-    previews = (pack_previews([encode_preview(a, cfg.spectrogram.sample_rate, cfg.preview_seconds) for a in audios])
-                if cfg.preview_seconds > 0 else {})
-    return {"thumbnails": np.stack([thumbnail_image(a, cfg.spectrogram) for a in audios]), **previews}
+def listening_arrays(cfg: BuildConfig, rows: list[dict]) -> dict:
+    """Every track's log-mel thumbnail and (when on) its packed Ogg preview, from the streamed pass's entries."""
+    previews = pack_previews([r["preview"].tobytes() for r in rows]) if cfg.preview_seconds > 0 else {}
+    return {"thumbnails": np.stack([r["thumbnail"] for r in rows]), **previews}
 
 
 def track_table(cfg: BuildConfig, found, split, probs, window_track) -> pd.DataFrame:
@@ -321,8 +333,8 @@ def track_table(cfg: BuildConfig, found, split, probs, window_track) -> pd.DataF
     })
 
 
-def bundle_meta(cfg: BuildConfig, found, corpus: dict, results: dict, predictor: tuple[str, str], quality: dict,
-                map_params: dict) -> dict:
+def bundle_meta(cfg: BuildConfig, found: Corpus, plan: SplitPlan, results: dict, predictor: tuple[str, str],
+                quality: dict, map_params: dict) -> dict:
     """bundle.json (without the ONNX check and timings, added when written)."""
     data = Path(cfg.data)
     config = {k: v for k, v in asdict(cfg).items() if k not in ("spectrogram", "train")}
@@ -337,34 +349,53 @@ def bundle_meta(cfg: BuildConfig, found, corpus: dict, results: dict, predictor:
         "dataset": {"root": str(data.resolve()), "name": data.name, "n_tracks": len(found.tracks),
                     "tracks_per_genre": found.counts, "skipped": found.skipped,
                     "metadata": str(found.metadata) if found.metadata else None},
-        "splits": {"seed": cfg.seed, **corpus["audit"], "genres_grouped_by_track": corpus["fallback"],
-                   "grouping": grouping_line("artist", corpus["fallback"], cfg.min_artists)},
+        "splits": {"seed": cfg.seed, **plan.audit, "genres_grouped_by_track": plan.fallback,
+                   "grouping": grouping_line("artist", plan.fallback, cfg.min_artists)},
         "maps": {"params": map_params},
         "metrics": {**results[DEFAULT_NETWORK].metrics, "embedding_quality": quality,
                     "networks": {name: r.metrics for name, r in results.items()}},
     }
 
 
-def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
-    """Run every stage and write the bundle to ``cfg.out``; returns the summary."""
+def extract(cfg: BuildConfig, found: Corpus, executor: str, workers: int, progress: bool):
+    """Every network's (build side, per-track work), and the streamed pass over every track."""
+    networks = network_parts(cfg, len(found.labels))
+    streamed = stream_tracks(found, [part for _, part in networks.values()], Path(cfg.cache), cfg.preview_seconds,
+                             cfg.spectrogram, executor_map(executor, workers), progress)
+    return networks, streamed
+
+
+def build(cfg: BuildConfig, progress: bool = True, log=print, executor: str = "local", workers: int = 0) -> dict:
+    """Run every stage and write the bundle to ``cfg.out``; returns the summary.
+
+    ``executor`` runs the per-track pass here ("local") or on Ray ("ray"; ``workers``
+    actors, 0: one per CPU); neither changes the bundle.
+    """
     torch.manual_seed(cfg.seed)
     stage, t0 = Stages(log), time.perf_counter()
-    found = read_corpus(cfg, stage, progress, log)
-    features = {}
-    for name in cfg.networks:
-        with stage(stage_name(name, "features")):
-            features[name] = extract_network(name, cfg, found.tracks, found.audios, len(found.labels), progress)
+    with stage("discover"):
+        found = read_corpus(cfg)
+    with stage("features"):
+        networks, streamed = extract(cfg, found, executor, workers, progress)
+    log(f"  {streamed.computed} of {len(found.tracks)} tracks computed, the others read from the cache")
+    n_found = len(found.labels)
+    found = kept_tracks(found, streamed, log)
+    if len(found.labels) != n_found:  # a genre whose every file failed to decode: heads with one output fewer
+        networks = network_parts(cfg, len(found.labels))
+    features = {name: (net, concat_track_rows(streamed.rows.pop(name)))  # pop: one copy in memory
+                for name, (net, _) in networks.items()}
     with stage("split"):
-        corpus = fixed_split(cfg, found)
-    results = {name: train_network(name, *features[name], cfg, corpus, stage, progress, log) for name in cfg.networks}
+        plan = fixed_split(cfg, found)
+    results = {name: train_network(name, *features[name], cfg, found, plan, stage, progress, log)
+               for name in cfg.networks}
     with stage("predictor"):
-        choice = select_predictor(cfg, corpus, results)
+        choice = select_predictor(cfg, found, results)
     chosen = choice["meta"]["chosen"]
     predictor = (predictor_network(chosen), f"{chosen['name']}, {choice['meta']['reason']}")
     log(f"  predictor: {predictor[1]}")
     windows = features[DEFAULT_NETWORK][1]
     with stage("previews"):
-        arrays = listening_arrays(cfg, found.audios)
+        arrays = listening_arrays(cfg, streamed.rows[LISTENING])
     with stage("maps"):
         per_track = {k: v for r in results.values() for k, v in r.per_track.items()}
         maps, quality, map_params = map_arrays(per_track, found.genres, found.labels, cfg.seed)
@@ -375,8 +406,8 @@ def build(cfg: BuildConfig, progress: bool = True, log=print) -> dict:
                       segment_track=windows["track"].astype(np.int32),
                       segment_start_s=windows["start_s"].astype(np.float32),
                       **{f"probabilities_{name}": r.probabilities.astype(np.float32) for name, r in results.items()})
-        table = track_table(cfg, found, corpus["split"], probs, windows["track"])
-        meta = bundle_meta(cfg, found, corpus, results, predictor, quality, map_params)
+        table = track_table(cfg, found, plan.split, probs, windows["track"])
+        meta = bundle_meta(cfg, found, plan, results, predictor, quality, map_params)
         meta[META_KEY] = choice["meta"]
         # the last step: every network for onnxruntime (serving needs no torch), checked against torch
         graphs, meta["onnx"] = export_networks({name: (r.served, r.check_inputs) for name, r in results.items()})

@@ -103,12 +103,22 @@ def build_config(args):
     )
 
 
+def ray_installed() -> bool:
+    """Whether Ray can be imported (asked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
 def cmd_build(args) -> int:
     from .build import build
 
     cfg = build_config(args)
+    if args.executor == "ray" and not ray_installed():
+        print("error: --executor ray needs Ray: pip install -r requirements-ray.txt", file=sys.stderr)
+        return 2
     print(f"building {cfg.out} from {cfg.data}")
-    meta = build(cfg, progress=not args.quiet)
+    meta = build(cfg, progress=not args.quiet, executor=args.executor, workers=args.workers)
     print(f"\nwrote {cfg.out}")
     print("\n".join(summary_lines(meta)))
     return 0
@@ -256,6 +266,11 @@ def add_build(sub) -> None:
     b.add_argument("--previews", type=float, metavar="SECONDS",
                    help="seconds of audio per track kept in the bundle as an Ogg preview, so the map can be heard "
                         "without the dataset (default %(default)g; 0 = none)")
+    b.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where each track is decoded and run through the networks: this process, or a Ray cluster "
+                        "(RAY_ADDRESS, or a local one; pip install -r requirements-ray.txt; default: %(default)s)")
+    b.add_argument("--workers", type=int, default=0,
+                   help="Ray actors for --executor ray (default: one per CPU of the cluster)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 

@@ -12,7 +12,7 @@ import csv
 import hashlib
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -150,12 +150,9 @@ def load_track_audio(
     failed: list[tuple[str, str]] = []
     for track in tqdm(tracks, desc="decoding audio", unit="track", disable=not progress):
         try:
-            y = load_audio(track.path, sr=sr, max_seconds=max_seconds, min_seconds=min_seconds)
+            y = decode_track(track, sr=sr, max_seconds=max_seconds, min_seconds=min_seconds)
         except AudioError as error:
             failed.append((track.track_id, str(error)))
-            continue
-        if not np.any(y):  # pure silence has no direction in the cosine maps (t-SNE would fail on it)
-            failed.append((track.track_id, "silent: no sound in the decoded audio"))
             continue
         loaded.append(track)
         signals.append(y)
@@ -216,18 +213,35 @@ def find_metadata_csv(data_root: str | Path) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
+def decode_track(track: Track, *, sr: int, max_seconds: float | None = None,
+                 min_seconds: float = 1.0) -> np.ndarray:
+    """One track's mono float32 audio at ``sr``; raises AudioError (with a one-line reason) if it is unusable.
+
+    Pure silence is unusable too: it has no direction in the cosine maps (t-SNE would fail on it).
+    """
+    y = load_audio(track.path, sr=sr, max_seconds=max_seconds, min_seconds=min_seconds)
+    if not np.any(y):
+        raise AudioError("silent: no sound in the decoded audio")
+    return y
+
+
 @dataclass
 class Corpus:
-    """A decoded dataset: the tracks that decoded, their audio and metadata, aligned by position."""
+    """A dataset's tracks and their metadata, aligned by position; audio is decoded per track on demand.
+
+    The build streams its tracks (``pipeline.stream``): no stage holds every
+    track's audio. ``DecodedCorpus`` (the experiments') holds it all.
+    """
 
     root: Path
     tracks: list[Track]
-    audios: list[np.ndarray]  # mono float32 at the sample rate asked for
     skipped: list[dict]  # {"file", "reason"}: files not used (not audio, empty, undecodable, silent)
     labels: list[str]  # the genres, sorted; a track's label index is its position here
     artists: list[str | None]
     titles: list[str | None]
     metadata: Path | None  # the tracks.csv that artists and titles came from
+    sr: int = 22050  # what ``decode`` gives
+    max_seconds: float | None = None
 
     @cached_property
     def ids(self) -> list[str]:
@@ -247,6 +261,27 @@ class Corpus:
         """Tracks per genre."""
         return {g: sum(t.genre == g for t in self.tracks) for g in self.labels}
 
+    def decode(self, index: int) -> np.ndarray:
+        """Track ``index``'s audio, decoded now (raises AudioError)."""
+        return decode_track(self.tracks[index], sr=self.sr, max_seconds=self.max_seconds)
+
+    def without(self, failed: dict[str, str]) -> Corpus:
+        """This corpus less the tracks in ``failed`` (track_id → reason), which join ``skipped``."""
+        keep = [i for i, t in enumerate(self.tracks) if t.track_id not in failed]
+        tracks = [self.tracks[i] for i in keep]
+        return Corpus(root=self.root, tracks=tracks,
+                      skipped=self.skipped + [{"file": k, "reason": r} for k, r in failed.items()],
+                      labels=sorted({t.genre for t in tracks}), artists=[self.artists[i] for i in keep],
+                      titles=[self.titles[i] for i in keep], metadata=self.metadata, sr=self.sr,
+                      max_seconds=self.max_seconds)
+
+
+@dataclass
+class DecodedCorpus(Corpus):
+    """A corpus with every track's audio in memory (the paper's experiments; ``build`` never makes one)."""
+
+    audios: list[np.ndarray] = field(default_factory=list)  # mono float32 at ``sr``
+
     @cached_property
     def fingerprint(self) -> str:
         """A hash of every track's id, genre and decoded audio: equal corpora give equal cache keys."""
@@ -261,9 +296,27 @@ def _untimed(name: str):
     return nullcontext()
 
 
+def discover_corpus(root: str | Path, *, sr: int, max_seconds: float | None,
+                    metadata: str | Path | None = None) -> Corpus:
+    """Every track found under ``root/<genre>/`` with its artist/title, nothing decoded yet.
+
+    Parameters are those of :func:`load_corpus`; tracks that will not decode are
+    found when they are decoded (``Corpus.without`` drops them).
+    """
+    root = Path(root)
+    tracks, skipped = discover_tracks(root)
+    meta_csv = Path(metadata) if metadata else find_metadata_csv(root)
+    info = read_track_metadata(meta_csv) if meta_csv else {}
+    return Corpus(root=root, tracks=tracks, skipped=[{"file": f, "reason": r} for f, r in skipped],
+                  labels=sorted({t.genre for t in tracks}),
+                  artists=[info.get(t.track_id, {}).get("artist") for t in tracks],
+                  titles=[info.get(t.track_id, {}).get("title") for t in tracks], metadata=meta_csv, sr=sr,
+                  max_seconds=max_seconds)
+
+
 def load_corpus(root: str | Path, *, sr: int, max_seconds: float | None, metadata: str | Path | None = None,
-                progress: bool = True, stage=_untimed) -> Corpus:
-    """Discover, decode and describe a ``<root>/<genre>/<file>`` dataset.
+                progress: bool = True, stage=_untimed) -> DecodedCorpus:
+    """Discover, decode and describe a ``<root>/<genre>/<file>`` dataset, every track's audio in memory.
 
     Parameters
     ----------
@@ -280,7 +333,7 @@ def load_corpus(root: str | Path, *, sr: int, max_seconds: float | None, metadat
         Show a progress bar while decoding.
     stage : callable
         ``stage(name)`` gives a context manager around the "discover" and
-        "decode" steps (``build`` times them); by default nothing.
+        "decode" steps; by default nothing.
 
     Raises
     ------
@@ -288,18 +341,12 @@ def load_corpus(root: str | Path, *, sr: int, max_seconds: float | None, metadat
         If ``root`` is not a dataset folder (:func:`discover_tracks`); whether
         enough decoded is :func:`check_enough_tracks`'s question.
     """
-    root = Path(root)
     with stage("discover"):
-        tracks, skipped = discover_tracks(root)
+        found = discover_corpus(root, sr=sr, max_seconds=max_seconds, metadata=metadata)
     with stage("decode"):
-        tracks, audios, failed = load_track_audio(tracks, sr=sr, max_seconds=max_seconds, progress=progress)
-    labels = sorted({t.genre for t in tracks})
-    meta_csv = Path(metadata) if metadata else find_metadata_csv(root)
-    info = read_track_metadata(meta_csv) if meta_csv else {}
-    return Corpus(root=root, tracks=tracks, audios=audios,
-                  skipped=[{"file": f, "reason": r} for f, r in skipped + failed], labels=labels,
-                  artists=[info.get(t.track_id, {}).get("artist") for t in tracks],
-                  titles=[info.get(t.track_id, {}).get("title") for t in tracks], metadata=meta_csv)
+        tracks, audios, failed = load_track_audio(found.tracks, sr=sr, max_seconds=max_seconds, progress=progress)
+    kept = found.without(dict(failed))
+    return DecodedCorpus(**{f.name: getattr(kept, f.name) for f in fields(Corpus)}, audios=audios)
 
 
 def check_enough_tracks(corpus: Corpus) -> None:

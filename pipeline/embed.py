@@ -7,6 +7,7 @@ uses the numpy parts and the network in onnxruntime (``pipeline.serve``).
 """
 from __future__ import annotations
 
+import hashlib
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -60,40 +61,29 @@ def head_taps(head: GenreHead, immediate: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
-                     augment_training: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
-    """Backbone features of every window of every track (and one augmented copy).
+def track_rng(seed: int, track_id: str) -> np.random.Generator:
+    """A track's own random generator, from (seed, track id) alone.
+
+    Tracks processed in any order, in any process, or only the missing ones
+    after an interruption draw the same augmentation as one pass over all.
+    """
+    digest = int.from_bytes(hashlib.sha256(track_id.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def track_features(features_of, y: np.ndarray, cfg: SpectrogramConfig,
+                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """One track's backbone features of every window (and, with ``rng``, one augmented copy of each).
 
     Each window gets one augmentation drawn uniformly from none/gain/pitch/noise
     (the paper's scheme). Augmented copies are only ever used as training data.
-    ``backbone`` is a torch ``Backbone`` or the same network exported and run
-    in onnxruntime (``onnx_features.OnnxFeatures``: what the build passes).
-
-    The experiments' path (one generator for the whole corpus); the build's
-    networks call ``window_rows`` per track (``networks.image_network``).
+    ``features_of`` maps a stack of images to their features (``OnnxFeatures``).
 
     Returns
     -------
-    dict with ``clean`` and ``augmented`` (n_segments, 1280), ``none``
-    (n_segments, prod(none_shape)), ``track`` (segment → track index),
-    ``start_s`` and ``augmentation`` (kind index per segment).
+    dict with ``clean`` (n_windows, dim), ``none`` (n_windows, prod(none_shape)),
+    ``start_s`` and, with ``rng``, ``augmented`` and ``augmentation`` (kind index per window).
     """
-    from tqdm.auto import tqdm
-
-    features_of = backbone if isinstance(backbone, OnnxFeatures) else partial(backbone_features, backbone)
-    rng = np.random.default_rng(seed)
-    out = {k: [] for k in ("clean", "augmented", "none", "track", "start_s", "augmentation")}
-    for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress)):
-        rows = window_rows(features_of, y, cfg, rng if augment_training else None)
-        rows["track"] = np.full(len(rows["clean"]), i)
-        for k, v in rows.items():
-            out[k].append(v)
-    return {k: np.concatenate(v) for k, v in out.items() if v}
-
-
-def window_rows(features_of, y: np.ndarray, cfg: SpectrogramConfig, rng: np.random.Generator | None) -> dict:
-    """One track's rows: ``clean`` features of its windows' images, ``none``, ``start_s`` and, with ``rng``,
-    ``augmented`` features of one augmented copy of each window and its ``augmentation`` (kind index)."""
     images, starts = segment_images(y, cfg)
     rows = {"clean": features_of(images), "none": none_vectors(images, cfg), "start_s": starts}
     if rng is not None:
@@ -102,6 +92,35 @@ def window_rows(features_of, y: np.ndarray, cfg: SpectrogramConfig, rng: np.rand
         aug = np.stack([augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)])
         rows.update(augmented=features_of(mel_images(aug, cfg)), augmentation=kinds)
     return rows
+
+
+def concat_track_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-track row dicts, in track order → one dict of all rows with ``track`` (row → track index)."""
+    out = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]} if rows else {}
+    out["track"] = np.concatenate([np.full(len(r["start_s"]), i, dtype=np.int64) for i, r in enumerate(rows)])
+    return out
+
+
+def extract_features(backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
+                     augment_training: bool = True, progress: bool = True,
+                     track_ids: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Backbone features of every window of every track (and one augmented copy): ``track_features`` in a loop.
+
+    ``backbone`` is a torch ``Backbone`` or the same network run in
+    onnxruntime (``onnx_features.OnnxFeatures``). Track ``i`` draws its
+    augmentation from ``track_rng(seed, track_ids[i])`` (ids default to ``str(i)``).
+
+    Returns
+    -------
+    ``track_features``'s rows of every track, concatenated, with ``track`` (row → track index).
+    """
+    from tqdm.auto import tqdm
+
+    features_of = backbone if isinstance(backbone, OnnxFeatures) else partial(backbone_features, backbone)
+    ids = track_ids or [str(i) for i in range(len(audios))]
+    rows = [track_features(features_of, y, cfg, track_rng(seed, ids[i]) if augment_training else None)
+            for i, y in enumerate(tqdm(audios, desc="spectrograms + backbone", unit="track", disable=not progress))]
+    return concat_track_rows(rows)
 
 
 def track_means(values: np.ndarray, track: np.ndarray, n_tracks: int, weight: np.ndarray | None = None) -> np.ndarray:

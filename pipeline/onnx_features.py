@@ -35,22 +35,22 @@ class OnnxFeatures:
 
     def __init__(self, module: nn.Module, example: np.ndarray, time_axis: int, threads: int | None = None,
                  batch_size: int = 8):
-        import onnxruntime as ort
-        import torch
+        self._start(export_graph(module, example, time_axis), threads, batch_size)
 
-        was_training = module.training
-        module.eval()
-        buffer = io.BytesIO()
-        with warnings.catch_warnings(), torch.no_grad():  # the legacy exporter's deprecation notes
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (torch.from_numpy(np.ascontiguousarray(example[:2], dtype=np.float32)),),
-                              buffer, opset_version=17, input_names=["x"], output_names=["y"], dynamo=False,
-                              dynamic_axes={"x": {0: "batch", time_axis: "frames"}, "y": {0: "batch"}})
-        module.train(was_training)
+    @classmethod
+    def from_graph(cls, graph: bytes, threads: int | None = None, batch_size: int = 8) -> OnnxFeatures:
+        """A session on a graph ``export_graph`` wrote (another process's: no torch needed here)."""
+        run = cls.__new__(cls)
+        run._start(graph, threads, batch_size)
+        return run
+
+    def _start(self, graph: bytes, threads: int | None, batch_size: int) -> None:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
@@ -58,3 +58,19 @@ class OnnxFeatures:
         parts = [self.session.run(["y"], {"x": inputs[i : i + self.batch_size]})[0]
                  for i in range(0, len(inputs), self.batch_size)]
         return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def export_graph(module: nn.Module, example: np.ndarray, time_axis: int) -> bytes:
+    """``module`` (one tensor in, one out) as an ONNX graph; batch and ``time_axis`` dynamic (see OnnxFeatures)."""
+    import torch
+
+    was_training = module.training
+    module.eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():  # the legacy exporter's deprecation notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.from_numpy(np.ascontiguousarray(example[:2], dtype=np.float32)),),
+                          buffer, opset_version=17, input_names=["x"], output_names=["y"], dynamo=False,
+                          dynamic_axes={"x": {0: "batch", time_axis: "frames"}, "y": {0: "batch"}})
+    module.train(was_training)
+    return buffer.getvalue()

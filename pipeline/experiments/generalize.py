@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .. import evaluate, splits
 from .. import train as training
-from ..embed import head_taps
+from ..embed import head_taps, track_rng
 from ..evaluate import logistic_probabilities
 from ..feature_cache import cached_features
 from ..networks.mobilenet_v2_net import Backbone, load_imagenet_backbone
@@ -105,14 +105,15 @@ FAULT_FILTERED_ROWS = tuple(v.name for v in VARIANTS[:7] + VARIANTS[15:17])
 
 
 def paper_augmented_pools(backbone: Backbone, audios, cfg: SpectrogramConfig, seed: int = 0,
-                          progress: bool = True) -> dict[str, np.ndarray]:
+                          progress: bool = True, track_ids: list[str] | None = None) -> dict[str, np.ndarray]:
     """All-block pools of the paper's augmentation: one copy per window, kind and parameters drawn exactly as
-    ``embed.extract_features`` draws them (same generator, same order), so a row with it is the build's
-    ``--augment paper``."""
-    rng = np.random.default_rng(seed)
+    ``embed.track_features`` draws them (each track's own generator, ``embed.track_rng``), so a row with it is
+    the build's ``--augment paper``."""
     out = {"augmented": [], "augmented_track": [], "augmentation": []}
     pools = None
+    ids = track_ids or [str(i) for i in range(len(audios))]
     for i, y in enumerate(tqdm(audios, desc="paper-augmented copies", unit="track", disable=not progress)):
+        rng = track_rng(seed, ids[i])
         segments, _ = segment_audio(y, cfg)
         kinds = rng.integers(len(AUGMENTATIONS), size=len(segments))
         copies = [augment(s, AUGMENTATIONS[k], rng, cfg.sample_rate) for s, k in zip(segments, kinds)]
@@ -174,7 +175,7 @@ class GeneralizationRunner(Runner):
             self.log(f"  extracting all-block features of paper-augmented copies, {spec.segment_seconds:g} s windows")
             self.features_computed += 1
             return paper_augmented_pools(self.backbone(spec), self.corpus.audios, spec, self.cfg.feature_seed,
-                                         self.progress)
+                                         self.progress, self.corpus.ids)
 
         return cached_features(f"paperaug-{key}", self.root / "features", compute)
 

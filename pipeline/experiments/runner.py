@@ -150,7 +150,8 @@ class Runner:
             bb, _ = load_backbone(backbone, path, spec.image_size)
             if backbone == "mobilenet_v2":  # in onnxruntime: ~6x eager torch on these cores (see onnx_features)
                 bb = OnnxFeatures(bb, embed.segment_images(self.corpus.audios[0], spec)[0], time_axis=2)
-            return extract_features(bb, self.corpus.audios, spec, self.cfg.feature_seed, augmented, self.progress)
+            return extract_features(bb, self.corpus.audios, spec, self.cfg.feature_seed, augmented, self.progress,
+                                    self.corpus.ids)
 
         return cached_features(key, fdir, compute), clean_id, aug_id
 

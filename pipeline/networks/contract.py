@@ -16,14 +16,15 @@ at module level and without importing torch (placing a song never does):
 - ``for_build(cfg, n_classes)``: a ``BuildNetwork`` (torch from here on).
 
 ``BuildNetwork`` is the build's side: its ``settings`` and feature-cache key
-parts, ``track_features`` (one decoded track → its rows) and ``serving``
+parts, ``rows`` and ``graph`` (one decoded track → its rows, wherever the
+build's executor runs them; ``track_features`` here) and ``serving``
 (the trained head → the module exported to ONNX, with its weights and a few
 check inputs made from decoded audio).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -51,15 +52,28 @@ class BuildNetwork(Protocol):
     cache_parts: list  # what else its features depend on (another network's features never answer for its own)
     augments: bool  # whether ``track_features`` adds augmented training rows
 
-    def track_features(self, audio: np.ndarray, index: int, seed: int) -> dict[str, np.ndarray]:
-        """One decoded track → its rows: ``clean`` (the "immediate" features), ``none``, ``start_s``, and
-        ``augmented``/``augmentation`` (training copies) or ``weight`` (each row's share of the track)."""
+    # (features_of, y, rng=None) → one decoded track's rows: ``clean`` (the "immediate" features), ``none``,
+    # ``start_s``, and ``augmented``/``augmentation`` (training copies, drawn from ``rng``) or ``weight`` (each
+    # row's share of the track). Plain data (picklable): the build's executors send it to their workers.
+    rows: Callable
+
+    def graph(self) -> bytes:
+        """The frozen network that makes ``clean`` (``features_of``'s), exported to ONNX: what workers run."""
+
+    def track_features(self, audio: np.ndarray, track_id: str, seed: int) -> dict[str, np.ndarray]:
+        """``rows`` of one decoded track, here (the track's own generator: ``embed.track_rng(seed, track_id)``)."""
 
     def serving(self, head: nn.Module) -> tuple[nn.Module, dict]:
         """The module exported to ONNX (outputs ``serve.OUTPUTS``; ``time_axis`` attribute) and its weights."""
 
     def check_inputs(self, audios: list) -> np.ndarray:
         """A batch of network inputs from a few decoded tracks, for the ONNX check."""
+
+
+def example_audio(spec) -> np.ndarray:
+    """One window of quiet noise: an export's example input only gives the graph its traced shapes."""
+    n = int(spec.segment_seconds * spec.sample_rate)
+    return (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
 
 
 def spread_picks(n_items: int, n: int) -> np.ndarray:

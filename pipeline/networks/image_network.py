@@ -4,18 +4,21 @@ Their front end is the bundle's window grid of log-mel images (one STFT of the
 song, ``embed.segment_images``); their build features are a frozen backbone's
 pooled output on every window, run in onnxruntime, plus one augmented copy of
 every window for training (the paper's scheme: none/gain/pitch/noise, drawn
-uniformly, from a generator seeded by the build's seed and the track's index,
-so a track's rows do not depend on which tracks came before it).
+uniformly, from a generator seeded by the build's seed and the track's id,
+``embed.track_rng``, so a track's rows do not depend on which tracks came
+before it, nor on which process computed them).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..embed import none_vectors, segment_images, window_rows
+from ..embed import none_vectors, segment_images, track_features, track_rng
+from ..onnx_features import export_graph
 from ..spectrogram import SpectrogramConfig, clip_windows, mel_images, nominal_starts_s, window_starts
-from .contract import Windows, serving_graph, spread_picks
+from .contract import Windows, example_audio, serving_graph, spread_picks
 
 if TYPE_CHECKING:
     from torch import nn
@@ -81,6 +84,13 @@ class ImageBuildNetwork:
         self.settings, self.weights_path, self.cache_parts = settings, weights_path, cache_parts
         self._features = None
 
+    @property
+    def rows(self):
+        return partial(track_features, cfg=self.spec)
+
+    def graph(self) -> bytes:
+        return export_graph(self.backbone, segment_images(example_audio(self.spec), self.spec)[0], self.time_axis)
+
     def features_of(self, images: np.ndarray) -> np.ndarray:
         """The backbone's features, in onnxruntime (exported once, on the first track's images)."""
         if self._features is None:
@@ -89,9 +99,8 @@ class ImageBuildNetwork:
             self._features = OnnxFeatures(self.backbone, images, time_axis=self.time_axis)
         return self._features(images)
 
-    def track_features(self, audio: np.ndarray, index: int, seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([seed, index]) if self.augments else None
-        return window_rows(self.features_of, audio, self.spec, rng)
+    def track_features(self, audio: np.ndarray, track_id: str, seed: int) -> dict[str, np.ndarray]:
+        return self.rows(self.features_of, audio, rng=track_rng(seed, str(track_id)) if self.augments else None)
 
     def serving(self, head: nn.Module) -> tuple[nn.Module, dict]:
         graph = serving_graph(self.backbone, head, self.names, self.time_axis)

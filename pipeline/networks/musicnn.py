@@ -8,13 +8,14 @@ of its windows, each the weighted mean of the patches it overlaps. Its
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..audio import resample
 from ..spectrogram import SpectrogramConfig, frames_power_mel, nominal_starts_s, segment_starts, signal_frames
-from .contract import Windows
+from .contract import Windows, example_audio
 from .musicnn_input import MusiCNNConfig, musicnn_log, musicnn_patches, patch_none, window_pooling
 
 if TYPE_CHECKING:
@@ -38,6 +39,17 @@ def patch_windows(y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) ->
 def front_end(spec: SpectrogramConfig, settings: dict):
     cfg = MusiCNNConfig.from_dict(settings["input"])
     return lambda y: patch_windows(y, spec, cfg)
+
+
+def patch_rows(pooled, y: np.ndarray, spec: SpectrogramConfig, cfg: MusiCNNConfig) -> dict[str, np.ndarray]:
+    """One track's patches: ``clean`` (``pooled``: patches → their pooled 1506-d features), ``none``,
+    ``start_s`` and ``weight`` (each patch's share of the track's windows, ``window_pooling``, exactly as a
+    placed song's windows pool them)."""
+    patches, start_s = musicnn_patches(y, spec.sample_rate, cfg)
+    windows_s = nominal_starts_s(len(y), spec)
+    weight = window_pooling(start_s, cfg.patch_seconds, windows_s, spec.segment_seconds).mean(axis=0)
+    return {"clean": pooled(patches), "none": patch_none(patches, cfg), "start_s": start_s.astype(np.float64),
+            "weight": weight}
 
 
 def song_inputs(spec: SpectrogramConfig, settings: dict):
@@ -85,19 +97,23 @@ class MusiCNNBuild:
                          "immediate": "pooled: max and mean over time of the front- and mid-end features (1506)"}
         self._pooled = None
 
-    def track_features(self, audio: np.ndarray, index: int, seed: int) -> dict[str, np.ndarray]:
-        """One track's patches: ``clean`` (pooled features), ``none``, ``start_s`` and ``weight`` (each patch's
-        share of the track's windows, ``window_pooling``, exactly as a placed song's windows pool them)."""
-        patches, start_s = musicnn_patches(audio, self.spec.sample_rate, self.cfg)
+    @property
+    def rows(self):
+        return partial(patch_rows, spec=self.spec, cfg=self.cfg)
+
+    def graph(self) -> bytes:
+        from ..onnx_features import export_graph
+        from .musicnn_net import PooledOutput
+
+        example = musicnn_patches(example_audio(self.spec), self.spec.sample_rate, self.cfg)[0]
+        return export_graph(PooledOutput(self.model), example, 1)
+
+    def track_features(self, audio: np.ndarray, track_id: str, seed: int) -> dict[str, np.ndarray]:
         if self._pooled is None:  # onnxruntime: several times eager torch
             from ..onnx_features import OnnxFeatures
-            from .musicnn_net import PooledOutput
 
-            self._pooled = OnnxFeatures(PooledOutput(self.model), patches, time_axis=1)
-        windows_s = nominal_starts_s(len(audio), self.spec)
-        weight = window_pooling(start_s, self.cfg.patch_seconds, windows_s, self.spec.segment_seconds).mean(axis=0)
-        return {"clean": self._pooled(patches), "none": patch_none(patches, self.cfg),
-                "start_s": start_s.astype(np.float64), "weight": weight}
+            self._pooled = OnnxFeatures.from_graph(self.graph())
+        return self.rows(self._pooled, audio)
 
     def serving(self, head: nn.Module) -> tuple[nn.Module, dict]:
         from .musicnn_serving import MusiCNNServing

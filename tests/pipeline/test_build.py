@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-import pipeline.build as build_mod
+import pipeline.stream as stream_mod
 from pipeline.build import BuildConfig, _cache_key, build
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
@@ -133,26 +133,46 @@ def test_metrics_and_timings_are_recorded(tiny):
     assert set(m["embedding_quality"]) == set(EMBEDDINGS)
     for q in m["embedding_quality"].values():
         assert 0 <= q["knn_accuracy"] <= 1 and -1 <= q["silhouette"] <= 1 and 0 <= q["trustworthiness"] <= 1
-    stages = {"discover", "decode", "features", "split", "cross-validation", "train", "embed", "maps", "write", "total"}
+    stages = {"discover", "features", "split", "cross-validation", "train", "embed", "maps", "write", "total"}
     assert stages <= set(tiny.meta["timings_s"])
     assert load_bundle(tiny.bundle).meta["config"]["weights"] == tiny.weights.name
 
 
+def cache_entries(cache: Path) -> list[Path]:
+    """Every per-track feature cache entry under ``cache`` (one folder per network/config key)."""
+    return sorted(Path(cache).glob("tracks-*/*.npz"))
+
+
+def cached_rows(cache: Path, root: Path, network: str = "mobilenet_v2") -> dict:
+    """A network's cached rows of every track, concatenated in track order (as the build reads them)."""
+    from pipeline.embed import concat_track_rows
+    from pipeline.feature_cache import TrackCache
+
+    def holds(folder: Path) -> bool:
+        files = np.load(next(folder.glob("*.npz"))).files
+        return "clean" in files and ("weight" in files) == (network == "musicnn")
+
+    (folder,) = [f for f in Path(cache).glob("tracks-*") if holds(f)]
+    store = TrackCache(folder.parent, folder.name.removeprefix("tracks-"))
+    tracks, _ = discover_tracks(root)
+    return concat_track_rows([r for r in (store.load(t) for t in tracks) if r is not None])
+
+
 def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
-    cache_files = sorted(Path(tiny.cfg.cache).glob("features-*.npz"))
-    assert len(cache_files) == 1, cache_files
-    mtime = cache_files[0].stat().st_mtime_ns
+    entries = cache_entries(tiny.cfg.cache)
+    assert len(entries) == 2 * 19 - 1, entries  # features and listening per track; the corrupt file: listening only
+    mtimes = [e.stat().st_mtime_ns for e in entries]
 
     def no_recompute(*a, **k):
         raise AssertionError("features were recomputed although they are cached")
 
-    monkeypatch.setattr(build_mod, "network_features", no_recompute)
+    monkeypatch.setattr(stream_mod.TrackWork, "__call__", no_recompute)
     out2 = tiny.base / "bundle2"
     # the same settings: the CV's out-of-fold probabilities and the genre predictor they choose are arrays too
     meta2 = build(BuildConfig(**{**vars(tiny.cfg), "out": str(out2)}), progress=False, log=lambda *a: None)
     assert meta2["timings_s"]["features"] < tiny.meta["timings_s"]["features"]
-    assert sorted(Path(tiny.cfg.cache).glob("features-*.npz")) == cache_files
-    assert cache_files[0].stat().st_mtime_ns == mtime
+    assert cache_entries(tiny.cfg.cache) == entries
+    assert [e.stat().st_mtime_ns for e in entries] == mtimes
     # Same data, config and seed: the same bundle (deterministic build).
     a, b = load_bundle(tiny.bundle), load_bundle(out2)
     pd.testing.assert_frame_equal(a.tracks, b.tracks)
@@ -161,9 +181,8 @@ def test_second_build_reuses_the_feature_cache(tiny, monkeypatch):
 
 
 def test_augmentation_never_reaches_the_embeddings(tiny):
-    (cache,) = Path(tiny.cfg.cache).glob("features-*.npz")
-    with np.load(cache) as z:
-        clean, augmented, kinds = z["clean"], z["augmented"], z["augmentation"]
+    rows = cached_rows(tiny.cfg.cache, tiny.root)
+    clean, augmented, kinds = rows["clean"], rows["augmented"], rows["augmentation"]
     assert augmented.shape == clean.shape and len(kinds) == len(clean)
     # (random backbone features are tiny, ~1e-9: compare relatively)
     changed = np.isin(kinds, [2, 3])  # pitch, noise
@@ -175,16 +194,19 @@ def test_augmentation_never_reaches_the_embeddings(tiny):
 
 
 def test_feature_cache_key_follows_data_and_config(tmp_path, random_weights):
+    from pipeline.feature_cache import file_key
+
     root = write_tone_corpus(tmp_path / "d", genres=("a", "b"), tracks_per_genre=1, seconds=1.0)
     tracks, _ = discover_tracks(root)
     cfg = BuildConfig(data=str(root))
-    key = _cache_key(tracks, cfg, str(random_weights))
-    assert key == _cache_key(tracks, BuildConfig(data=str(root), cv_folds=2), str(random_weights))  # CV does not matter
-    assert key != _cache_key(tracks, BuildConfig(data=str(root), seed=1), str(random_weights))
-    assert key != _cache_key(tracks, BuildConfig(data=str(root), max_track_seconds=10.0), str(random_weights))
-    write_audio(tracks[0].path, tone(1.0, freq=300.0), SR)  # the audio changed
+    key = _cache_key(cfg, str(random_weights))
+    assert key == _cache_key(BuildConfig(data=str(root), cv_folds=2), str(random_weights))  # CV does not matter
+    assert key != _cache_key(BuildConfig(data=str(root), seed=1), str(random_weights))
+    assert key != _cache_key(BuildConfig(data=str(root), max_track_seconds=10.0), str(random_weights))
+    before = [file_key(t) for t in tracks]
+    write_audio(tracks[0].path, tone(1.0, freq=300.0), SR)  # the audio changed: that track's entry misses
     os.utime(tracks[0].path, ns=(1, 1))
-    assert key != _cache_key(tracks, cfg, str(random_weights))
+    assert [file_key(t) for t in tracks] != before and file_key(tracks[1]) == before[1]
 
 
 def test_build_without_cross_validation(tiny):

@@ -5,7 +5,7 @@
   with a one-line DatasetError when too little is left.
 - A build interrupted at every stage (an exception raised from that stage's function), and a real build
   process killed with SIGKILL while writing, leave the previous bundle byte for byte as it was, loadable.
-- A re-run after the kill reuses the cached features (network_features is made to fail); a changed config
+- A re-run after the kill reuses the cached features (the per-track work is made to fail); a changed config
   (another segment length) gets its own cache entry and never mixes with the old one; a damaged cache
   file is recomputed, never trusted.
 
@@ -31,6 +31,7 @@ import pipeline.build as build_mod
 import pipeline.bundle.writing as bundle_mod
 import pipeline.dataset as dataset_mod
 import pipeline.maps as maps_mod
+import pipeline.stream as stream_mod
 from pipeline.build import BuildConfig, build
 from pipeline.bundle import load_bundle
 from pipeline.cli import main as cli_main
@@ -61,7 +62,8 @@ def npz(path: Path) -> dict:
 
 def fingerprint(bundle: Path) -> dict:
     """File name -> sha256 of everything in a bundle directory."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(bundle.iterdir())}
+    return {p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(bundle.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -177,7 +179,8 @@ def test_too_little_data_stops_with_a_clear_error(tiny, tmp_path, case, previous
     if case != "no genre folders":
         assert "need at least 2 genres with 3 tracks each" in message
     assert_untouched(out, before)
-    assert not (tmp_path / "cache").exists(), "nothing is computed for a dataset that cannot be built"
+    if case in ("one genre", "only junk", "no genre folders"):  # the files found already say so: nothing decoded
+        assert not (tmp_path / "cache").exists(), "nothing is computed for a dataset that cannot be built"
 
 
 def test_cli_build_with_too_little_data_is_one_line(tiny, tmp_path, capsys):
@@ -210,8 +213,7 @@ def _partial_savez(exc):
 # stage -> (object, attribute, what the replacement raises inside that stage)
 STAGES = {
     "discover": (dataset_mod, "discover_tracks", PermissionError("Permission denied: data")),
-    "decode": (dataset_mod, "load_track_audio", MemoryError()),
-    "features": (build_mod, "network_features", KeyboardInterrupt()),
+    "features": (stream_mod, "decode_track", KeyboardInterrupt()),
     "split": (build_mod, "split_tracks", ValueError("cannot split")),
     "cross-validation": (build_mod, "cross_validate", KeyboardInterrupt()),
     "train": (build_mod, "fit_head", RuntimeError("NaN loss")),
@@ -292,12 +294,12 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
     (left,) = [p for p in out.parent.iterdir() if p.name != "bundle"]
     assert left.name.startswith(f".bundle.tmp-{proc.pid}-")
 
-    (features,) = cache.glob("features-*.npz")
-    saved = (features.stat().st_mtime_ns, fingerprint(cache))
-    monkeypatch.setattr(build_mod, "network_features", _raise(AssertionError("cached features were recomputed")))
+    features = sorted(cache.glob("tracks-*/*.npz"))
+    saved = ([f.stat().st_mtime_ns for f in features], fingerprint(cache))
+    monkeypatch.setattr(stream_mod.TrackWork, "__call__", _raise(AssertionError("cached features were recomputed")))
     build(fast_config(tiny, corpus, out, cache), progress=False, log=quiet)
     monkeypatch.undo()
-    assert (features.stat().st_mtime_ns, fingerprint(cache)) == saved, "the cache was rewritten"
+    assert ([f.stat().st_mtime_ns for f in features], fingerprint(cache)) == saved, "the cache was rewritten"
     b = load_bundle(out)
     assert fingerprint(out) != before and b.meta["config"]["train"]["max_epochs"] == 3  # the new bundle is in place
     assert len(b.tracks) == 18 and len(b.arrays["segment_track"]) == 18
@@ -308,13 +310,13 @@ def test_killed_build_leaves_the_previous_bundle_and_a_rerun_reuses_its_features
 def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(tiny, corpus, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     calls = []
-    real_extract = build_mod.network_features
+    real_work = stream_mod.TrackWork.__call__
 
-    def counting_extract(net, audios, *args, **kwargs):
-        calls.append(net.spec.segment_seconds)
-        return real_extract(net, audios, *args, **kwargs)
+    def counting_work(work, track, names):
+        calls.extend((work.spectrogram.segment_seconds, track.track_id) for name in names if name != "listening")
+        return real_work(work, track, names)
 
-    monkeypatch.setattr(build_mod, "network_features", counting_extract)
+    monkeypatch.setattr(stream_mod.TrackWork, "__call__", counting_work)
     # stop right after the features stage: the cache is what is being tested
     monkeypatch.setattr(build_mod, "split_tracks", _raise(KeyboardInterrupt()))
 
@@ -322,39 +324,51 @@ def test_changed_config_gets_its_own_features_and_a_damaged_cache_is_recomputed(
         with pytest.raises(KeyboardInterrupt):
             build(fast_config(tiny, corpus, tmp_path / "b", cache, **changes), progress=False, log=quiet)
 
+    def network_folders() -> list[Path]:
+        return sorted(f for f in cache.glob("tracks-*") if "clean" in npz(next(f.glob("*.npz"))))
+
     features_stage()
-    (ten,) = cache.glob("features-*.npz")
-    ten_bytes = ten.read_bytes()
-    ten_arrays = npz(ten)
+    assert len(calls) == 19  # 18 tracks and the corrupt file (tried once; its failure is cached)
+    (ten,) = network_folders()
+    ten_bytes = {f: f.read_bytes() for f in ten.glob("*.npz")}
     features_stage()
-    assert calls == [10.0], "the same config recomputed its features"
+    assert len(calls) == 19, "the same config recomputed its features"
 
     five = SpectrogramConfig(segment_seconds=5.0, segment_hop_seconds=2.5)
     features_stage(spectrogram=five)
-    assert calls == [10.0, 5.0], "another segment length reused the 10 s features"
-    files = sorted(cache.glob("features-*.npz"))
-    assert len(files) == 2 and ten in files and ten.read_bytes() == ten_bytes, "the 10 s entry was rewritten"
-    (five_file,) = [f for f in files if f != ten]
-    with np.load(ten) as z10, np.load(five_file) as z5:
-        # 12 s tracks: one 10 s window each, or 4 windows of 5 s (0, 2.5, 5 and 7 s): never a mixture
-        assert len(z10["track"]) == 18 and len(z5["track"]) == 4 * 18
-        assert sorted(set(z5["start_s"].round(2))) == [0.0, 2.5, 5.0, 7.0]
+    assert [c[0] for c in calls[19:]] == [5.0] * 19, "another segment length reused the 10 s features"
+    folders = network_folders()
+    assert len(folders) == 2 and ten in folders, "the 10 s entries were moved"
+    assert {f: f.read_bytes() for f in ten.glob("*.npz")} == ten_bytes, "the 10 s entries were rewritten"
+    (five_folder,) = [f for f in folders if f != ten]
+    # 12 s tracks: one 10 s window each, or 4 windows of 5 s (0, 2.5, 5 and 7 s): never a mixture
+    for f in five_folder.glob("*.npz"):
+        assert sorted(npz(f)["start_s"].round(2)) == [0.0, 2.5, 5.0, 7.0]
+    assert all(len(npz(f)["start_s"]) == 1 for f in ten.glob("*.npz"))
 
-    ten.write_bytes(ten_bytes[: len(ten_bytes) // 3])  # a cache file cut short (disk full, killed mid-save)
+    damaged = sorted(ten_bytes)[0]
+    damaged.write_bytes(ten_bytes[damaged][: len(ten_bytes[damaged]) // 3])  # cut short (disk full, killed mid-save)
     features_stage()
-    assert calls == [10.0, 5.0, 10.0], "a damaged cache file was trusted"
-    recomputed = npz(ten)
-    assert recomputed.keys() == ten_arrays.keys()
-    for k in ten_arrays:
-        np.testing.assert_array_equal(recomputed[k], ten_arrays[k], err_msg=f"recomputed {k} differs")
+    assert len(calls) == 19 * 2 + 1, "a damaged cache file was trusted, or an intact one recomputed"
+    recomputed, before = npz(damaged), npz_bytes(ten_bytes[damaged])
+    assert recomputed.keys() == before.keys()
+    for k in before:
+        np.testing.assert_array_equal(recomputed[k], before[k], err_msg=f"recomputed {k} differs")
 
     # a full build from the 5 s cache: its bundle holds 5 s windows throughout
     monkeypatch.undo()
-    monkeypatch.setattr(build_mod, "network_features", _raise(AssertionError("recomputed")))
+    monkeypatch.setattr(stream_mod.TrackWork, "__call__", _raise(AssertionError("recomputed")))
     build(fast_config(tiny, corpus, tmp_path / "b5", cache, spectrogram=five), progress=False, log=quiet)
     b = load_bundle(tmp_path / "b5")
     assert b.meta["config"]["spectrogram"]["segment_seconds"] == 5.0
     assert len(b.arrays["segment_track"]) == len(b.arrays["segment_start_s"]) == 4 * 18
+
+
+def npz_bytes(data: bytes) -> dict:
+    import io
+
+    with np.load(io.BytesIO(data)) as z:
+        return {k: z[k] for k in z.files}
 
 
 KILL_BETWEEN_RENAMES = textwrap.dedent("""

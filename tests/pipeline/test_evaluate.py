@@ -1,4 +1,6 @@
 """Cross-validation: folds run side by side give exactly the folds run one after the other."""
+from types import SimpleNamespace
+
 import numpy as np
 
 from pipeline.evaluate import cross_validate
@@ -37,7 +39,12 @@ def test_the_track_cv_is_repeated_like_the_headline_only_when_there_are_no_artis
     cfg = BuildConfig(data="", cv_folds=2, cv_repeats=2, track_cv_repeats=1, jobs=1,
                       train=TrainConfig(max_epochs=2, patience=1, deep=8, shallow=4))
     known = [f"artist{i // 2}" for i in range(len(ids))]
-    with_artists = run_cross_validation(cfg, features, labels, genres, ids, known, [None] * len(ids), 3, False)
+
+    def corpus(artists):  # what the CV reads of a dataset.Corpus
+        return SimpleNamespace(y=labels, genres=genres, ids=ids, artists=artists, titles=[None] * len(ids),
+                               labels=[0, 1, 2])
+
+    with_artists = run_cross_validation(cfg, features, corpus(known), False)
     assert with_artists["artist"]["repeats"] == 2 and with_artists["track"]["repeats"] == 1
-    without = run_cross_validation(cfg, features, labels, genres, ids, [None] * len(ids), [None] * len(ids), 3, False)
+    without = run_cross_validation(cfg, features, corpus([None] * len(ids)), False)
     assert "artist" not in without and without["track"]["repeats"] == 2  # the only CV is the headline
