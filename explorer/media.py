@@ -185,6 +185,9 @@ def song_folder() -> SongFolder:
     ss = st.session_state
     if not isinstance(ss.get(SESSION_FOLDER), SongFolder) or not ss[SESSION_FOLDER].path.is_dir():
         ss[SESSION_FOLDER] = SongFolder()
+        from .sessions_sweep import register  # removed by the sweep when the session ends
+
+        register(folder=ss[SESSION_FOLDER].path)
     return ss[SESSION_FOLDER]
 
 

@@ -24,7 +24,7 @@ import streamlit as st
 from pipeline.bundle import Bundle, BundleError
 from pipeline.networks import embedding_key, split_key
 
-from . import keys, media, share, state, text, upload
+from . import keys, media, sessions_sweep, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
@@ -210,6 +210,7 @@ def songs_sidebar(ctx: Context) -> None:
                                            max_bytes=max_mb * 1024 * 1024, placing=state.get_placing(),
                                            progress=lambda n: queue.caption(text.queue_position(n)))
     queue.empty()
+    sessions_sweep.register(jobs=[r.job for r in new])  # cancelled if the session ends first
     upload.refresh(results)
     placed = [r for r in new if r.ok]
     if placed:  # show the newest song in the detail panel
