@@ -15,6 +15,9 @@ file, which must get its one-line message; every eighth round clears the session
 - server memory (VmRSS of the streamlit process from /proc) before, during (peak, thirds) and after the run,
   and what Streamlit's own stores hold (uploads, media);
 - the session folders of song files (``explorer/media.py``) left at the end and after the sessions closed;
+- the server's own time (measured in the server process, not by the browsers): each script run (full page,
+  fragment, fragment timer) and each placement (``explorer.placing.Placing.start``: decode, queue, first answer),
+  count, median, mean, p95;
 - how many times the server loaded the bundle and built a Placer (counted by wrapping
   ``pipeline.bundle.load_bundle`` and ``pipeline.place.Placer.__init__`` in the server process: the app
   must share one of each across sessions);
@@ -116,6 +119,27 @@ if os.environ.get("SOAK_TRACE"):  # --trace: where the Python heap grows, every 
                 print("SOAK-TRACE", stat, "|", " <- ".join(str(f) for f in stat.traceback[::-1][:5]), flush=True)
             print("SOAK-TRACE ----", flush=True)
     threading.Thread(target=trace, daemon=True).start()
+import time as _time
+# the server's own time: every script run (full, fragment, timer) and every Placing.start, in this process
+from streamlit.runtime.scriptrunner import script_runner as _sr
+_run_script = _sr.ScriptRunner._run_script
+def _timed_run(self, rerun_data):
+    kind = "timer" if rerun_data.is_auto_rerun else "fragment" if rerun_data.fragment_id_queue else "full"
+    t0 = _time.perf_counter()
+    try:
+        return _run_script(self, rerun_data)
+    finally:
+        print(f"SOAK-TIME run {kind} {_time.perf_counter() - t0:.4f}", flush=True)
+_sr.ScriptRunner._run_script = _timed_run
+import explorer.placing as _placing
+_start = _placing.Placing.start
+def _timed_start(self, *a, **k):
+    t0 = _time.perf_counter()
+    try:
+        return _start(self, *a, **k)
+    finally:
+        print(f"SOAK-TIME place {_time.perf_counter() - t0:.4f}", flush=True)
+_placing.Placing.start = _timed_start
 import ctypes, gc, signal
 def trim(*_):  # SIGUSR1: how much of the RSS is live objects and how much is memory malloc kept after free
     gc.collect()
@@ -415,6 +439,22 @@ def problems(sessions: list[Session]) -> list[tuple[int, str, str]]:
             + [(s.index, "session lost", "not answering at the end") for s in sessions if not s.held])
 
 
+def server_times(lines: list[str]) -> list[str]:
+    """The server's own time per script run (by kind) and per placement (``Placing.start``: decode, queue and
+    first answer), from the SOAK-TIME lines the server printed."""
+    times: dict[str, list[float]] = {}
+    for line in lines:
+        if line.startswith("SOAK-TIME "):
+            _, what, *kind, seconds = line.split()
+            times.setdefault(" ".join([what, *kind]), []).append(float(seconds))
+    out = []
+    for what, values in sorted(times.items()):
+        q = statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+        out.append(f"server time {what:<13}{len(values):5d} x, median {statistics.median(values):.3f} s, "
+                   f"mean {statistics.mean(values):.3f} s, p95 {q:.3f} s")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=4, help=f"concurrent browser sessions (1-{MAX_SESSIONS})")
@@ -544,6 +584,8 @@ def main() -> int:
     blocks = "".join(line for line in lines if line.startswith("SOAK-TRACE")).split("SOAK-TRACE ----\n")
     if len(blocks) > 1:  # the last complete block
         print("python heap growth since start (tracemalloc):\n" + blocks[-2], end="")
+    for line in server_times(lines):
+        print(line)
     print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
           f"(shared: st.cache_resource in explorer/state.py)")
     print(f"song files (static/)     {songs_during} session folder(s) at the end of the run, {songs_after} 20 s "

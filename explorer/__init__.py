@@ -15,6 +15,8 @@ Where things are::
     explorer/upload.py     uploads → the pipeline's placement (no Streamlit); views/song_marks.py draws them
     explorer/share.py      the view in the URL (no Streamlit)
     explorer/media.py      audio the players read, as files under static/ (Streamlit's static serving)
+    explorer/exports.py    downloads built on click and served from static/ too
+    explorer/sessions_sweep.py  an ended session's static/ folder and songs' work released
     explorer/text.py       the words on the pages, layer texts keyed by layer name
 
 The explorer reads bundles and calls the pipeline's public placement; it never trains and never imports torch.

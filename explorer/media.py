@@ -162,7 +162,8 @@ def process_alive(pid: str) -> bool:
 
 
 class SongFolder:
-    """One session's song folder; deleted when this object is (the session ended and its state was freed)."""
+    """One session's folder of song files (and its ``exports/``: ``explorer/exports.py``); deleted when this
+    object is (the session's state was freed) or by the sweep of ended sessions (``explorer/sessions_sweep.py``)."""
 
     def __init__(self) -> None:
         self.path = server_folder() / uuid.uuid4().hex
@@ -174,10 +175,10 @@ class SongFolder:
         return self.path / f"{file_id}{suffix if suffix in BROWSER_AUDIO else '.wav'}"
 
     def keep_only(self, file_ids) -> None:
-        """Delete the files of songs that are gone."""
+        """Delete the files of songs that are gone (its sub-folders, such as exports, stay)."""
         live = set(file_ids)
         for f in self.path.glob("*"):
-            if f.stem not in live and not f.name.startswith("."):
+            if f.stem not in live and not f.name.startswith(".") and f.is_file():
                 f.unlink(missing_ok=True)
 
 
@@ -185,6 +186,9 @@ def song_folder() -> SongFolder:
     ss = st.session_state
     if not isinstance(ss.get(SESSION_FOLDER), SongFolder) or not ss[SESSION_FOLDER].path.is_dir():
         ss[SESSION_FOLDER] = SongFolder()
+        from .sessions_sweep import register  # removed by the sweep when the session ends
+
+        register(folder=ss[SESSION_FOLDER].path)
     return ss[SESSION_FOLDER]
 
 

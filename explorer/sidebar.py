@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import keys, state, text, upload
+from . import keys, sessions_sweep, state, text, upload
 from .session import Context, recorder_key, remove_all_songs, select, uploader_key
 from .views.map_view import UPLOAD_PREFIX
 
@@ -31,6 +31,7 @@ def songs_sidebar(ctx: Context) -> None:
                                            max_bytes=max_mb * 1024 * 1024, placing=state.get_placing(),
                                            progress=lambda n: queue.caption(text.queue_position(n)))
     queue.empty()
+    sessions_sweep.register(jobs=[r.job for r in new])  # cancelled if the session ends first
     upload.refresh(results)
     placed = [r for r in new if r.ok]
     if placed:  # show the newest song in the detail panel

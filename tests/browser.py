@@ -41,8 +41,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(tmp_path, bundle: Path | None = None):
-    """``streamlit run app.py`` (on ``bundle``, else the shipped one): yields its URL, always stops it."""
+def serve(tmp_path, bundle: Path | None = None, flags=()):
+    """``streamlit run app.py`` (on ``bundle``, else the shipped one; more ``flags``): yields its URL, always stops
+    it."""
     port = free_port()
     log = open(tmp_path / "streamlit.log", "w")
     env = {k: v for k, v in os.environ.items() if k != "GENRE_MAP_BUNDLE"}
@@ -51,7 +52,7 @@ def serve(tmp_path, bundle: Path | None = None):
     python = os.environ.get(SERVER_PYTHON) or sys.executable  # .ci/run: a venv with requirements-serve.txt only
     proc = subprocess.Popen(
         [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
+         "--browser.gatherUsageStats", "false", *flags],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

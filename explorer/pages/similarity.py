@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import cache, session, text
+from explorer.exports import export_button
 from explorer.sections import controls
 from explorer.views import export
 from explorer.views.plotting import CONFIG
@@ -34,17 +35,17 @@ def downloads(ctx: session.Context, embedding: str) -> None:
     """This layer's matrix and every layer's, as CSV."""
     bundle = ctx.bundle
     one_col, all_col, _ = st.columns([1, 1, 2])
-    one_col.download_button(
-        "This layer's matrix (CSV)",
+    export_button(
+        one_col, "This layer's matrix (CSV)",
         lambda: export.csv_bytes(export.similarity_frame(bundle.similarity(embedding), bundle.labels), index=True),
         file_name=f"{export.file_stem(ctx.path.name, embedding)}_similarity.csv", mime=export.CSV_MIME,
-        key="export_similarity", on_click="ignore", icon=":material/table:")
-    all_col.download_button(
-        "Every layer's matrix (CSV)",
+        key="export_similarity", icon=":material/table:")
+    export_button(
+        all_col, "Every layer's matrix (CSV)",
         lambda: export.csv_bytes(export.similarity_long_frame({e: bundle.similarity(e) for e in bundle.embeddings},
                                                               bundle.labels)),
         file_name=export.file_stem(ctx.path.name, "similarity_all_layers") + ".csv", mime=export.CSV_MIME,
-        key="export_similarity_all", on_click="ignore", icon=":material/table:")
+        key="export_similarity_all", icon=":material/table:")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from functools import partial
 import streamlit as st
 
 from .. import media, session, text
+from ..exports import export_button
 from ..keys import N_NEIGHBOURS, SOUNDS_TABLE
 from ..views import export, sounds_like, track_view
 from ..views.map_view import display_name
@@ -52,10 +53,10 @@ def show(bundle, subject: Subject, embedding: str, get_placer, file_stem: str, r
         st.caption(text.WHY_HELP)
 
     every_layer(lists, s.real_genre or max(s.probabilities, key=s.probabilities.get), embedding)
-    st.download_button("Neighbours in every layer (CSV)",  # made on click (see downloads.py)
-                       partial(neighbours_csv, lists, s.item),
-                       file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
-                       on_click="ignore", icon=":material/table:")
+    export_button(None, "Neighbours in every layer (CSV)",  # made on click (see downloads.py)
+                  partial(neighbours_csv, lists, s.item),
+                  file_name=f"{file_stem}_neighbours.csv", mime=export.CSV_MIME, key="export_neighbours",
+                  icon=":material/table:")
     return lists
 
 
