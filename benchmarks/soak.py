@@ -129,7 +129,8 @@ def _timed_run(self, rerun_data):
     try:
         return _run_script(self, rerun_data)
     finally:
-        print(f"SOAK-TIME run {kind} {_time.perf_counter() - t0:.4f}", flush=True)
+        sys.stdout.write(f"SOAK-TIME run {kind} {_time.perf_counter() - t0:.4f}\\n")  # one write: threads interleave
+        sys.stdout.flush()
 _sr.ScriptRunner._run_script = _timed_run
 import explorer.placing as _placing
 _start = _placing.Placing.start
@@ -138,7 +139,8 @@ def _timed_start(self, *a, **k):
     try:
         return _start(self, *a, **k)
     finally:
-        print(f"SOAK-TIME place {_time.perf_counter() - t0:.4f}", flush=True)
+        sys.stdout.write(f"SOAK-TIME place {_time.perf_counter() - t0:.4f}\\n")
+        sys.stdout.flush()
 _placing.Placing.start = _timed_start
 import ctypes, gc, signal
 def trim(*_):  # SIGUSR1: how much of the RSS is live objects and how much is memory malloc kept after free
@@ -443,10 +445,8 @@ def server_times(lines: list[str]) -> list[str]:
     """The server's own time per script run (by kind) and per placement (``Placing.start``: decode, queue and
     first answer), from the SOAK-TIME lines the server printed."""
     times: dict[str, list[float]] = {}
-    for line in lines:
-        if line.startswith("SOAK-TIME "):
-            _, what, *kind, seconds = line.split()
-            times.setdefault(" ".join([what, *kind]), []).append(float(seconds))
+    for m in re.finditer(r"SOAK-TIME (place|run \w+) (\d+\.\d{4})", "".join(lines)):  # robust to interleaving
+        times.setdefault(m.group(1), []).append(float(m.group(2)))
     out = []
     for what, values in sorted(times.items()):
         q = statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
