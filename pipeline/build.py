@@ -46,6 +46,7 @@ from .previews import PREVIEW_SECONDS, pack_previews
 from .runtime import package_versions
 from .spectrogram import FRONT_END_VERSION, SpectrogramConfig
 from .splits import audit_leakage, grouping_line, split_groups, split_tracks, track_groups
+from .stages import Stages
 from .stream import LISTENING, Streamed, TrackPart, stream_tracks
 from .train import SegmentFeatures, TrainConfig, classification_metrics, fit_head, track_probabilities
 
@@ -81,27 +82,6 @@ class BuildConfig:
     # the default network's blocks whose global-average pools, concatenated, are its "immediate" features: all
     # 19 blocks (2816-d; earlier blocks keep more of the spectrogram's texture), again the artist-grouped CV's choice.
     pool_blocks: tuple = tuple(range(19))
-
-
-class Stages:
-    """Times named stages; ``report`` feeds the summary and the bundle."""
-
-    def __init__(self, log):
-        self.seconds, self.log = {}, log
-
-    def __call__(self, name):
-        stages = self
-
-        class _Stage:
-            def __enter__(self):
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                stages.seconds[name] = round(time.perf_counter() - self.t, 2)
-                if exc[0] is None:
-                    stages.log(f"  {name}: {stages.seconds[name]:.1f} s")
-
-        return _Stage()
 
 
 def _cache_key(cfg: BuildConfig, weights_path: str, extra=()) -> str:

@@ -31,10 +31,10 @@ LISTENING = "listening"  # the cache part holding a track's thumbnail and previe
 class TrackPart:
     """One network's per-track work, as the build describes it.
 
-    ``rows(features_of, y[, rng=...])`` gives one decoded track's rows
-    (``embed.track_features``, ``musicnn.track_features``); ``graph()`` exports
-    the frozen network once, only when a track misses its entry; ``seed`` is
-    given when the rows draw an augmentation (from ``embed.track_rng``).
+    ``rows(features_of, y[, rng=...])`` gives one decoded track's rows and
+    ``graph()`` exports the frozen network once, only when a track misses its
+    entry (the network's build side: ``networks.contract.BuildNetwork``);
+    ``seed`` is given when the rows draw an augmentation (``embed.track_rng``).
     """
 
     name: str
