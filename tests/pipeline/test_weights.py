@@ -20,7 +20,6 @@ import pipeline.networks.weights as weights
 from explorer.state import find_bundles
 from pipeline.build import BuildConfig, _cache_key
 from pipeline.cli import main as cli_main
-from pipeline.dataset import discover_tracks
 from pipeline.networks.mobilenet_v2_net import Backbone, WeightsError, load_imagenet_backbone
 from pipeline.networks.weights import (
     SHIPPED,
@@ -116,14 +115,13 @@ def test_missing_or_truncated_shipped_weights_are_named(tmp_path, monkeypatch):
 
 def test_cache_key_changes_with_the_weights(tmp_path, monkeypatch, random_weights):
     root = write_tone_corpus(tmp_path / "d", genres=("a", "b"), tracks_per_genre=1, seconds=1.0)
-    tracks, _ = discover_tracks(root)
     cfg = BuildConfig(data=str(root))
     copy = _damaged_copy(tmp_path, "mobilenet_v2", monkeypatch, lambda data: None)
-    shipped = _cache_key(tracks, cfg, load_imagenet_backbone(Backbone(), None))
-    assert shipped != _cache_key(tracks, cfg, load_imagenet_backbone(Backbone(), random_weights))
+    shipped = _cache_key(cfg, load_imagenet_backbone(Backbone(), None))
+    assert shipped != _cache_key(cfg, load_imagenet_backbone(Backbone(), random_weights))
     copy.write_bytes(copy.read_bytes())  # new shipped weights: same size, rewritten
     os.utime(copy, ns=(1, 1))
-    assert shipped != _cache_key(tracks, cfg, str(copy))
+    assert shipped != _cache_key(cfg, str(copy))
 
 
 def test_shipped_musicnn_keeps_the_tensorflow_names(tmp_path):
