@@ -12,9 +12,10 @@ sessions). Files under ``static/`` next to app.py are served at ``/app/static/â€
   GTZAN's .au, decoded to WAV), else the bundle's stored preview; written once per bundle under
   ``static/clips/<bundle>/``.
 - A dropped-in song: its bytes, written once under ``static/songs/<server>/<session>/``, with random names
-  (nobody else can guess them). A song's file goes when the song is removed; a session's folder when the
-  session ends (the folder is tied to an object in its session state); the server's when it stops; a server
-  that starts removes the folders of servers no longer running. Song bytes then live in the upload store only.
+  (nobody else can guess them). A song's file goes 30 s after the song is removed (its player may still be
+  fetching it); a session's folder when the session ends (the sweep of ended sessions); the server's when it
+  stops; a server that starts removes the folders of servers no longer running. Song bytes then live in the
+  upload store only.
 
 Without static serving, or when ``static/`` cannot be written, players get ``st.audio``'s own arguments (the
 in-memory store) as before.
@@ -28,6 +29,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 import weakref
 from pathlib import Path, PurePath
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"  # the folder next to app.py that Streamlit serves
 STATIC_URL = "/app/static/"
 SESSION_FOLDER = "media_folder"  # session-state key of this session's SongFolder
+GONE_GRACE_S = 30.0  # a removed song's file stays this long (its player may still be fetching it)
 
 
 def static_serving() -> bool:
@@ -166,6 +169,7 @@ class SongFolder:
     object is (the session's state was freed) or by the sweep of ended sessions (``explorer/sessions_sweep.py``)."""
 
     def __init__(self) -> None:
+        self._gone: dict[str, float] = {}  # file name â†’ when its song was first seen gone (time.monotonic)
         self.path = server_folder() / uuid.uuid4().hex
         self.path.mkdir(parents=True, exist_ok=True)
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
@@ -174,12 +178,20 @@ class SongFolder:
         suffix = PurePath(filename).suffix.lower()
         return self.path / f"{file_id}{suffix if suffix in BROWSER_AUDIO else '.wav'}"
 
-    def keep_only(self, file_ids) -> None:
-        """Delete the files of songs that are gone (its sub-folders, such as exports, stay)."""
-        live = set(file_ids)
+    def keep_only(self, file_ids, now: float | None = None) -> None:
+        """Delete the files of songs that are gone, ``GONE_GRACE_S`` after they went (sub-folders stay).
+
+        A removed song's player can still be fetching its file while the page redraws without it; a file
+        deleted under a request is an HTTP 500 from the static handler (seen in an 8-session soak).
+        """
+        live, now = set(file_ids), time.monotonic() if now is None else now
         for f in self.path.glob("*"):
-            if f.stem not in live and not f.name.startswith(".") and f.is_file():
+            if f.stem in live or f.name.startswith(".") or not f.is_file():
+                self._gone.pop(f.name, None)
+                continue
+            if now - self._gone.setdefault(f.name, now) >= GONE_GRACE_S:
                 f.unlink(missing_ok=True)
+                self._gone.pop(f.name, None)
 
 
 def song_folder() -> SongFolder:

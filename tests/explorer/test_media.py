@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from copy import deepcopy
 from types import SimpleNamespace
 
@@ -86,6 +87,8 @@ def test_a_songs_file_goes_with_the_song_and_its_folder_with_the_session(static,
     assert folder.parent.name.startswith(f"{os.getpid()}-")  # this server's folder
     state["uploads"] = {}  # "remove all my songs"
     media.forget_songs()
+    assert path.exists()  # a player may still be fetching it: it goes a grace period later
+    state[media.SESSION_FOLDER].keep_only([], now=time.monotonic() + media.GONE_GRACE_S)
     assert not path.exists() and folder.is_dir()
     del state[media.SESSION_FOLDER]  # the session ended: Streamlit drops its state
     gc.collect()
