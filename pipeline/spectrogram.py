@@ -95,12 +95,16 @@ def segment_audio(y: np.ndarray, cfg: SpectrogramConfig, hop_seconds: float | No
     starts_s : np.ndarray, nominal start time of each window in seconds
     """
     seg = int(round(cfg.segment_seconds * cfg.sample_rate))
-    starts = window_starts(len(y), cfg, hop_seconds)
+    return window_samples(y, window_starts(len(y), cfg, hop_seconds), seg), nominal_starts_s(len(y), cfg, hop_seconds)
+
+
+def window_samples(y: np.ndarray, starts: np.ndarray, seg: int) -> np.ndarray:
+    """The ``seg`` samples from each start, (len(starts), seg) float32; past the signal's end, zeros."""
     out = np.zeros((len(starts), seg), dtype=np.float32)
     for i, s in enumerate(starts):
         piece = y[s : s + seg]
         out[i, : len(piece)] = piece
-    return out, nominal_starts_s(len(y), cfg, hop_seconds)
+    return out
 
 
 @lru_cache(maxsize=8)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..embed import none_vectors, segment_images, track_features, track_rng
 from ..onnx_features import export_graph
-from ..spectrogram import SpectrogramConfig, clip_windows, mel_images, nominal_starts_s, window_starts
+from ..spectrogram import SpectrogramConfig, clip_windows, mel_images, nominal_starts_s, window_samples, window_starts
 from .contract import Windows, example_audio, serving_graph, spread_picks
 
 if TYPE_CHECKING:
@@ -56,10 +56,7 @@ class ImageInputs:
     def at(self, input_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(images, their "none" rows) of these windows: what ``clip_windows`` gives them."""
         seg = int(round(self.spec.segment_seconds * self.spec.sample_rate))
-        segments = np.zeros((len(input_idx), seg), dtype=np.float32)
-        for row, s in enumerate(self.starts[input_idx]):
-            piece = self.y[s : s + seg]
-            segments[row, : len(piece)] = piece
+        segments = window_samples(self.y, self.starts[input_idx], seg)
         images = mel_images(segments, self.spec)
         return images, none_vectors(images, self.spec)
 
