@@ -89,11 +89,11 @@ class ImageBuildNetwork:
         return export_graph(self.backbone, segment_images(example_audio(self.spec), self.spec)[0], self.time_axis)
 
     def features_of(self, images: np.ndarray) -> np.ndarray:
-        """The backbone's features, in onnxruntime (exported once, on the first track's images)."""
+        """The backbone's features, in onnxruntime (``graph()``, the workers' graph, opened once)."""
         if self._features is None:
             from ..onnx_features import OnnxFeatures
 
-            self._features = OnnxFeatures(self.backbone, images, time_axis=self.time_axis)
+            self._features = OnnxFeatures.from_graph(self.graph())
         return self._features(images)
 
     def track_features(self, audio: np.ndarray, track_id: str, seed: int) -> dict[str, np.ndarray]:
