@@ -173,16 +173,20 @@ def stage_times(placer, path: Path, repeats: int) -> dict:
         "kNN, 8 embeddings (the song)": lambda: [placer._nearest(e, mean[e], 15) for e in keys],
         "8 maps: kNN + affinities + placement (the song)": lambda: placer.project(mean),
         f"8 maps with the trajectory ({len(starts)} windows + the song)": lambda: placer.project(path_rows),
-        "first answer (Song: 4 windows' inputs and networks, placed), both networks": lambda: first_answer(placer, y),
+        "first answer from the file (its windows decoded, their inputs, networks, placed), both networks":
+            lambda: first_answer(placer, path),
         "place_audio, both networks": lambda: placer.place_audio(y, "x"),
         "place_audio, both networks, trajectory": lambda: placer.place_audio(y, "x", trajectory=True),
     }
     return {k: statistics.median(interleaved({k: fn}, repeats)[k]) for k, fn in stages.items()}
 
 
-def first_answer(placer, y):
-    """What the app shows first for a dropped-in song, on one thread: its first windows, placed."""
-    song = placer.song(y, "x", prepare=False)
+def first_answer(placer, path: Path):
+    """What the app shows first for a dropped-in song, on one thread: its first windows decoded and placed."""
+    try:
+        song = placer.open_file(path, prepare=False, whole=False)  # as the app does: a long file's windows
+    except TypeError:  # a checkout from before: the whole file decoded
+        song = placer.open_file(path, prepare=False)
     try:
         song.prepare(whole=False)  # as the app does: only the first windows' inputs are computed
     except TypeError:  # a checkout from before inputs on demand: the whole song's front ends

@@ -24,7 +24,7 @@ is the same steps on every window at once.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -33,12 +33,41 @@ from .audio import AudioError
 from .placement import Placement
 from .readout import FIRST_WINDOWS, budget_windows, window_votes
 from .serve import OUTPUTS
-from .spectrogram import sounding_windows, thumbnail_from_power
+from .spectrogram import sounding_windows, thumbnail_from_power, window_starts
 
 MAX_INPUTS = 6  # network inputs per task: ~0.2 s of the slowest network on one core, so a queue moves in small steps
 SILENT = "silent: the clip has no sound to place"
 QUIET_PEAK = 1e-3  # -60 dBFS: a recording whose loudest sample is below this heard nothing (a muted microphone)
 QUIET = "silent: nothing louder than -60 dBFS was heard, nothing to place (is the microphone on?)"
+# How far a network's input reaches outside the window it is pooled into: MusiCNN's 3 s patches are centred
+# inside their window, so they start up to 1.5 s before it (tests check every registered network against it).
+INPUT_REACH_S = 2.0
+SAME_SAMPLES = 1e-4  # -80 dBFS: a first answer's stretch further from the whole decode is computed again
+
+
+@dataclass(frozen=True)
+class PartSignal:
+    """A long file decoded only where its first answer listens (``first_spans``): the signal is zero elsewhere.
+
+    windows : the windows whose samples (and their inputs' reach) are decoded.
+    spans : those samples, (start, stop) at the bundle's rate.
+    decode_whole : decodes the whole signal (the path needs every window).
+    """
+
+    windows: np.ndarray
+    spans: list
+    decode_whole: Callable[[], np.ndarray]
+
+
+def first_spans(n_samples: int, spec, k: int = FIRST_WINDOWS) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The windows a first answer of a ``n_samples`` signal hears if every window sounds, and the samples
+    (start, stop) their inputs need (the window and ``INPUT_REACH_S`` on either side)."""
+    starts = window_starts(n_samples, spec)
+    windows = budget_windows(len(starts), k)
+    seg = int(round(spec.segment_seconds * spec.sample_rate))
+    reach = int(round(INPUT_REACH_S * spec.sample_rate))
+    return windows, [(max(0, int(starts[i]) - reach), min(n_samples, int(starts[i]) + seg + reach))
+                     for i in windows]
 
 
 class NetworkWork:
@@ -86,6 +115,10 @@ class NetworkWork:
             self.outputs[k][input_idx] = out[k]
         self.done[input_idx] = True
 
+    def forget(self, window_idx: np.ndarray) -> None:
+        """Compute these windows' inputs again (their samples changed)."""
+        self.done[self.inputs_of(window_idx)] = False
+
     def ready(self) -> np.ndarray:
         """(n_windows,) whether each window's inputs are all computed."""
         if self.pool is None:
@@ -127,13 +160,15 @@ class Song:
     y : the signal (``audio.load_audio``).
     name : shown as the song's name.
     file_duration_s : the whole file's length when ``y`` is only its start.
+    part : set when ``y`` holds only a first answer's stretches; ``complete_tasks`` decodes the rest.
     """
 
-    def __init__(self, placer, y: np.ndarray, name: str, file_duration_s: float | None = None):
+    def __init__(self, placer, y: np.ndarray, name: str, file_duration_s: float | None = None,
+                 part: PartSignal | None = None):
         peak = float(np.max(np.abs(y))) if len(y) else 0.0
         if peak < QUIET_PEAK:  # no direction on a cosine map (digital silence), or only the hiss of a quiet room
             raise AudioError(SILENT if peak == 0.0 else QUIET)
-        self.placer, self.y, self.name, self.file_duration_s = placer, y, name, file_duration_s
+        self.placer, self.y, self.name, self.file_duration_s, self.part = placer, y, name, file_duration_s, part
         self.duration_s = round(len(y) / placer.spec.sample_rate, 3)
         self.work: list[NetworkWork | None] = [None] * len(placer.networks)
         self._positions: dict[str, np.ndarray] = {}  # embedding → (n_windows, 2), NaN until placed
@@ -158,10 +193,31 @@ class Song:
         self.starts_s = self.work[0].starts_s
         self.n_windows = len(self.starts_s)
         self._sounding = sounding_windows(self.y, self.placer.spec)
+        if self.part is not None:  # only the decoded windows can be heard yet
+            self._sounding &= np.isin(np.arange(self.n_windows), self.part.windows)
 
     def complete_tasks(self) -> list[Callable[[], None]]:
-        """The whole song's front ends where only a first answer's inputs were computed (cheaper per input)."""
-        return [lambda w=w, y=self.y: w.complete(y) for w in self.work if w.windows is None]
+        """The whole song's front ends where only a first answer's inputs were computed (cheaper per input);
+        first the whole file's decoding where only the first answer's stretches were decoded."""
+        if self.part is not None:  # every front end then runs again, on the whole signal
+            return [self._decode_whole] + [lambda w=w: w.complete(self.y) for w in self.work]
+        return [lambda w=w: w.complete(self.y) for w in self.work if w.windows is None]
+
+    def _decode_whole(self) -> None:
+        """The whole signal in place of the first answer's stretches; a window whose stretch differs from
+        the whole decode's (float rounding aside) is computed again."""
+        y = self.part.decode_whole()[: len(self.y)]
+        y = np.pad(y, (0, len(self.y) - len(y)))  # the header's length laid out the windows: keep it
+        changed = np.array([w for w, (a, b) in zip(self.part.windows, self.part.spans)
+                            if np.max(np.abs(y[a:b] - self.y[a:b]), initial=0.0) > SAME_SAMPLES], dtype=np.int64)
+        self.y, self.part = y, None
+        self._sounding = sounding_windows(y, self.placer.spec)
+        for w in self.work:
+            w.windows = None  # a front end that ran on the stretches alone
+            w.forget(changed)
+        with self._lock:
+            for positions in self._positions.values():
+                positions[changed] = np.nan
 
     def release(self) -> None:
         """Drop the signal and the network inputs once every window is computed (placing still works)."""

@@ -3,7 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.audio import SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError, audio_duration, load_audio
+from pipeline.audio import (SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError, audio_duration, header_samples, load_audio,
+                           load_spans)
 from tests.synth import tone, write_audio, write_bad_files
 
 MUST_RAISE = {
@@ -152,6 +153,35 @@ def test_offset_is_sample_accurate_in_every_format(tmp_path, ext):
         start = int(offset * 22050)
         part = load_audio(path, offset_seconds=offset, max_seconds=1.0)
         np.testing.assert_allclose(part, full[start : start + 22050], atol=1e-6)
+
+
+@pytest.mark.parametrize("ext, sr, channels", [("mp3", 22050, 1), ("mp3", 44100, 2), ("mp3", 48000, 2),
+                                               ("ogg", 44100, 2), ("flac", 32000, 1), ("wav", 22050, 1)])
+def test_spans_are_the_whole_decodes_samples(tmp_path, ext, sr, channels):
+    # mp3 at 22.05 kHz is the case where a bare seek decodes its first granule wrongly
+    rng = np.random.default_rng(1)
+    noise = (0.3 * rng.standard_normal((40 * sr, channels))).astype(np.float32)
+    path = write_audio(tmp_path / f"noise.{ext}", noise.squeeze(), sr)
+    data = path.read_bytes()
+    full = load_audio(data, filename=path.name)
+    n = header_samples(data, filename=path.name)
+    assert abs(n - len(full)) <= 1
+    spans = [(0, 3 * SAMPLE_RATE), (int(12.3 * SAMPLE_RATE), int(20.1 * SAMPLE_RATE)), (n - SAMPLE_RATE, n)]
+    y = load_spans(data, spans, n, filename=path.name)
+    heard = np.zeros(n, dtype=bool)
+    for a, b in spans:
+        np.testing.assert_allclose(y[a:b], full[a:b], atol=1e-4)  # mpg123 at 22.05 kHz: ≤ 1e-5 apart
+        heard[a:b] = True
+    assert len(y) == n and not y[~heard].any()  # nothing decoded outside the spans
+
+
+def test_spans_past_the_real_end_are_an_error(tmp_path):
+    path = write_audio(tmp_path / "long.flac", tone(60.0, freq=440.0), 22050)
+    data = path.read_bytes()
+    cut = data[: len(data) // 2]  # the header still says 60 s
+    n = header_samples(cut, filename="cut.flac")
+    with pytest.raises(AudioError):
+        load_spans(cut, [(n - SAMPLE_RATE, n)], n, filename="cut.flac")
 
 
 def test_truncated_flac_keeps_what_decodes(tmp_path):

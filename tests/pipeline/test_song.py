@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.audio import AudioError, to_mono
+from pipeline.audio import AudioError, load_audio, to_mono
 from pipeline.cli import main as cli_main
 from pipeline.place import Placer
 from pipeline.readout import FIRST_WINDOWS, budget_windows, readout, window_votes
-from pipeline.song import NetworkWork
+from pipeline.song import INPUT_REACH_S, NetworkWork, PartSignal, first_spans
 from tests.synth import genre_clip, write_audio
 
 SR = 22050
@@ -140,6 +140,74 @@ def test_a_first_answer_computes_only_its_own_inputs(placer, long_signal, monkey
         task()
     song.compute(song.all_windows())
     assert len(seen) == len(set(seen)) and song.placement(song.all_windows()).thumbnail is not None
+
+
+def finish(song):
+    """The rest of a song, as the app's path thread computes it: the whole front ends, then every window."""
+    for task in song.complete_tasks():
+        task()
+    song.compute(song.all_windows())
+    return song.placement(song.all_windows())
+
+
+def assert_same_placement(a, b):
+    assert a.genre == b.genre and a.votes == b.votes and a.n_segments == b.n_segments
+    for e in b.maps:
+        assert a.maps[e]["x"] == pytest.approx(b.maps[e]["x"], abs=1e-4)
+    for wa, wb in zip(a.trajectory, b.trajectory, strict=True):
+        for e in wa["maps"]:
+            np.testing.assert_allclose(list(wa["maps"][e].values()), list(wb["maps"][e].values()), atol=1e-4)
+
+
+def test_a_long_file_first_decodes_only_where_its_first_answer_listens(placer, long_signal, tmp_path, monkeypatch):
+    import pipeline.place as place
+
+    path = write_audio(tmp_path / "long.mp3", np.stack([long_signal, 0.8 * long_signal], axis=1), SR)
+    decoded = []
+    monkeypatch.setattr(place, "load_audio", lambda *a, **k: decoded.append(1) or load_audio(*a, **k))
+    song = placer.open_file(path.read_bytes(), "long.mp3", prepare=False, whole=False)
+    song.prepare(whole=False)
+    first = song.first_windows()
+    assert song.part is not None and first.tolist() == song.part.windows.tolist()
+    song.compute(first)
+    quick = song.placement(first)
+    assert decoded == [] and len(quick.trajectory) == len(first)  # no whole decode for the first answer
+    heard = np.zeros(len(song.y), dtype=bool)
+    for a, b in song.part.spans:
+        heard[a:b] = True
+    assert heard.mean() == pytest.approx(4 * 14 / 80, abs=0.01) and not song.y[~heard].any()  # 4 × (10 s + 2 × 2 s)
+    whole = finish(song)
+    assert decoded == [1] and song.part is None
+    assert_same_placement(whole, placer.place_file(path, trajectory=True))
+
+
+def test_a_stretch_the_whole_decode_disagrees_with_is_computed_again(placer, long_signal, monkeypatch):
+    n = len(long_signal)
+    windows, spans = first_spans(n, placer.spec)
+    partial = np.zeros(n, dtype=np.float32)
+    for a, b in spans:
+        partial[a:b] = long_signal[a:b]
+    a, b = spans[1]
+    partial[a:b] *= 0.5  # as if this stretch had been decoded wrongly
+    song = placer.song(partial, "long.wav", prepare=False, part=PartSignal(windows, spans, lambda: long_signal))
+    song.prepare(whole=False)
+    seen = count_inputs(monkeypatch)
+    song.compute(song.first_windows())
+    first_inputs = list(seen)
+    whole = finish(song)
+    again = [i for i in seen[len(first_inputs):] if i in first_inputs]
+    wrong = {(w.network.name, int(i)) for w in song.work for i in w.inputs_of(windows[1:2])}
+    assert sorted(again) == sorted(wrong)  # the wrong stretch's inputs once more, and nothing else twice
+    assert_same_placement(whole, placer.place_audio(long_signal, "long.wav", trajectory=True))
+
+
+def test_input_reach_covers_every_networks_inputs(placer):
+    for network in placer.networks:
+        source = network.song_inputs(np.zeros(60 * SR, dtype=np.float32))
+        if source.pool is None:  # an input is its window
+            continue
+        patch_s = source.cfg.patch_seconds  # inputs pooled into the windows their centres fall in
+        assert patch_s / 2 <= INPUT_REACH_S, network.name
 
 
 def test_a_silent_song_is_refused_before_any_network_runs(placer, monkeypatch):
