@@ -450,6 +450,12 @@ def breakdown(sizes: list[int], song: Path) -> None:
                     act = partial(page.locator('input[type="file"]').set_input_files,
                                   str(song.with_name(f"{song.stem} {i}.wav")))
                     print(f"{name:>8} upload {i}          : " + timeline(page, cdp, act, STARS, i), flush=True)
+                for label in ["shallow", "deep"]:  # the song is selected: "sounds like" follows the layer
+                    page.wait_for_selector(IDLE)
+                    page.wait_for_timeout(500)
+                    act = partial(page.locator(".st-key-embedding").get_by_text(label, exact=True).click)
+                    print(f"{name:>8} +song → {label:8}: "
+                          + timeline(page, cdp, act, FIRST_X, page.evaluate(FIRST_X, APP_CHART)), flush=True)
                 page.locator(".st-key-remove_songs button").click()
                 page.wait_for_function(f"() => ({STARS})('{APP_CHART}') === 0", timeout=120_000)
                 page.wait_for_selector(IDLE)

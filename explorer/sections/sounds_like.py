@@ -13,7 +13,6 @@ from ..exports import export_button
 from ..keys import N_NEIGHBOURS, SOUNDS_TABLE
 from ..views import export, sounds_like, track_view
 from ..views.map_view import display_name
-from ..views.plotting import CONFIG
 from ..views.section_views import Subject
 
 TABLE = SOUNDS_TABLE
@@ -49,7 +48,7 @@ def show(bundle, subject: Subject, embedding: str, get_placer, file_stem: str, r
     with why_col:
         st.markdown(sounds_like.why_sentence(s.probabilities, ranked, embedding, s.real_genre))
         why = sounds_like.why_frame(s.probabilities, ranked, bundle.labels)
-        st.plotly_chart(sounds_like.why_figure(why, bundle.labels), config=CONFIG, theme=None, key="why")
+        st.html(sounds_like.why_bars(why, bundle.labels))
         st.caption(text.WHY_HELP)
 
     every_layer(lists, s.real_genre or max(s.probabilities, key=s.probabilities.get), embedding)

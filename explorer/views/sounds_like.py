@@ -6,6 +6,7 @@ frames, figures and sentences over those lists, so it is tested without Streamli
 """
 from __future__ import annotations
 
+import html
 from collections import Counter
 
 import numpy as np
@@ -13,7 +14,6 @@ import pandas as pd
 
 from .map_view import display_name
 from .palette import genre_colours
-from .plotting import base_layout, figure
 
 COMPARE_K = 5  # the side-by-side comparison always uses the top 5 of every layer
 
@@ -62,39 +62,38 @@ def why_frame(probabilities: dict, neighbours: list, labels) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
-def why_figure(frame: pd.DataFrame, labels, height: int = 330):
-    """Two bars per genre: the model's probability (solid) and the neighbours' share (striped)."""
+def why_bars(frame: pd.DataFrame, labels) -> str:
+    """Two bars per genre as HTML: the model's probability (solid) and the neighbours' share (striped).
+
+    Plain HTML rather than a Plotly chart: it changes with every layer switch, and a new Plotly chart
+    cost the browser ~45 ms of a ~250 ms switch (bench_app.py --breakdown); these bars cost next to nothing.
+    """
     colours = genre_colours(labels)
-    genres = frame["genre"].tolist()[::-1]  # plotly draws bottom-up: largest on top
-    model = frame["the model hears"].tolist()[::-1]
-    near = frame["nearest clips"].tolist()[::-1]
-    counts = frame["clips"].tolist()[::-1]
     k = max(int(frame["clips"].sum()), 1)
-    bar_colours = [colours.get(g, "#888888") for g in genres]
-    traces = [
-        dict(type="bar", orientation="h", name="the model hears", y=genres, x=model, marker=dict(color=bar_colours),
-             hovertemplate="%{y}: the model gives %{x:.0%}<extra></extra>", meta=dict(kind="why_model"),
-             showlegend=False, offsetgroup="model"),
-        dict(type="bar", orientation="h", name="its nearest clips", y=genres, x=near,
-             marker=dict(color="white", line=dict(color=bar_colours, width=2),
-                         pattern=dict(shape="/", fgcolor=bar_colours, solidity=0.4)),
-             customdata=[[c, k] for c in counts],
-             hovertemplate="%{y}: %{customdata[0]} of the %{customdata[1]} nearest clips<extra></extra>",
-             meta=dict(kind="why_neighbours"), showlegend=False, offsetgroup="neighbours"),
-    ]
-    # legend-only twins in grey: the real bars take each genre's colour
-    traces += [dict(type="bar", orientation="h", name="the model hears", x=[None], y=[None],
-                    marker=dict(color="#666666"), meta=dict(kind="legend"), offsetgroup="model"),
-               dict(type="bar", orientation="h", name="its nearest clips", x=[None], y=[None],
-                    marker=dict(color="white", line=dict(color="#666666", width=2),
-                                pattern=dict(shape="/", fgcolor="#666666", solidity=0.4)), meta=dict(kind="legend"),
-                    offsetgroup="neighbours")]
-    layout = base_layout(height=height, barmode="group", title=dict(text="The model vs. the neighbours"),
-                         xaxis=dict(range=[0, 1.05], tickformat=".0%", showgrid=True),
-                         yaxis=dict(showgrid=False, automargin=True),
-                         legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"),
-                         margin=dict(l=10, r=10, t=40, b=10))
-    return figure(traces, layout)
+    rows = []
+    for g, model, near, n in frame[["genre", "the model hears", "nearest clips", "clips"]].itertuples(index=False):
+        c, name = colours.get(g, "#888888"), html.escape(str(g))
+        rows.append(
+            f'<div class="why-genre">{name}</div>'
+            f'<div class="why-bars"><div class="why-model" title="{name}: the model gives {model:.0%}" '
+            f'style="width:{100 * model:.1f}%;background:{c}"></div><span>{model:.0%}</span>'
+            f'<div class="why-near" title="{name}: {n} of the {k} nearest clips" style="width:{100 * near:.1f}%;'
+            f'border-color:{c};{"" if n else "border-width:0;"}'
+            f'background:repeating-linear-gradient(45deg,{c}99 0 3px,#fff 3px 6px)"></div>'
+            f"<span>{n} of {k}</span></div>")
+    legend = ('<div class="why-legend"><i class="why-model" style="background:#666"></i> the model hears '
+              '<i class="why-near" style="border-color:#666;background:repeating-linear-gradient(45deg,#6669 0 3px,'
+              '#fff 3px 6px)"></i> its nearest clips</div>')
+    return f"<style>{WHY_CSS}</style><div class='why'><b>The model vs. the neighbours</b>{legend}" \
+           f"<div class='why-grid'>{''.join(rows)}</div></div>"
+
+
+WHY_CSS = """.why{font-size:.95rem}.why-legend{margin:.2rem 0 .5rem;color:#555}
+.why-legend i{display:inline-block;width:1.2em;height:.8em;margin:0 .2em 0 .6em;vertical-align:middle}
+.why-grid{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .6rem;align-items:center}
+.why-bars{display:grid;grid-template-columns:1fr 4.5em;row-gap:2px;align-items:center}
+.why-bars span{font-size:.8rem;color:#444;padding-left:.3em}
+.why-model,.why-near{height:.8em;min-width:1px;box-sizing:border-box}.why-near{border:2px solid}"""
 
 
 def why_sentence(probabilities: dict, neighbours: list, embedding: str, real_genre: str | None = None) -> str:

@@ -6,7 +6,6 @@ import pytest
 
 from explorer.views import sounds_like
 from tests.explorer.fakes import fake_placement
-from tests.explorer.test_views import validated
 
 
 def test_neighbour_lists_rank_every_embedding_and_exclude_the_clip(bundle, placer):
@@ -34,9 +33,12 @@ def test_ranked_frame_and_the_why(bundle):
     why = sounds_like.why_frame(probs, ns, bundle.labels)
     assert why["genre"].tolist()[0] == "blues" and why["nearest clips"].sum() == pytest.approx(1.0)
     assert set(why["genre"]) == {"blues", "jazz", "rock"} and why["clips"].sum() == 5
-    fig = validated(sounds_like.why_figure(why, bundle.labels))
-    assert [t.meta["kind"] for t in fig.data] == ["why_model", "why_neighbours", "legend", "legend"]
-    assert fig.data[0].y[-1] == "blues" and not fig.data[0].showlegend and fig.data[2].marker.color == "#666666"
+    bars = sounds_like.why_bars(why, bundle.labels)
+    assert bars.count('class="why-model"') == bars.count('class="why-near"') == 3 + 1  # a pair per genre, legend
+    assert bars.index(">blues<") < bars.index(">jazz<") < bars.index(">rock<")  # the strongest on top
+    assert "width:70.0%" in bars and "3 of 5" in bars and "the model gives 70%" in bars
+    odd = sounds_like.why_bars(why.assign(genre=["<b>x</b>", "jazz", "rock"]), bundle.labels)
+    assert "<b>x</b>" not in odd and "&lt;b&gt;x&lt;/b&gt;" in odd  # a genre name is shown as text
     agree = sounds_like.why_sentence(probs, ns, "deep", real_genre="blues")
     assert "3 of the 5" in agree and "agrees" in agree and "real genre is **blues**" in agree
     jazzy = [{**n, "genre": "jazz"} for n in ns[:3]] + ns[3:]

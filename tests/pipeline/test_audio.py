@@ -3,8 +3,15 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.audio import (SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError, audio_duration, header_samples, load_audio,
-                           load_spans)
+from pipeline.audio import (
+    SAMPLE_RATE,
+    SUPPORTED_EXTENSIONS,
+    AudioError,
+    audio_duration,
+    header_samples,
+    load_audio,
+    load_spans,
+)
 from tests.synth import tone, write_audio, write_bad_files
 
 MUST_RAISE = {
