@@ -89,10 +89,11 @@ def rerun_fragments(fragments) -> None:
 
 
 def with_path_progress(fragments) -> list:
-    """The fragments to rerun, and the sidebar's path progress while a song's path is computed (see
-    ``path_progress_box``: without it the page would not update when the path is done)."""
+    """The fragments to rerun, and then the sidebar's path progress while a song's path is computed (see
+    ``path_progress_box``: without it the page would not update when the path is done); last, so the map
+    the user asked for is sent first."""
     pending = upload.pending(st.session_state.get(keys.UPLOADS, {}).values())
-    return ([keys.PATH_FRAGMENT] if pending else []) + list(fragments)
+    return list(fragments) + ([keys.PATH_FRAGMENT] if pending else [])
 
 
 def remove_all_songs() -> None:
