@@ -11,6 +11,7 @@ deleted and its songs' background work cancelled. Every sweep also removes expor
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import shutil
 import threading
@@ -18,8 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import memory
+
 log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # how often ended sessions are looked for
+TRIM_EVERY = 12  # sweeps: free heap memory goes back to the system once a minute (explorer.memory)
 DEFAULT_TTL_S = 120.0  # Streamlit's default server.disconnectedSessionTTL
 
 
@@ -105,6 +109,7 @@ def runtime_sweep() -> list[str]:
     ended = sweep(runtime.get_instance().is_active_session, ttl, prune_exports=lambda f: prune(f / EXPORTS))
     if ended:  # their states are garbage now; cycles among them wait for a full collection otherwise
         gc.collect()
+        memory.release_free_memory()  # and what they held goes back to the system
         log.info("released %d ended session(s)", len(ended))
     return ended
 
@@ -116,10 +121,12 @@ def start(every_s: float = SWEEP_S) -> None:
             return
 
         def loop():
-            while True:
+            for n in itertools.count(1):
                 time.sleep(every_s)
                 try:
                     runtime_sweep()
+                    if n % TRIM_EVERY == 0:  # songs removed and paths finished in sessions that go on
+                        memory.release_free_memory()
                 except Exception:  # the sweep must never stop the server
                     log.exception("the sessions' sweep failed")
 
