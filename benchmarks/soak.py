@@ -135,11 +135,15 @@ _sr.ScriptRunner._run_script = _timed_run
 import explorer.placing as _placing
 _start = _placing.Placing.start
 def _timed_start(self, *a, **k):
-    t0 = _time.perf_counter()
+    t0, job = _time.perf_counter(), None
     try:
-        return _start(self, *a, **k)
+        job = _start(self, *a, **k)
+        return job
     finally:
-        sys.stdout.write(f"SOAK-TIME place {_time.perf_counter() - t0:.4f}\\n")
+        parts = [f"SOAK-TIME place {_time.perf_counter() - t0:.4f}\\n"]
+        if job is not None:  # of it: waiting behind other songs, and the CPU the first answer used
+            parts += [f"SOAK-TIME place-waited {job.waited_s:.4f}\\n", f"SOAK-TIME place-cpu {job.cpu_s:.4f}\\n"]
+        sys.stdout.write("".join(parts))
         sys.stdout.flush()
 _placing.Placing.start = _timed_start
 import ctypes, gc, signal
@@ -151,7 +155,8 @@ signal.signal(signal.SIGUSR1, trim)
 from streamlit.web import cli
 sys.argv = ["streamlit", "run", sys.argv[1], "--server.port", sys.argv[2], "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.disconnectedSessionTTL", "10"] + sys.argv[3:]  # closed sessions are dropped 10 s later
+            "--server.disconnectedSessionTTL", "10",  # closed sessions are dropped 10 s later
+            "--server.fileWatcherType", "none"] + sys.argv[3:]  # as a class's server: an edit does not reload it
 sys.exit(cli.main())
 """
 
@@ -181,6 +186,25 @@ def rss_mb(pid: int) -> float:
     """Resident memory of a process in MB, from /proc (no psutil)."""
     match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
     return int(match.group(1)) / 1024
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU seconds the process has used, CPU seconds the whole machine has been busy), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    machine = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (int(fields[11]) + int(fields[12])) / tick, (sum(machine) - machine[3] - machine[4]) / tick
+
+
+def cpu_share(cpu: list, start: float, end: float) -> str:
+    """The server's CPU and everything else's (the browsers, this script) between two moments of the run."""
+    if not cpu:
+        return "no samples"
+    a = min(cpu, key=lambda r: abs(r[0] - start))
+    b = min(cpu, key=lambda r: abs(r[0] - end))
+    server, busy = b[1] - a[1], max(b[2] - a[2], 1e-9)
+    return (f"server {server:.0f} core-s, everything else {busy - server:.0f} core-s (the browsers, this script): "
+            f"the server had {server / busy:.0%} of the busy CPU")
 
 
 def held_bytes(url: str) -> dict[str, float]:
@@ -445,7 +469,7 @@ def server_times(lines: list[str]) -> list[str]:
     """The server's own time per script run (by kind) and per placement (``Placing.start``: decode, queue and
     first answer), from the SOAK-TIME lines the server printed."""
     times: dict[str, list[float]] = {}
-    for m in re.finditer(r"SOAK-TIME (place|run \w+) (\d+\.\d{4})", "".join(lines)):  # robust to interleaving
+    for m in re.finditer(r"SOAK-TIME (place(?:-\w+)?|run \w+) (\d+\.\d{4})", "".join(lines)):  # interleaved
         times.setdefault(m.group(1), []).append(float(m.group(2)))
     out = []
     for what, values in sorted(times.items()):
@@ -501,6 +525,7 @@ def main() -> int:
     threading.Thread(target=pump, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     samples: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float, float]] = []  # (when, server CPU s, machine busy CPU s)
     stores: list[tuple[float, dict]] = []  # what Streamlit itself holds, every 30 s
     stop = threading.Event()
     try:
@@ -520,6 +545,7 @@ def main() -> int:
             i = 0
             while not stop.is_set() and proc.poll() is None:
                 samples.append((time.monotonic(), rss_mb(proc.pid)))
+                cpu.append((time.monotonic(), *cpu_seconds(proc.pid)))
                 if i % 30 == 0:
                     stores.append((time.monotonic(), held_bytes(url)))
                 i += 1
@@ -577,6 +603,7 @@ def main() -> int:
           f"{statistics.mean(timed[-third:]):.0f} MB ({len(timed)} samples, 1 per second)")
     marks = [(t - run_start, v) for t, v in samples if run_start <= t <= run_end][::30]
     print("server RSS every 30 s   " + ", ".join(f"{t:.0f}s {v:.0f}" for t, v in marks) + " (MB)")
+    print(f"CPU in the timed run     {cpu_share(cpu, run_start, run_end)}")
     for t, stored in stores:
         if run_start <= t <= run_end + 30:
             print(f"streamlit holds at {t - run_start:4.0f}s  " + (", ".join(

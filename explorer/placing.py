@@ -75,6 +75,8 @@ class SongJob:
     first: object  # pipeline.placement.Placement of the first windows
     final: Future  # → Placement of every window
     cancelled: threading.Event = field(default_factory=threading.Event)
+    waited_s: float = 0.0  # the first answer's time in the queue, behind other songs
+    cpu_s: float = 0.0  # CPU seconds the first answer used (decoding, front ends, networks), on every thread
 
     def progress(self) -> tuple[int, int]:
         """(windows computed, windows in the song)."""
@@ -107,11 +109,15 @@ class Placing:
         with self._lock:
             return sum(1 for n in self._waiting if n < number)
 
-    def _run_first(self, number: int, tasks: list, progress=None) -> None:
-        """Run tasks on the first-answer threads; while they wait, tell ``progress`` how many songs are ahead."""
+    def _run_first(self, number: int, tasks: list, progress=None) -> tuple[float, float]:
+        """Run tasks on the first-answer threads; while they wait, tell ``progress`` how many songs are ahead.
+
+        Returns (seconds before the first task started, CPU seconds the tasks used).
+        """
         with self._lock:
             self._waiting[number] = self._waiting.get(number, 0) + len(tasks)
-        futures = [self._first.submit(self._finish_one, number, t) for t in tasks]
+        submitted, started, cpu = time.perf_counter(), [], []
+        futures = [self._first.submit(self._finish_one, number, t, started, cpu) for t in tasks]
         pending = futures
         while pending:
             done, pending = wait(pending, timeout=WAIT_STEP_S, return_when=FIRST_EXCEPTION)
@@ -125,11 +131,15 @@ class Placing:
             f.cancel()
             if f.done() and not f.cancelled() and f.exception():
                 raise f.exception()
+        return (min(started) - submitted if started else 0.0), sum(cpu)
 
-    def _finish_one(self, number: int, task) -> None:
+    def _finish_one(self, number: int, task, started: list, cpu: list) -> None:
+        started.append(time.perf_counter())
+        t0 = time.thread_time()
         try:
             task()
         finally:
+            cpu.append(time.thread_time() - t0)
             with self._lock:
                 if number in self._waiting:
                     self._waiting[number] -= 1
@@ -145,12 +155,14 @@ class Placing:
         """
         number = next(self._order)
         shortest = {} if min_seconds is None else {"min_seconds": min_seconds}
+        cpu0 = time.thread_time()
         song = placer.open_file(source, filename, max_bytes, prepare=False, whole=False, **shortest)
-        self._run_first(number, song.prepare_tasks(whole=False), progress)  # where the inputs are, none computed
+        steps = [self._run_first(number, song.prepare_tasks(whole=False), progress)]  # where the inputs are
         song.prepare(whole=False)
         first = song.first_windows()
-        self._run_first(number, song.tasks(first, FIRST_TASK_INPUTS), progress)
-        job = SongJob(song, song.placement(first), Future())
+        steps.append(self._run_first(number, song.tasks(first, FIRST_TASK_INPUTS), progress))
+        job = SongJob(song, song.placement(first), Future(), waited_s=sum(w for w, _ in steps),
+                      cpu_s=time.thread_time() - cpu0 + sum(c for _, c in steps))
         if song.computed() == song.n_windows:  # a short clip: the first answer heard all of it
             job.final.set_result(job.first)
             song.release()

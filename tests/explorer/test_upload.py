@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -92,17 +93,24 @@ def test_songs_that_arrive_together_are_answered_in_order():
     from explorer.placing import Placing
 
     placing = Placing(workers=1)
-    gate, seen = threading.Event(), []
-    first = threading.Thread(target=placing._run_first, args=(0, [gate.wait]))
+    gate, seen, took = threading.Event(), [], {}
+
+    def run(number, tasks, progress=None):
+        took[number] = placing._run_first(number, tasks, progress)  # (seconds waited, CPU seconds)
+
+    first = threading.Thread(target=run, args=(0, [gate.wait]))
     first.start()
     wait_until(lambda: placing.ahead(1) == 1)  # song 0 is being answered: one song ahead of song 1
-    second = threading.Thread(target=placing._run_first, args=(1, [lambda: None], seen.append))
+    second = threading.Thread(target=run, args=(1, [lambda: sum(range(10**7))], seen.append))
     second.start()
     wait_until(lambda: seen)  # song 1 is told, while it waits, that one song is ahead
     assert seen[0] == 1 and placing.ahead(2) == 2
+    time.sleep(0.3)
     gate.set()
     first.join(10), second.join(10)
     assert placing.ahead(2) == 0
+    assert took[0][0] < 0.3 <= took[1][0]  # song 1 waited behind song 0
+    assert took[0][1] < took[1][1]  # song 0 waited on a gate (next to no CPU); song 1 computed
 
 
 def test_a_path_waits_for_running_pages_but_not_forever(monkeypatch):
