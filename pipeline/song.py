@@ -39,8 +39,8 @@ MAX_INPUTS = 6  # network inputs per task: ~0.2 s of the slowest network on one 
 SILENT = "silent: the clip has no sound to place"
 QUIET_PEAK = 1e-3  # -60 dBFS: a recording whose loudest sample is below this heard nothing (a muted microphone)
 QUIET = "silent: nothing louder than -60 dBFS was heard, nothing to place (is the microphone on?)"
-# How far a network's input reaches outside the window it is pooled into: MusiCNN's 3 s patches are centred
-# inside their window, so they start up to 1.5 s before it (tests check every registered network against it).
+# How far a network's input reaches outside the window it is pooled into: a 3 s patch centred inside its window
+# starts up to 1.5 s before it (tests check every registered network against it).
 INPUT_REACH_S = 2.0
 SAME_SAMPLES = 1e-4  # -80 dBFS: a first answer's stretch further from the whole decode is computed again
 
