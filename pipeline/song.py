@@ -15,6 +15,10 @@ answer does not wait for it:
 3. ``placement(windows)`` is the song as those windows hear it: their mean
    vectors placed on every map, their genre and each window's, their path.
 
+A long file can come decoded only where its first answer listens (``PartSignal``,
+``Placer.open_file(whole=False)``): the signal is zero elsewhere until
+``complete_tasks`` decodes the whole file, first of all.
+
 The app prepares with ``whole=False``, asks for ``first_windows()``
 (``readout.FIRST_WINDOWS`` spread over the song), shows that placement at
 once, and computes the rest in the background; the windows already placed keep their positions (a new point on a
