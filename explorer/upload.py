@@ -7,8 +7,11 @@ from the uploader removes its star.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline.audio import SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError
@@ -19,25 +22,63 @@ _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, au, mp3 or ogg"
 DEFAULT_MAX_MB = 50
 RECORDING_MIN_S = 5.0  # a recording from the room: shorter ones are refused ("too short")
+RECORDING_MAX_S = 30.0  # the recorder stops by itself after this long
 # the pipeline's own rate: a recording keeps all the networks hear (Streamlit's default, 16 kHz, cuts above 8 kHz)
 RECORDING_SAMPLE_RATE = SAMPLE_RATE
 RECORDING_NAME = "room recording.wav"
+# the longest WAV the recorder can send: 30 s (and a second's margin) of 16-bit mono at a device's 96 kHz
+RECORDING_MAX_BYTES = 44 + 2 * 96_000 * int(RECORDING_MAX_S + 1)
+
+
+class RecordingError(ValueError):
+    """What the recorder sent is not a recording (its one-line reason)."""
+
+
+def recorder_clip(state) -> dict | None:
+    """The recorder's last clip (``{"id", "wav", …}``) in its component state (``explorer.recorder``), or None."""
+    clip = state.get("clip") if isinstance(state, Mapping) else None
+    return clip if isinstance(clip, dict) else None
+
+
+def recorded_wav(clip: dict) -> bytes:
+    """The WAV bytes of a recorder clip (``wav``: base64); ``RecordingError`` when they are not a short WAV."""
+    text = clip.get("wav") if isinstance(clip, dict) else None
+    if not isinstance(text, str) or not text:
+        raise RecordingError("the recorder sent no audio")
+    if len(text) > 4 * (RECORDING_MAX_BYTES // 3 + 1):
+        raise RecordingError(f"the recording is longer than {RECORDING_MAX_S:.0f} s")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RecordingError("the recorder sent audio that is not base64") from None
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise RecordingError("the recorder sent audio that is not a WAV file")
+    return data
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A recording from the microphone (``st.audio_input``'s file), dropped in like an uploaded file."""
+    """A recording from the microphone, dropped in like an uploaded file.
 
-    file: object  # Streamlit's UploadedFile of the recording (a WAV)
+    ``file``: the recorder's component state (``explorer.recorder``: its ``clip``, a WAV in base64), or an
+    uploaded file (``file_id``, ``getvalue()``). A state without a clip has ``file_id`` "" (matches no song).
+    """
+
+    file: object
     name: str = RECORDING_NAME
     min_seconds: float = RECORDING_MIN_S
 
     @property
     def file_id(self) -> str:
-        return self.file.file_id
+        if not isinstance(self.file, Mapping):  # (a component state answers any attribute, with None)
+            return self.file.file_id
+        clip = recorder_clip(self.file)
+        return f"recording-{clip.get('id')}" if clip else ""
 
     def getvalue(self) -> bytes:
-        return self.file.getvalue()
+        if not isinstance(self.file, Mapping):
+            return self.file.getvalue()
+        return recorded_wav(recorder_clip(self.file))
 
 
 @dataclass
