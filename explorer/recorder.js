@@ -124,6 +124,7 @@ function makeRecorder(root, limitS) {
   }
   function stop() {
     if (!rec.on) return;
+    rec.stoppedAt = performance.now();
     const blocks = rec.blocks, rate = rec.ctx.sampleRate;
     rec.blocks = null;
     rec.on = false;
@@ -133,7 +134,10 @@ function makeRecorder(root, limitS) {
     clock.textContent = `${(n / rate).toFixed(1)} s recorded`;
     rec.count += 1;
     const id = `${Date.now().toString(36)}-${rec.count}`;
-    root.__setState("clip", { id, rate, seconds: n / rate, wav: base64(wavBytes(blocks, rate)) });
+    const wav = base64(wavBytes(blocks, rate));
+    root.__setState("clip", { id, rate, seconds: n / rate, wav });
+    // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
+    window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };
   }
   button.addEventListener("click", () => (rec.on ? stop() : start()));
   show();
