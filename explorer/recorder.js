@@ -1,8 +1,9 @@
 // The sidebar's microphone recorder (Streamlit component v2, explorer/recorder.py).
 // While recording, the microphone's samples are kept as 16-bit mono PCM (an AudioWorklet hands them over in
 // blocks); on "Stop recording" they become a WAV at once (a 44-byte header in front) and go to Python as the
-// component's state value "clip" ({id, wav: base64, rate, seconds}): no decoding, resampling or encoding is
-// left to do after the stop, and nothing is fetched from the network (the worklet's code is a Blob).
+// component's trigger value "clip" ({id, wav: base64, rate, seconds}): no decoding, resampling or encoding is
+// left to do after the stop, and nothing is fetched from the network (the worklet's code is a Blob). A trigger,
+// not a state value: the browser sends every state value again with each rerun, the WAV would go up each time.
 const RATE = 22050; // the pipeline's rate; a browser that cannot record at it records at the device's rate
 const BLOCK = 1024; // samples per message from the worklet (the last, partial block is left out: < 50 ms)
 
@@ -135,7 +136,7 @@ function makeRecorder(root, limitS) {
     rec.count += 1;
     const id = `${Date.now().toString(36)}-${rec.count}`;
     const wav = base64(wavBytes(blocks, rate));
-    root.__setState("clip", { id, rate, seconds: n / rate, wav });
+    root.__setTrigger("clip", { id, rate, seconds: n / rate, wav });
     // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
     window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };
   }
@@ -144,9 +145,9 @@ function makeRecorder(root, limitS) {
   return rec;
 }
 
-export default function ({ parentElement, data, setStateValue }) {
+export default function ({ parentElement, data, setTriggerValue }) {
   const root = parentElement.querySelector(".recorder");
-  root.__setState = setStateValue; // the newest run's
+  root.__setTrigger = setTriggerValue; // the newest run's
   if (!root.__recorder) root.__recorder = makeRecorder(root, (data && data.limit_s) || 30);
   root.querySelector(".label").textContent = (data && data.label) || "";
   root.querySelector("button").title = (data && data.help) || "";

@@ -1,12 +1,13 @@
 """The sidebar's microphone recorder (Streamlit component v2; its script is ``recorder.js``).
 
-``st.audio_input`` records a compressed stream and, after "Stop", decodes, resamples and encodes it as a WAV in
-the browser before uploading it: 0.3-0.4 s between the stop and the start of the placement. This recorder keeps
-the microphone's samples as 16-bit PCM while it records (at the pipeline's 22 050 Hz where the browser allows),
-so on "Stop" the WAV is ready and goes to Python at once as the component's state (base64 in JSON, on the
-page's websocket). The recording is then placed through ``upload.Recording`` like a dropped-in file.
-It shows the seconds recorded, stops by itself at ``upload.RECORDING_MAX_S`` and says in one line when the
-microphone is denied, missing or unreachable (a page over plain http on another machine).
+``st.audio_input`` records a compressed stream and, after "Stop", decodes, resamples and encodes it as a WAV in the
+browser before uploading it (stop → star 1.2-1.6× an upload's, benchmarks/bench_teach.py --record). This recorder
+keeps the microphone's samples as 16-bit PCM while it records (at the pipeline's 22 050 Hz where the browser
+allows), so on "Stop" the WAV is ready and goes to Python at once as the component's trigger value (base64 in JSON,
+on the page's websocket; a state value would go up again with every rerun). The recording is then placed through
+``upload.Recording`` like a dropped-in file. It shows the seconds recorded, stops by itself at
+``upload.RECORDING_MAX_S`` and says in one line when the microphone is denied, missing or unreachable (a page over
+plain http on another machine).
 """
 from __future__ import annotations
 
@@ -39,26 +40,36 @@ button.on::before { content: "\\25A0  "; color: white; }
 """
 
 _recorder = st.components.v2.component("genre_map_recorder", html=HTML, css=CSS, js=SCRIPT.read_text())
+KEPT = "recorder_kept"  # session state: {recorder key: its last Recording, or why the last clip was refused}
 
 
 def _ignore() -> None:
-    """A state value needs a callback to be kept; the full run that follows reads it."""
+    """A trigger value needs a callback; the full run that follows reads it."""
 
 
 def recorder(label: str, key: str, help: str = "") -> upload.Recording | None:
     """The recorder with ``label`` (and ``help`` on its button); its last recording (placed like an upload),
     or None before one.
 
-    A clip that is not a WAV (a damaged or forged message) is said in one line under the recorder.
+    The clip arrives once (a trigger value) and is kept in the session under the recorder's key, so a new
+    round of the uploader ("remove all my songs") starts without it. A clip that is not a WAV (a damaged or
+    forged message) is said in one line under the recorder.
     """
-    state = _recorder(data={"label": label, "help": help, "limit_s": upload.RECORDING_MAX_S}, key=key,
-                      default={"clip": None}, on_clip_change=_ignore)
-    clip = upload.recorder_clip(state)
-    if clip is None:
-        return None
-    try:
-        upload.recorded_wav(clip)
-    except upload.RecordingError as e:
-        st.error(f"The recording could not be used: {e}.")
-        return None
-    return upload.Recording(state)
+    result = _recorder(data={"label": label, "help": help, "limit_s": upload.RECORDING_MAX_S}, key=key,
+                       on_clip_change=_ignore)
+    clip = upload.recorder_clip(result)
+    if clip is not None:
+        try:
+            st.session_state[KEPT] = {key: upload.Recording(upload.RecordedClip.from_clip(clip))}
+        except upload.RecordingError as e:
+            st.session_state[KEPT] = {key: f"The recording could not be used: {e}."}
+    kept = st.session_state.get(KEPT, {}).get(key)
+    if isinstance(kept, str):
+        st.error(kept)
+    return last_recording(key)
+
+
+def last_recording(key: str) -> upload.Recording | None:
+    """The last recording recorder ``key`` sent (its bytes play in the detail panel), or None."""
+    kept = st.session_state.get(KEPT, {}).get(key)
+    return kept if isinstance(kept, upload.Recording) else None

@@ -57,11 +57,34 @@ def recorded_wav(clip: dict) -> bytes:
 
 
 @dataclass(frozen=True)
+class RecordedClip:
+    """One recording the recorder sent: its id and WAV bytes (an uploaded file's ``file_id`` and ``getvalue``)."""
+
+    id: str
+    data: bytes
+
+    @classmethod
+    def from_clip(cls, clip: dict) -> RecordedClip:
+        """The recorder's clip (``{"id", "wav": base64, …}``); ``RecordingError`` when it is not one."""
+        data = recorded_wav(clip)
+        if not isinstance(clip.get("id"), str) or not 0 < len(clip["id"]) <= 64:
+            raise RecordingError("the recorder sent a recording without an id")
+        return cls(clip["id"], data)
+
+    @property
+    def file_id(self) -> str:
+        return f"recording-{self.id}"
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True)
 class Recording:
     """A recording from the microphone, dropped in like an uploaded file.
 
-    ``file``: the recorder's component state (``explorer.recorder``: its ``clip``, a WAV in base64), or an
-    uploaded file (``file_id``, ``getvalue()``). A state without a clip has ``file_id`` "" (matches no song).
+    ``file``: a ``RecordedClip`` (``explorer.recorder``) or an uploaded file (``file_id``, ``getvalue()``). A
+    recorder's component state (a mapping) matches no song: its clip is sent once and kept as a RecordedClip.
     """
 
     file: object
@@ -70,15 +93,12 @@ class Recording:
 
     @property
     def file_id(self) -> str:
-        if not isinstance(self.file, Mapping):  # (a component state answers any attribute, with None)
-            return self.file.file_id
-        clip = recorder_clip(self.file)
-        return f"recording-{clip.get('id')}" if clip else ""
+        return "" if isinstance(self.file, Mapping) else self.file.file_id
 
     def getvalue(self) -> bytes:
-        if not isinstance(self.file, Mapping):
-            return self.file.getvalue()
-        return recorded_wav(recorder_clip(self.file))
+        if isinstance(self.file, Mapping):
+            raise RecordingError("a recorder's state holds no recording")
+        return self.file.getvalue()
 
 
 @dataclass
