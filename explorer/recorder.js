@@ -61,16 +61,14 @@ function whyNot(err) {
   return `The microphone could not be started (${name || err}).`;
 }
 
-async function openContext(stream) {
+function openSource(ctx, stream) {
   // Chrome resamples the microphone to the context's rate; Firefox refuses a rate other than the device's
-  for (const options of [{ sampleRate: RATE }, {}]) {
-    const ctx = new AudioContext(options);
-    try {
-      return [ctx, ctx.createMediaStreamSource(stream)];
-    } catch (e) {
-      await ctx.close();
-      if (!options.sampleRate) throw e;
-    }
+  try {
+    return [ctx, ctx.createMediaStreamSource(stream)];
+  } catch (e) {
+    ctx.close();
+    const own = new AudioContext();
+    return [own, own.createMediaStreamSource(stream)];
   }
 }
 
@@ -96,16 +94,25 @@ function makeRecorder(root, limitS) {
       note.textContent = "This page cannot reach a microphone: open it over https (or on localhost).";
       return;
     }
+    try { // made in the click: browsers start audio on a gesture; some refuse a rate of our own
+      rec.ctx = new AudioContext({ sampleRate: RATE });
+    } catch (e) {
+      rec.ctx = new AudioContext();
+    }
+    rec.starting = true;
     try {
       rec.stream = await navigator.mediaDevices.getUserMedia({ audio: {
         channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
-      [rec.ctx, rec.source] = await openContext(rec.stream);
+      [rec.ctx, rec.source] = openSource(rec.ctx, rec.stream);
+      await rec.ctx.resume();
       await rec.ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" })));
       rec.node = new AudioWorkletNode(rec.ctx, "genre-map-pcm");
     } catch (e) {
       release();
       note.textContent = whyNot(e);
       return;
+    } finally {
+      rec.starting = false;
     }
     rec.blocks = [];
     rec.node.port.onmessage = (m) => { if (rec.blocks) rec.blocks.push(toInt16(m.data)); };
@@ -140,7 +147,7 @@ function makeRecorder(root, limitS) {
     // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
     window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };
   }
-  button.addEventListener("click", () => (rec.on ? stop() : start()));
+  button.addEventListener("click", () => (rec.on ? stop() : rec.starting || start()));
   show();
   return rec;
 }
