@@ -136,7 +136,7 @@ function makeRecorder(root, limitS) {
     const blocks = rec.blocks, rate = rec.ctx.sampleRate;
     rec.blocks = null;
     rec.on = false;
-    release();
+    clearInterval(rec.timer);
     show();
     const n = blocks.reduce((s, b) => s + b.length, 0);
     clock.textContent = `${(n / rate).toFixed(1)} s recorded`;
@@ -146,6 +146,7 @@ function makeRecorder(root, limitS) {
     root.__setTrigger("clip", { id, rate, seconds: n / rate, wav });
     // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
     window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };
+    setTimeout(release, 0); // the microphone and audio thread are let go once the WAV has left
   }
   button.addEventListener("click", () => (rec.on ? stop() : rec.starting || start()));
   show();
