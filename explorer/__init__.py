@@ -8,6 +8,7 @@ Where things are::
     explorer/views/        pure figure and frame builders (no Streamlit import; tested without a browser)
     explorer/session.py    the set-up of every run: collection, view in the URL; callbacks
     explorer/sidebar.py    the sidebar's songs: uploader, recorder, one line per song, the paths' progress
+    explorer/recorder.py   the microphone recorder (component + recorder.js): a WAV ready the moment it stops
     explorer/keys.py       every session-state, widget, fragment and chart key
     explorer/state.py      which bundle, opened once per process (lazily: ``load_bundle(lazy=True)``), and the
                            background Placer

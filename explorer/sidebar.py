@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import keys, sessions_sweep, state, text, upload
+from . import keys, recorder, sessions_sweep, state, text, upload
 from .session import Context, recorder_key, remove_all_songs, select, uploader_key
 from .views.map_view import UPLOAD_PREFIX
 
@@ -22,9 +22,8 @@ def songs_sidebar(ctx: Context) -> None:
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
                              key=uploader_key(), help=text.UPLOAD_HELP)
-    recording = st.audio_input(text.RECORD_LABEL, sample_rate=upload.RECORDING_SAMPLE_RATE, key=recorder_key(),
-                               help=text.RECORD_HELP)
-    files = [*(files or []), *([upload.Recording(recording)] if recording is not None else [])]
+    recording = recorder.recorder(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
+    files = [*(files or []), *([recording] if recording is not None else [])]
     queue = st.empty()
     with st.spinner("Listening to your song…"):
         results, new = upload.sync_uploads(files, ss[keys.UPLOADS], lambda: state.get_placer(ctx.path),

@@ -90,7 +90,7 @@ UPLOAD_HELP = ("Your song is cut into 10-second windows, each window goes throug
                "one most windows choose. Nothing is stored after you close the page.")
 
 RECORD_LABEL = "…or record it from the room (5–30 s)"
-RECORD_HELP = ("Play a song near the microphone (from a phone, say), press the microphone, and stop after 5 to 30 "
+RECORD_HELP = ("Play a song near the microphone (from a phone, say), press Record, and stop after 5 to 30 "
                "seconds: the recording is placed like a dropped-in file.")
 
 SIMILARITY_HELP = (

@@ -7,8 +7,11 @@ from the uploader removes its star.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline.audio import SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError
@@ -19,24 +22,82 @@ _FORMATS = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, au, mp3 or ogg"
 DEFAULT_MAX_MB = 50
 RECORDING_MIN_S = 5.0  # a recording from the room: shorter ones are refused ("too short")
+RECORDING_MAX_S = 30.0  # the recorder stops by itself after this long
 # the pipeline's own rate: a recording keeps all the networks hear (Streamlit's default, 16 kHz, cuts above 8 kHz)
 RECORDING_SAMPLE_RATE = SAMPLE_RATE
 RECORDING_NAME = "room recording.wav"
+# the longest WAV the recorder can send: 30 s (and a second's margin) of 16-bit mono at a device's 96 kHz
+RECORDING_MAX_BYTES = 44 + 2 * 96_000 * int(RECORDING_MAX_S + 1)
+
+
+class RecordingError(ValueError):
+    """What the recorder sent is not a recording (its one-line reason)."""
+
+
+def recorder_clip(state) -> dict | None:
+    """The recorder's last clip (``{"id", "wav", …}``) in its component state (``explorer.recorder``), or None."""
+    clip = state.get("clip") if isinstance(state, Mapping) else None
+    return clip if isinstance(clip, dict) else None
+
+
+def recorded_wav(clip: dict) -> bytes:
+    """The WAV bytes of a recorder clip (``wav``: base64); ``RecordingError`` when they are not a short WAV."""
+    text = clip.get("wav") if isinstance(clip, dict) else None
+    if not isinstance(text, str) or not text:
+        raise RecordingError("the recorder sent no audio")
+    if len(text) > 4 * (RECORDING_MAX_BYTES // 3 + 1):
+        raise RecordingError(f"the recording is longer than {RECORDING_MAX_S:.0f} s")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RecordingError("the recorder sent audio that is not base64") from None
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise RecordingError("the recorder sent audio that is not a WAV file")
+    return data
+
+
+@dataclass(frozen=True)
+class RecordedClip:
+    """One recording the recorder sent: its id and WAV bytes (an uploaded file's ``file_id`` and ``getvalue``)."""
+
+    id: str
+    data: bytes
+
+    @classmethod
+    def from_clip(cls, clip: dict) -> RecordedClip:
+        """The recorder's clip (``{"id", "wav": base64, …}``); ``RecordingError`` when it is not one."""
+        data = recorded_wav(clip)
+        if not isinstance(clip.get("id"), str) or not 0 < len(clip["id"]) <= 64:
+            raise RecordingError("the recorder sent a recording without an id")
+        return cls(clip["id"], data)
+
+    @property
+    def file_id(self) -> str:
+        return f"recording-{self.id}"
+
+    def getvalue(self) -> bytes:
+        return self.data
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A recording from the microphone (``st.audio_input``'s file), dropped in like an uploaded file."""
+    """A recording from the microphone, dropped in like an uploaded file.
 
-    file: object  # Streamlit's UploadedFile of the recording (a WAV)
+    ``file``: a ``RecordedClip`` (``explorer.recorder``) or an uploaded file (``file_id``, ``getvalue()``). A
+    recorder's component state (a mapping) matches no song: its clip is sent once and kept as a RecordedClip.
+    """
+
+    file: object
     name: str = RECORDING_NAME
     min_seconds: float = RECORDING_MIN_S
 
     @property
     def file_id(self) -> str:
-        return self.file.file_id
+        return "" if isinstance(self.file, Mapping) else self.file.file_id
 
     def getvalue(self) -> bytes:
+        if isinstance(self.file, Mapping):
+            raise RecordingError("a recorder's state holds no recording")
         return self.file.getvalue()
 
 

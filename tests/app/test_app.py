@@ -132,10 +132,17 @@ def test_starts_with_the_deep_map_and_every_track(app):
 
 
 def test_the_recorder_keeps_what_the_networks_hear(app):
+    import re
+
+    from explorer import recorder
+    from explorer.upload import RECORDING_MAX_S
     from pipeline.audio import SAMPLE_RATE
 
-    (recorder,) = app.get("audio_input")
-    assert recorder.proto.sample_rate == SAMPLE_RATE  # not Streamlit's 16 kHz: a room recording keeps its top octave
+    assert not app.get("audio_input")  # our recorder: PCM kept while recording, a WAV ready at "Stop"
+    (el,) = [e for e in app.get("bidi_component") if e.proto.component_name == "genre_map_recorder"]
+    assert json.loads(el.proto.json)["limit_s"] == RECORDING_MAX_S  # it stops by itself at 30 s
+    # not Streamlit's 16 kHz: a room recording keeps its top octave
+    assert re.search(r"const RATE = (\d+);", recorder.SCRIPT.read_text()).group(1) == str(SAMPLE_RATE)
 
 
 def test_embedding_switch_changes_the_map(app):

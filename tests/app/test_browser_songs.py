@@ -118,3 +118,24 @@ def test_a_song_recorded_from_the_room_is_placed_like_a_file(server, tmp_path):
             page.screenshot(path=str(shots_dir(tmp_path) / "recorded.png"))
         finally:
             browser.close()
+
+
+def test_a_denied_microphone_is_said_in_one_line(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)  # no permission given
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(server)
+            map_chart(page).wait_for(timeout=60_000)
+            wait_idle(page)
+            box = page.locator(".st-key-recorder_0")
+            box.get_by_role("button", name="Record", exact=True).click()
+            note = box.get_by_role("alert")
+            note.filter(has_text="microphone").wait_for(timeout=30_000)
+            assert "press Record again" in note.inner_text() or "https" in note.inner_text()
+            assert box.get_by_role("button", name="Record", exact=True).is_visible()  # not left recording
+            no_exception(page)
+        finally:
+            browser.close()
