@@ -24,7 +24,7 @@ import streamlit as st
 from pipeline.bundle import Bundle, BundleError
 from pipeline.networks import embedding_key, split_key
 
-from . import keys, media, share, state, text, upload
+from . import keys, media, recorder, share, state, text, upload
 from .views.map_view import COLOUR_MODES, UPLOAD_PREFIX
 
 CONTEXT = "context"  # this session's Context (see set_up)
@@ -215,8 +215,8 @@ def placed_songs() -> dict:
 
 def uploaded_file(item: str):
     """The uploader's file (or the recording) behind a song's item key (its bytes play in the detail panel)."""
-    recording = st.session_state.get(recorder_key())
-    files = [*(st.session_state.get(uploader_key()) or []), *([upload.Recording(recording)] if recording else [])]
+    recording = recorder.last_recording(recorder_key())
+    files = [*(st.session_state.get(uploader_key()) or []), *([recording] if recording else [])]
     return next((f for f in files if f is not None and UPLOAD_PREFIX + f.file_id == item), None)
 
 
