@@ -114,6 +114,7 @@ def test_a_song_recorded_from_the_room_is_placed_like_a_file(server, tmp_path):
             wait_idle(page)
             assert "too short" not in page.locator(SIDEBAR).inner_text()  # the new recording replaced the old
             assert page.locator(SIDEBAR).inner_text().count("room recording.wav: the model says") == 1
+            page.wait_for_selector("audio[src*='/static/songs/']", state="attached", timeout=30_000)  # it plays
             no_exception(page)
             page.screenshot(path=str(shots_dir(tmp_path) / "recorded.png"))
         finally:
