@@ -4,7 +4,8 @@ The tracks are made from the shared GTZAN clips (``../shared/data/gtzan``): copy
 circularly shifted by a random offset and scaled by a random gain (−9 … +3 dB), written as 16-bit WAV into a
 temporary folder laid out as ``<genre>/<id>.wav``. Each size is built by ``python -m pipeline build`` in its own
 process (its own cache, ``--previews`` as the shipped bundle, ``--repeats 0``: no cross-validation) and that
-process's peak RSS (``ru_maxrss``) is printed, with the ratio to the smallest size measured in the same run.
+process's peak RSS (``ru_maxrss``) is printed, with the ratio to the smallest size measured so far in the same run
+(the sizes run in the order given), and written beside its bundle (``bundle.measured``).
 
     OMP_NUM_THREADS=1 python benchmarks/build_scale.py --sizes 250 1000 2000 [--networks mobilenet_v2]
 """
@@ -32,8 +33,10 @@ import json, resource, sys, time
 from pipeline.cli import main
 t0 = time.perf_counter()
 code = main(sys.argv[1:])
-print("MEASURED " + json.dumps({"code": code, "seconds": time.perf_counter() - t0,
-                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+line = "MEASURED " + json.dumps({"code": code, "seconds": time.perf_counter() - t0,
+                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+open(sys.argv[sys.argv.index("--out") + 1] + ".measured", "w").write(line)  # kept if this script is killed meanwhile
+print(line)
 """
 
 
@@ -84,13 +87,15 @@ def main(argv=None) -> None:
             made = time.perf_counter() - t0
             result = measure_build(data, work, extra)
             rows.append({"tracks": n, "make_s": round(made, 1), **{k: round(v, 1) for k, v in result.items()}})
-            base = rows[0]["peak_rss_mb"]
+            base = min(rows, key=lambda r: r["tracks"])
             print(f"{n:>6} tracks: build {result['seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f} MB "
-                  f"({result['peak_rss_mb'] / base:.2f}x the {rows[0]['tracks']}-track build)", flush=True)
+                  f"({result['peak_rss_mb'] / base['peak_rss_mb']:.2f}x the {base['tracks']}-track build), "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(rows))
+    smallest = min(rows, key=lambda r: r["tracks"])["peak_rss_mb"] if rows else 1
+    print(json.dumps([{**r, "rss_vs_smallest": round(r["peak_rss_mb"] / smallest, 2)} for r in rows]))
 
 
 if __name__ == "__main__":

@@ -4,15 +4,19 @@ Makes ``--tracks`` real-length tracks from the shared GTZAN clips (``build_scale
 the streamed pass (decode, both networks in onnxruntime, thumbnails, previews; each into an empty cache) three
 ways: locally (onnxruntime on every core, one track at a time), on Ray with 1 actor and with 2 actors
 (``ray.init(num_cpus=2)`` once, before any timing; each actor one onnxruntime thread). Prints the seconds of
-each, the speed-up of 2 workers over 1, and the largest difference of any feature from the local pass.
+each with the load average (1 min) just before and just after it, the speed-up of 2 workers over 1, and the
+largest difference of any feature from the local pass. ``--rounds R`` runs 1 and 2 workers alternately R times
+(each into its own empty cache) and takes each one's median, so load that drifts during the run hits both.
 Needs ``pip install -r requirements-ray.txt``.
 
-    python benchmarks/ray_scaling.py --tracks 40
+    python benchmarks/ray_scaling.py --tracks 40 [--rounds 2]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -63,6 +67,7 @@ def main(argv=None) -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tracks", type=int, default=40)
+    p.add_argument("--rounds", type=int, default=1, help="alternate 1 and 2 workers this many times")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="ray_scaling_"))
     try:
@@ -72,15 +77,20 @@ def main(argv=None) -> None:
         parts = [part for _, part in network_parts(cfg, len(corpus.labels)).values()]
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"py_modules": [str(REPO / "pipeline")]})
-        runs = {}
-        for label, executor, workers in (("local", "local", 0), ("ray, 1 worker", "ray", 1),
-                                         ("ray, 2 workers", "ray", 2)):
-            runs[label] = timed_pass(cfg, corpus, parts, work / label.replace(" ", "_"), executor, workers)
-            print(f"{label:>15}: {runs[label][0]:.1f} s for {args.tracks} tracks; once started "
-                  f"{runs[label][2]:.3f} s per track", flush=True)
-        one, two = runs["ray, 1 worker"], runs["ray, 2 workers"]
-        print(f"2 workers vs 1: {one[0] / two[0]:.2f}x faster in all, {one[2] / two[2]:.2f}x once started; "
-              f"local vs 1 worker: {one[0] / runs['local'][0]:.2f}x")
+        runs, seconds, steady = {}, {}, {}
+        plan = [("local", "local", 0)] + [run for _ in range(args.rounds)
+                                          for run in (("ray, 1 worker", "ray", 1), ("ray, 2 workers", "ray", 2))]
+        for i, (label, executor, workers) in enumerate(plan):
+            load = os.getloadavg()[0]
+            runs[label] = timed_pass(cfg, corpus, parts, work / f"{i}_{label.replace(' ', '_')}", executor, workers)
+            seconds.setdefault(label, []).append(runs[label][0])
+            steady.setdefault(label, []).append(runs[label][2])
+            print(f"{label:>15}: {runs[label][0]:.1f} s for {args.tracks} tracks, {runs[label][2]:.3f} s per track "
+                  f"once started (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)", flush=True)
+        one, two, local = (statistics.median(seconds[k]) for k in ("ray, 1 worker", "ray, 2 workers", "local"))
+        started = statistics.median(steady["ray, 1 worker"]) / statistics.median(steady["ray, 2 workers"])
+        print(f"2 workers vs 1: {one / two:.2f}x faster in all, {started:.2f}x once started (medians of "
+              f"{args.rounds}); local vs 1 worker: {one / local:.2f}x")
         for label in ("ray, 1 worker", "ray, 2 workers"):
             print(f"max |{label} - local| over every feature: {max_difference(runs[label][1], runs['local'][1]):.2e}")
     finally:
