@@ -39,10 +39,33 @@ def unit_rows(X: np.ndarray, dtype=np.float64) -> np.ndarray:
     return X / np.where(norms > 0, norms, 1.0)
 
 
+BLOCK_ROWS = 2048  # rows of a float16 reference converted at a time (a few MB: stays in cache)
+
+
 def inverse_norms(X: np.ndarray) -> np.ndarray:
     """1 / each row's L2 norm (0 for an all-zero row), float32: cosine similarity without a normalised copy."""
     norms = np.linalg.norm(np.asarray(X, dtype=np.float32), axis=1)
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+
+
+def similarities(reference: np.ndarray, unit_queries: np.ndarray, block_rows: int | None = None) -> np.ndarray:
+    """(n_queries, n_reference) dot products of float32 unit queries with every reference row.
+
+    ``reference @ queries.T`` reads the (large) reference once, row by row: ~30 % faster than
+    ``queries @ reference.T``. A float16 reference (a large bundle's wide layers) is converted
+    ``block_rows`` rows at a time: converting it whole made a float32 copy of up to 1.1 GB per layer on
+    every placement (100 000 tracks: 6.8 of a placement's 9.4 s, most of it the copy's fresh pages).
+    """
+    block_rows = block_rows or BLOCK_ROWS
+    if reference.dtype == np.float32 or len(reference) <= block_rows:
+        return (np.asarray(reference, dtype=np.float32) @ unit_queries.T).T
+    out = np.empty((len(unit_queries), len(reference)), dtype=np.float32)
+    buffer = np.empty((block_rows, reference.shape[1]), dtype=np.float32)
+    for start in range(0, len(reference), block_rows):
+        block = buffer[: min(block_rows, len(reference) - start)]
+        block[...] = reference[start : start + len(block)]
+        out[:, start : start + len(block)] = (block @ unit_queries.T).T
+    return out
 
 
 def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
@@ -54,8 +77,7 @@ def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
     caller keep one copy of a large reference instead of a normalised second one.
     """
     inv = inverse_norms(reference) if reference_inverse_norms is None else reference_inverse_norms
-    # reference @ queries.T reads the (large) reference once, row by row: ~30 % faster than queries @ reference.T
-    sims = (np.asarray(reference, dtype=np.float32) @ unit_rows(queries, np.float32).T).T * inv
+    sims = similarities(reference, unit_rows(queries, np.float32)) * inv
     k = min(k, sims.shape[1])
     part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(k), (len(sims), 1))
     part.sort(axis=1)  # index order first, so equal similarities keep it through the stable sort below

@@ -11,6 +11,7 @@ from pipeline.project import (
     exact_fields,
     nearest,
     place_points,
+    similarities,
     unit_rows,
 )
 from tests.pipeline.test_maps import clusters
@@ -47,6 +48,21 @@ def test_nearest_is_the_cosine_ranking_with_ties_to_the_lower_index():
     for i in range(len(Q)):
         np.testing.assert_allclose(sims[i], np.sort(full[i])[::-1][:6], atol=1e-6)
     assert idx[0, :2].tolist() == [3, 7]
+
+
+def test_a_float16_reference_is_searched_block_by_block_with_the_same_answer(monkeypatch):
+    import pipeline.project as project
+
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((1000, 40)).astype(np.float16)  # a large bundle's wide layers are float16
+    queries = unit_rows(rng.standard_normal((3, 40)), np.float32)
+    whole = (reference.astype(np.float32) @ queries.T).T
+    np.testing.assert_allclose(similarities(reference, queries, block_rows=64), whole, rtol=1e-5, atol=1e-5)
+    at_once = nearest(reference, queries, 10)  # fewer rows than BLOCK_ROWS: converted whole
+    monkeypatch.setattr(project, "BLOCK_ROWS", 96)
+    by_block = nearest(reference, queries, 10)
+    np.testing.assert_array_equal(by_block[0], at_once[0])
+    np.testing.assert_allclose(by_block[1], at_once[1], atol=1e-6)
 
 
 def test_affinities_are_opentsnes(fitted):
