@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.audio import SAMPLE_RATE, SUPPORTED_EXTENSIONS, AudioError
+from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
 from pipeline.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,6 @@ FORMATS_LABEL = ", ".join(_FORMATS[:-1]) + " or " + _FORMATS[-1]  # "wav, flac, 
 DEFAULT_MAX_MB = 50
 RECORDING_MIN_S = 5.0  # a recording from the room: shorter ones are refused ("too short")
 RECORDING_MAX_S = 30.0  # the recorder stops by itself after this long
-# the pipeline's own rate: a recording keeps all the networks hear (Streamlit's default, 16 kHz, cuts above 8 kHz)
-RECORDING_SAMPLE_RATE = SAMPLE_RATE
 RECORDING_NAME = "room recording.wav"
 # the longest WAV the recorder can send: 30 s (and a second's margin) of 16-bit mono at a device's 96 kHz
 RECORDING_MAX_BYTES = 44 + 2 * 96_000 * int(RECORDING_MAX_S + 1)

@@ -149,9 +149,14 @@ def audio_duration(source: AudioSource, filename: str | None = None) -> float:
     -------
     seconds : float
     """
-    quiet = _quiet_native_stderr(_is_mp3(source, filename))
-    with quiet, _open_sound_file(source, filename, max_bytes=None) as sound_file:
-        return float(sound_file.frames) / float(sound_file.samplerate)
+    frames, samplerate = _header(source, filename, max_bytes=None)
+    return float(frames) / float(samplerate)
+
+
+def _header(source: AudioSource, filename: str | None, max_bytes: int | None) -> tuple[int, int]:
+    """(frames, sample rate) from the file's header, without decoding samples."""
+    with _quiet_native_stderr(_is_mp3(source, filename)), _open_sound_file(source, filename, max_bytes) as f:
+        return f.frames, f.samplerate
 
 
 def _read_blocks(sound_file: sf.SoundFile, n_frames: int) -> np.ndarray:
@@ -250,8 +255,8 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 def header_samples(source: AudioSource, sr: int = SAMPLE_RATE, filename: str | None = None,
                    max_bytes: int | None = None) -> int:
     """How many samples at ``sr`` the file's header promises (``audio_duration`` without decoding)."""
-    with _quiet_native_stderr(_is_mp3(source, filename)), _open_sound_file(source, filename, max_bytes) as f:
-        return int(round(f.frames * sr / f.samplerate))
+    frames, samplerate = _header(source, filename, max_bytes)
+    return int(round(frames * sr / samplerate))
 
 
 def load_spans(source: AudioSource, spans: list[tuple[int, int]], n_samples: int, *, sr: int = SAMPLE_RATE,
