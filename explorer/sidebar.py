@@ -32,6 +32,7 @@ def songs_sidebar(ctx: Context) -> None:
     queue.empty()
     sessions_sweep.register(jobs=[r.job for r in new])  # cancelled if the session ends first
     upload.refresh(results)
+    path_progress_box()
     placed = [r for r in new if r.ok]
     if placed:  # show the newest song in the detail panel
         select([UPLOAD_PREFIX + placed[-1].key])
@@ -41,8 +42,6 @@ def songs_sidebar(ctx: Context) -> None:
                       args=([UPLOAD_PREFIX + r.key],), help="Show this song next to the map")
         else:
             st.error(f"**{text.markdown_text(r.name)}** could not be placed: {r.error}")
-    if upload.pending(results):
-        path_progress_box()
     if results:
         st.button("Remove all my songs", on_click=remove_all_songs, key="remove_songs")
     st.divider()
@@ -55,14 +54,21 @@ def songs_sidebar(ctx: Context) -> None:
 
 @st.fragment(key=keys.PATH_FRAGMENT)
 def path_progress_box() -> None:
-    """Holds ``path_progress``: rerunning this box calls it anew, which restarts its timer in the browser.
+    """Holds ``path_progress`` while a song's path is computed: rerunning this box calls it anew, which restarts
+    its timer in the browser.
 
     A control outside every fragment (the layer picker) makes the browser drop every ``run_every`` timer,
     even when its callback reruns only some fragments; a fragment rerun by its id does not restart its own
     timer (Streamlit 1.67), but a fragment called anew does. ``with_path_progress`` adds this box to those
     reruns.
+
+    The box itself is drawn on every run, at the same place (before the song list, whose length changes): a
+    timer's run that comes late, after a full run stopped drawing it, then still writes into this box, not into
+    the element that took its place. That is the page-blanking "'setIn' cannot be called on an ElementNode"
+    (streamlit#15084), seen once in a 16-session soak.
     """
-    path_progress()
+    if upload.pending(st.session_state.get(keys.UPLOADS, {}).values()):
+        path_progress()
 
 
 @st.fragment(run_every=PATH_POLL_S)
