@@ -2,6 +2,12 @@
 
     python benchmarks/soak.py                          # 4 sessions for 60 s on the shipped map
     python benchmarks/soak.py --sessions 8 --seconds 120 [--bundle DIR]
+    setsid python benchmarks/soak.py --sessions 8 --seconds 600 --browsers-nice 19 --waves 2  # a class's server
+
+``--browsers-nice`` lowers this script's scheduling group (with the browsers in it) and starts the server in a
+group of its own, so that the server's times are its own, not what eight browsers on the same cores leave it;
+``setsid`` keeps your shell out of the lowered group. ``--waves 2`` runs the sessions twice, one class after
+another: memory that stays flat from one wave's end to the next is a bounded cache, memory that grows is a leak.
 
 Starts the app on a free localhost port, opens ``--sessions`` browser sessions (separate contexts of one
 headless Chromium, /usr/bin/chromium) and has each one, until the time is up, do what a student does, again
@@ -141,8 +147,10 @@ def _timed_start(self, *a, **k):
         return job
     finally:
         parts = [f"SOAK-TIME place {_time.perf_counter() - t0:.4f}\\n"]
-        if job is not None:  # of it: waiting behind other songs, and the CPU the first answer used
-            parts += [f"SOAK-TIME place-waited {job.waited_s:.4f}\\n", f"SOAK-TIME place-cpu {job.cpu_s:.4f}\\n"]
+        if job is not None:  # of it: waiting behind other songs, its own time after that, the CPU it used
+            own = _time.perf_counter() - t0 - job.waited_s
+            parts += [f"SOAK-TIME place-waited {job.waited_s:.4f}\\n", f"SOAK-TIME place-own {own:.4f}\\n",
+                      f"SOAK-TIME place-cpu {job.cpu_s:.4f}\\n"]
         sys.stdout.write("".join(parts))
         sys.stdout.flush()
 _placing.Placing.start = _timed_start
@@ -174,6 +182,29 @@ class Session:
     latencies: list = field(default_factory=list)
     sources: set = field(default_factory=set)  # the folders the players' audio came from
     problems: list = field(default_factory=list)  # (kind, text)
+
+
+@dataclass
+class Wave:
+    """One wave of sessions: what they did, their timed run, the server's memory and song folders at its end
+    and 20 s after its sessions closed."""
+    sessions: list
+    start: float
+    end: float
+    rss_end: float
+    rss_after: float
+    folders_end: int
+    folders_after: int
+
+
+def lower_browsers(nice: int) -> None:
+    """This process and the browsers it starts get ``nice`` (the server was started in a session of its own).
+    With autogroup scheduling (Linux's default for desktops and many servers) a nice value only orders threads
+    within one session, so the session's own group is lowered; without it, the process's nice value."""
+    try:
+        Path("/proc/self/autogroup").write_text(str(nice))
+    except OSError:
+        os.nice(nice)
 
 
 def free_port() -> int:
@@ -491,6 +522,13 @@ def main() -> int:
     ap.add_argument("--memory-media", action="store_true",
                     help="serve players and downloads from Streamlit's in-memory store (static serving off): "
                          "how the app played audio before explorer/media.py, for comparison")
+    ap.add_argument("--waves", type=int, default=1,
+                    help="run the sessions this many times, one wave after another: the server's memory after "
+                         "each wave has closed tells a bounded cache (flat from wave to wave) from a leak (growing)")
+    ap.add_argument("--browsers-nice", type=int, default=0, metavar="N",
+                    help="run the browsers (this script's scheduling group) at nice N and the server in a group of "
+                         "its own: a class's browsers are on the students' machines, here they share the server's "
+                         "cores; with N=19 the server's times are what it needs, not what the browsers leave it")
     args = ap.parse_args()
     n = max(1, min(args.sessions, MAX_SESSIONS))
     seconds = max(5.0, min(args.seconds, MAX_SECONDS))
@@ -512,7 +550,10 @@ def main() -> int:
     server_log = tmp / "streamlit.log"
     flags = ["--server.enableStaticServing", "false"] if args.memory_media else []
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "app.py"), str(port)] + flags, cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=bool(args.browsers_nice))  # its own scheduling group
+    if args.browsers_nice:
+        lower_browsers(args.browsers_nice)
     lines: list[str] = []
 
     def pump():
@@ -552,15 +593,19 @@ def main() -> int:
                 stop.wait(1.0)
 
         threading.Thread(target=sample, daemon=True).start()
-        log(f"{n} session(s) for {seconds:.0f} s, each switching embeddings and uploading {args.song_seconds:.0f} s "
-            "songs (every 4th upload a broken file) ...")
-        sessions, run_start, run_end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
-        elapsed = max(run_end - run_start, 1e-9)
-        rss_end = rss_mb(proc.pid)
-        songs_during = session_folders(proc.pid)
-        time.sleep(20)  # the browser contexts are closed: Streamlit drops their sessions after 10 s
-        rss_after = rss_mb(proc.pid)
-        songs_after = session_folders(proc.pid)
+        waves = []
+        for wave in range(max(1, args.waves)):
+            log(f"wave {wave + 1}: {n} session(s) for {seconds:.0f} s, each switching embeddings and uploading "
+                f"{args.song_seconds:.0f} s songs (every 4th upload a broken file) ...")
+            got, start, end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
+            rss_end, songs_during = rss_mb(proc.pid), session_folders(proc.pid)
+            time.sleep(20)  # the browser contexts are closed: Streamlit drops their sessions after 10 s
+            waves.append(Wave(got, start, end, rss_end, rss_mb(proc.pid), songs_during, session_folders(proc.pid)))
+        sessions = [s for w in waves for s in w.sessions]
+        run_start, run_end = waves[0].start, waves[0].end  # the first wave's timed run: its memory thirds
+        elapsed = sum(max(w.end - w.start, 1e-9) for w in waves)
+        rss_end, rss_after = waves[-1].rss_end, waves[-1].rss_after
+        songs_during, songs_after = waves[-1].folders_end, waves[-1].folders_after
         os.kill(proc.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 30
         while not any("SOAK-PROBE trimmed" in line for line in lines) and time.monotonic() < deadline:
@@ -585,7 +630,7 @@ def main() -> int:
     timed = [v for t, v in samples if run_start <= t <= run_end] or values[-1:]
     third = max(1, len(timed) // 3)
     print()
-    print(f"sessions held            {held} / {n} (page load {min(s.load_seconds for s in sessions):.1f}-"
+    print(f"sessions held            {held} / {n * len(waves)} (page load {min(s.load_seconds for s in sessions):.1f}-"
           f"{max(s.load_seconds for s in sessions):.1f} s before the timed run)")
     print(f"placements               {placed} in {elapsed:.0f} s = {placed / elapsed:.2f} per second "
           f"(+ {sum(s.answered_bad for s in sessions)} broken files answered with a message)")
@@ -602,6 +647,10 @@ def main() -> int:
     print(f"server RSS in the run    first third mean {statistics.mean(timed[:third]):.0f} MB, last third mean "
           f"{statistics.mean(timed[-third:]):.0f} MB ({len(timed)} samples, 1 per second)")
     marks = [(t - run_start, v) for t, v in samples if run_start <= t <= run_end][::30]
+    if len(waves) > 1:
+        print("server RSS by wave       " + "; ".join(
+            f"wave {i + 1}: {w.rss_end:.0f} MB at its end, {w.rss_after:.0f} MB 20 s after it closed"
+            for i, w in enumerate(waves)))
     print("server RSS every 30 s   " + ", ".join(f"{t:.0f}s {v:.0f}" for t, v in marks) + " (MB)")
     print(f"CPU in the timed run     {cpu_share(cpu, run_start, run_end)}")
     for t, stored in stores:
@@ -621,7 +670,7 @@ def main() -> int:
     for index, kind, text in found:
         print(f"  session {index}: {kind}: {text}")
     print(f"server log               {server_log}")
-    failed = found or held < n or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
+    failed = found or held < n * len(waves) or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
     return 1 if failed else 0
 
 
