@@ -17,9 +17,9 @@ unless a row says otherwise):
   modules imported); cold ``python -m pipeline place one.flac`` and ``python -m pipeline info``;
 - where the time goes: each stage of a placement timed alone (decode, each network's front end and graph,
   kNN, the maps, the trajectory), on the 30 s clip and the 5-minute song;
-- ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``): the placer's ready
-  time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement, against the shipped
-  bundle in the same process.
+- ``--tracks N``: an N-track copy of the bundle (``benchmarks/large_bundle.py``), or ``--large DIR`` one made
+  before: the placer's ready time (fresh process: import, load, ``Placer``, ``warm_up``) and a 30 s placement,
+  against the shipped bundle in the same process (``--only-large``: nothing else).
 """
 from __future__ import annotations
 
@@ -314,15 +314,16 @@ def report_profile(args, clip: Path, long: Path) -> None:
 
 def compare_large(args, clip: Path, tmp: Path) -> None:
     """Placer ready time and a 30 s placement on an N-track copy of the bundle, against the bundle itself."""
-    large = tmp / "large"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "large_bundle.py"), "--tracks", str(args.tracks),
-                    "--out", str(large), "--source", str(args.bundle)], check=True, capture_output=True)
+    large = args.large or tmp / "large"
+    if not args.large:
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "large_bundle.py"), "--tracks", str(args.tracks),
+                        "--out", str(large), "--source", str(args.bundle)], check=True, capture_output=True)
     ready = {"small": [], "large": []}
     for _ in range(args.rounds):
         for k, b in (("small", args.bundle), ("large", large)):
             ready[k].append(run_worker(REPO, "ready", bundle=b))
     growth = run_worker(REPO, "growth", bundle=args.bundle, out=large, clip=clip, repeats=args.repeats)["runs"]
-    print(f"\n## {args.tracks} tracks (benchmarks/large_bundle.py) against the shipped bundle, this code")
+    print(f"\n## {large} against the shipped bundle, this code")
     print("| what | shipped | large | large ÷ shipped |\n|---|---|---|---|")
     s, l_ = (statistics.median(r["ready_s"] for r in ready[k]) for k in ("small", "large"))
     print(f"| placer ready from a fresh process (s) | {s:.2f} | {l_:.2f} | {l_ / s:.2f} |")
@@ -344,6 +345,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="processes (in-process comparison) and alternating "
                     "fresh-process rounds per code")
     ap.add_argument("--tracks", type=int, default=10000, help="size of the large bundle (0: skip)")
+    ap.add_argument("--large", type=Path, help="an existing large bundle (instead of making a --tracks one)")
+    ap.add_argument("--only-large", action="store_true", help="only the large-bundle comparison")
     ap.add_argument("--worker", choices=sorted(WORKERS))  # worker mode (internal)
     ap.add_argument("--long"), ap.add_argument("--out")
     args = ap.parse_args(argv)
@@ -355,9 +358,10 @@ def main(argv=None) -> int:
           f"bundle {args.bundle}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         long = five_minute_song(Path(d) / "five_minutes.flac")
-        report_profile(args, args.clip.resolve(), long)
-        compare_base(args, args.clip.resolve(), long)
-        if args.tracks:
+        if not args.only_large:
+            report_profile(args, args.clip.resolve(), long)
+            compare_base(args, args.clip.resolve(), long)
+        if args.tracks or args.large:
             compare_large(args, args.clip.resolve(), Path(d))
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     return 0

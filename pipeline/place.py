@@ -34,6 +34,7 @@ from .placement import Placement
 from .predictor import load_predictor
 from .project import N_NEIGHBOURS as MAP_NEIGHBOURS
 from .project import RepulsionField, affinities, inverse_norms, nearest, place_points
+from .search import INDEX_MIN_ROWS, MIN_WIDTH, CosineIndex
 from .serve import OnnxNetwork, default_threads, limit_blas_threads
 from .song import PartSignal, Song, first_spans
 from .spectrogram import SpectrogramConfig
@@ -114,6 +115,9 @@ class Placer:
         self.embeddings = [e for e in bundle.embeddings if split_key(e)[0] in names]
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
         self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in self.embeddings}
+        # a large collection's wide layers: the same nearest tracks from a few thousand rows (``pipeline.search``)
+        self._indexes = {e: CosineIndex(bundle.vectors(e), self._inverse_norms[e]) for e in self.embeddings
+                         if len(bundle.tracks) >= INDEX_MIN_ROWS and bundle.vectors(e).shape[1] >= MIN_WIDTH}
         self.field = RepulsionField({e: bundle.coords(e) for e in self.embeddings})
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))
@@ -145,6 +149,8 @@ class Placer:
         return self.neighbour_records(idx[0], sims[0], k, exclude)
 
     def _nearest(self, embedding: str, queries: np.ndarray, k: int):
+        if embedding in self._indexes:
+            return self._indexes[embedding].query(queries, k)
         return nearest(self.bundle.vectors(embedding), queries, k, self._inverse_norms[embedding])
 
     def neighbour_records(self, idx, sims, k: int = N_NEIGHBOURS, exclude: str | None = None) -> list:

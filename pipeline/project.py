@@ -42,9 +42,23 @@ def unit_rows(X: np.ndarray, dtype=np.float64) -> np.ndarray:
 BLOCK_ROWS = 2048  # rows of a float16 reference converted at a time (a few MB: stays in cache)
 
 
+def float32_blocks(X: np.ndarray, block_rows: int = BLOCK_ROWS):
+    """``(start, rows as float32)`` for consecutive blocks of ``X``, converted into one reused buffer (a float16
+    memory map is read once, without a float32 copy of all of it); a float32 ``X`` gives views of itself."""
+    buffer = None if X.dtype == np.float32 else np.empty((min(block_rows, len(X)), X.shape[1]), dtype=np.float32)
+    for start in range(0, len(X), block_rows):
+        rows = X[start : start + block_rows]
+        if buffer is not None:
+            buffer[: len(rows)] = rows
+            rows = buffer[: len(rows)]
+        yield start, rows
+
+
 def inverse_norms(X: np.ndarray) -> np.ndarray:
     """1 / each row's L2 norm (0 for an all-zero row), float32: cosine similarity without a normalised copy."""
-    norms = np.linalg.norm(np.asarray(X, dtype=np.float32), axis=1)
+    norms = np.zeros(len(X), dtype=np.float32)
+    for start, block in float32_blocks(X):
+        norms[start : start + len(block)] = np.linalg.norm(block, axis=1)
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
 
 
@@ -60,12 +74,38 @@ def similarities(reference: np.ndarray, unit_queries: np.ndarray, block_rows: in
     if reference.dtype == np.float32 or len(reference) <= block_rows:
         return (np.asarray(reference, dtype=np.float32) @ unit_queries.T).T
     out = np.empty((len(unit_queries), len(reference)), dtype=np.float32)
-    buffer = np.empty((block_rows, reference.shape[1]), dtype=np.float32)
-    for start in range(0, len(reference), block_rows):
-        block = buffer[: min(block_rows, len(reference) - start)]
-        block[...] = reference[start : start + len(block)]
+    for start, block in float32_blocks(reference, block_rows):
         out[:, start : start + len(block)] = (block @ unit_queries.T).T
     return out
+
+
+PREFILTER_GROUP = 64  # top_k over many columns: each group of 64 columns' maximum first
+
+
+def top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's k largest values, largest first; ties go to the lower index.
+
+    Over many columns (a large collection) only the columns that reach a floor are sorted: the k-th largest
+    of the column groups' maxima, which at least k values reach, so every one of the k largest does
+    (100 000 columns: 1 ms instead of 12 for 11 rows).
+    """
+    n_groups = sims.shape[1] // PREFILTER_GROUP
+    if 0 < k < n_groups:
+        maxima = sims[:, : n_groups * PREFILTER_GROUP].reshape(len(sims), n_groups, PREFILTER_GROUP).max(axis=2)
+        floor = np.partition(maxima, n_groups - k, axis=1)[:, n_groups - k]
+        columns = np.flatnonzero(np.any(sims >= floor[:, None], axis=0))
+        idx, top = _sorted_top_k(sims[:, columns], k)
+        return columns[idx], top
+    return _sorted_top_k(sims, k)
+
+
+def _sorted_top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, sims.shape[1])
+    part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(k), (len(sims), 1))
+    part.sort(axis=1)  # index order first, so equal similarities keep it through the stable sort below
+    top = np.take_along_axis(sims, part, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
 
 
 def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
@@ -75,15 +115,10 @@ def nearest(reference: np.ndarray, queries: np.ndarray, k: int,
     One matrix product for all queries; ties go to the lower index (as a stable
     sort). ``reference_inverse_norms`` (``inverse_norms(reference)``) lets a
     caller keep one copy of a large reference instead of a normalised second one.
+    A large reference has ``search.CosineIndex``: the same answer from few of its rows.
     """
     inv = inverse_norms(reference) if reference_inverse_norms is None else reference_inverse_norms
-    sims = similarities(reference, unit_rows(queries, np.float32)) * inv
-    k = min(k, sims.shape[1])
-    part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(k), (len(sims), 1))
-    part.sort(axis=1)  # index order first, so equal similarities keep it through the stable sort below
-    top = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-top, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
+    return top_k(similarities(reference, unit_rows(queries, np.float32)) * inv, k)
 
 
 def affinities(distances: np.ndarray, perplexity: float = PERPLEXITY, tol: float = 1e-8,
