@@ -81,8 +81,7 @@ class RecordedClip:
 class Recording:
     """A recording from the microphone, dropped in like an uploaded file.
 
-    ``file``: a ``RecordedClip`` (``explorer.recorder``) or an uploaded file (``file_id``, ``getvalue()``). A
-    recorder's component state (a mapping) matches no song: its clip is sent once and kept as a RecordedClip.
+    ``file``: a ``RecordedClip`` (``explorer.recorder``) or an uploaded file (``file_id``, ``getvalue()``).
     """
 
     file: object
@@ -91,11 +90,9 @@ class Recording:
 
     @property
     def file_id(self) -> str:
-        return "" if isinstance(self.file, Mapping) else self.file.file_id
+        return self.file.file_id
 
     def getvalue(self) -> bytes:
-        if isinstance(self.file, Mapping):
-            raise RecordingError("a recorder's state holds no recording")
         return self.file.getvalue()
 
 
