@@ -362,7 +362,7 @@ def build(cfg: BuildConfig, progress: bool = True, log=print, executor: str = "l
     found = kept_tracks(found, streamed, log)
     if len(found.labels) != n_found:  # a genre whose every file failed to decode: heads with one output fewer
         networks = network_parts(cfg, len(found.labels))
-    features = {name: (net, concat_track_rows(streamed.rows.pop(name)))  # pop: one copy in memory
+    features = {name: (net, concat_track_rows(streamed.rows.pop(name), consume=True))  # one copy in memory
                 for name, (net, _) in networks.items()}
     with stage("split"):
         plan = fixed_split(cfg, found)
