@@ -76,6 +76,11 @@ def path_progress() -> None:
     """While songs' paths are computed: how far each is; when one is done, the whole page shows it."""
     results = list(st.session_state.get(keys.UPLOADS, {}).values())
     if upload.refresh(results):
+        # The full run takes its address from this timer's request, sent before any view written since (a dot
+        # clicked while the request waited): it would read that stale address as a link and drop the click.
+        written = st.session_state.get(keys.URL_WRITTEN)
+        if written is not None:
+            st.query_params.from_dict(written)
         st.rerun(scope="app")
     for r in upload.pending(results):
         done, total = r.job.progress()
