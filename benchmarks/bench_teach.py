@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="reference page switches (×2)")
     ap.add_argument("--record", action="store_true",
                     help="only: a 10 s recording from the (fake) microphone → star, against the same clip uploaded")
+    ap.add_argument("--runs", type=int, default=3, help="with --record: recordings and uploads (alternating)")
     args = ap.parse_args()
     sizes = [10000] if args.sizes is None else args.sizes
     from playwright.sync_api import sync_playwright
@@ -207,7 +208,7 @@ def main() -> None:
         try:
             if args.record:
                 with Server(APP, None) as server:
-                    r = measure_record(p, server.url, room_clip())
+                    r = measure_record(p, server.url, room_clip(), runs=args.runs)
                 verdict = "ok" if r["stop_to_star"] <= r["upload_to_star"] else "MISSED"
                 print(f"record {RECORD_S:.0f} s → star: {RECORD_S + r['stop_to_star']:.2f} s "
                       f"({r['stop_to_star']:.3f} s after 'stop'; of which the browser {r['stop_to_sent']:.3f} s, "
