@@ -15,9 +15,10 @@ import streamlit as st
 # a narrow sidebar (px): on a 1280 × 720 projector the map keeps most of the width
 st.set_page_config(page_title="GTZAN genre map", page_icon="🎵", layout="wide", initial_sidebar_state=250)
 
-from explorer import memory, session, sidebar  # noqa: E402
+from explorer import memory, placing, session, sidebar  # noqa: E402
 
 memory.tune_malloc()  # once per server: freed song arrays go back to the system
+placing.share_the_interpreter()  # songs placed beside many pages' runs take the GIL back sooner
 
 PAGES = (  # file, title, icon, url path
     ("explorer/pages/map.py", "Map", ":material/scatter_plot:", "map"),

@@ -3,11 +3,14 @@
     python benchmarks/soak.py                          # 4 sessions for 60 s on the shipped map
     python benchmarks/soak.py --sessions 8 --seconds 120 [--bundle DIR]
     setsid python benchmarks/soak.py --sessions 8 --seconds 600 --browsers-nice 19 --waves 2  # a class's server
+    setsid python benchmarks/soak.py --sessions 1 8 --seconds 120 --browsers-nice 19  # 8 sessions against 1
 
-``--browsers-nice`` lowers this script's scheduling group (with the browsers in it) and starts the server in a
-group of its own, so that the server's times are its own, not what eight browsers on the same cores leave it;
+``--browsers-nice`` starts the server in a scheduling group of its own and lowers the browsers' groups, so that
+the server's times are its own, not what eight browsers on the same cores leave it;
 ``setsid`` keeps your shell out of the lowered group. ``--waves 2`` runs the sessions twice, one class after
 another: memory that stays flat from one wave's end to the next is a bounded cache, memory that grows is a leak.
+Several ``--sessions`` run one wave of each on the same server and print each wave's server times (medians)
+with their ratio to the first wave's.
 
 Starts the app on a free localhost port, opens ``--sessions`` browser sessions (separate contexts of one
 headless Chromium, /usr/bin/chromium) and has each one, until the time is up, do what a student does, again
@@ -195,16 +198,37 @@ class Wave:
     rss_after: float
     folders_end: int
     folders_after: int
+    lines: list = field(default_factory=list)  # what the server printed meanwhile (its SOAK-TIME lines)
 
 
 def lower_browsers(nice: int) -> None:
-    """This process and the browsers it starts get ``nice`` (the server was started in a session of its own).
+    """The browsers this process started (Playwright starts each in a session of its own) get ``nice``.
+
     With autogroup scheduling (Linux's default for desktops and many servers) a nice value only orders threads
-    within one session, so the session's own group is lowered; without it, the process's nice value."""
-    try:
-        Path("/proc/self/autogroup").write_text(str(nice))
-    except OSError:
-        os.nice(nice)
+    within one session, so each descendant's session group is lowered (the processes a browser starts later
+    join its group); without autogroups, each process's own nice value."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" ", 1)
+            parents[int(pid)] = int(rest.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    mine, grew = {os.getpid()}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in mine} - mine
+        mine |= found
+        grew = bool(found)
+    for pid in mine - {os.getpid()}:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("python"):
+                continue  # the server (in a session of its own) keeps its priority
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        except OSError:
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, nice)
+            except OSError:
+                pass
 
 
 def free_port() -> int:
@@ -451,7 +475,7 @@ async def run_session(s: Session, browser, url: str, start_at: float, ready, son
 
 
 async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str = CHROMIUM,
-                log=print) -> tuple[list[Session], float, float]:
+                log=print, browsers_nice: int = 0) -> tuple[list[Session], float, float]:
     """Run ``n`` sessions against the app at ``url`` for ``seconds`` once all have the page; returns them and
     the (monotonic) start and end of the timed run."""
     from playwright.async_api import async_playwright
@@ -479,6 +503,8 @@ async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str = CH
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium,
                                           args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
+        if browsers_nice:
+            lower_browsers(browsers_nice)
         try:
             now = time.monotonic()
             # sessions open the page 0.5 s apart (a class opening the link), then run together
@@ -490,20 +516,37 @@ async def drive(url: str, n: int, seconds: float, songs, bad, chromium: str = CH
     return sessions, window["start"], min(time.monotonic(), window.get("deadline", time.monotonic()))
 
 
+def wave_times(waves: list) -> list[str]:
+    """Each wave's median server times, and their ratio to the first wave's (e.g. 8 sessions against 1)."""
+    kinds = ("place", "place-own", "place-cpu", "place-waited", "run full", "run fragment")
+    medians = [{k: statistics.median(v) for k, v in timed(w.lines).items() if k in kinds} for w in waves]
+    out = []
+    for i, (w, m) in enumerate(zip(waves, medians)):
+        parts = [f"{k} {m[k]:.3f} s" + (f" ({m[k] / medians[0][k]:.2f}x wave 1)" if i and medians[0].get(k) else "")
+                 for k in kinds if k in m]
+        out.append(f"wave {i + 1}, {len(w.sessions):2d} session(s), server medians: " + ", ".join(parts))
+    return out
+
+
 def problems(sessions: list[Session]) -> list[tuple[int, str, str]]:
     """(session, kind, text) of everything that went wrong, and a line for each session that was lost."""
     return ([(s.index, kind, text) for s in sessions for kind, text in s.problems]
             + [(s.index, "session lost", "not answering at the end") for s in sessions if not s.held])
 
 
+def timed(lines: list[str]) -> dict[str, list[float]]:
+    """What → seconds, from the SOAK-TIME lines the server printed (threads interleave them)."""
+    times: dict[str, list[float]] = {}
+    for m in re.finditer(r"SOAK-TIME (place(?:-\w+)?|run \w+) (\d+\.\d{4})", "".join(lines)):
+        times.setdefault(m.group(1), []).append(float(m.group(2)))
+    return times
+
+
 def server_times(lines: list[str]) -> list[str]:
     """The server's own time per script run (by kind) and per placement (``Placing.start``: decode, queue and
     first answer), from the SOAK-TIME lines the server printed."""
-    times: dict[str, list[float]] = {}
-    for m in re.finditer(r"SOAK-TIME (place(?:-\w+)?|run \w+) (\d+\.\d{4})", "".join(lines)):  # interleaved
-        times.setdefault(m.group(1), []).append(float(m.group(2)))
     out = []
-    for what, values in sorted(times.items()):
+    for what, values in sorted(timed(lines).items()):
         q = statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
         out.append(f"server time {what:<13}{len(values):5d} x, median {statistics.median(values):.3f} s, "
                    f"mean {statistics.mean(values):.3f} s, p95 {q:.3f} s")
@@ -512,7 +555,9 @@ def server_times(lines: list[str]) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=4, help=f"concurrent browser sessions (1-{MAX_SESSIONS})")
+    ap.add_argument("--sessions", type=int, nargs="+", default=[4],
+                    help=f"concurrent browser sessions (1-{MAX_SESSIONS}); several: one wave of each, in order, on "
+                         "the same server (e.g. 1 8: a single session's server times, then eight's, and their ratio)")
     ap.add_argument("--seconds", type=float, default=60.0, help=f"how long the sessions run (at most {MAX_SECONDS})")
     ap.add_argument("--bundle", help="bundle directory (default: the app's own choice, assets/gtzan)")
     ap.add_argument("--song-seconds", type=float, default=20.0, help="length of the synthetic songs uploaded")
@@ -530,7 +575,7 @@ def main() -> int:
                          "its own: a class's browsers are on the students' machines, here they share the server's "
                          "cores; with N=19 the server's times are what it needs, not what the browsers leave it")
     args = ap.parse_args()
-    n = max(1, min(args.sessions, MAX_SESSIONS))
+    sizes = [max(1, min(n, MAX_SESSIONS)) for n in args.sessions] * max(1, args.waves)
     seconds = max(5.0, min(args.seconds, MAX_SECONDS))
     if not Path(args.chromium).exists():
         print(f"Chromium not found at {args.chromium} (apt-get install -y chromium)", file=sys.stderr)
@@ -552,8 +597,6 @@ def main() -> int:
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "app.py"), str(port)] + flags, cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=bool(args.browsers_nice))  # its own scheduling group
-    if args.browsers_nice:
-        lower_browsers(args.browsers_nice)
     lines: list[str] = []
 
     def pump():
@@ -594,13 +637,15 @@ def main() -> int:
 
         threading.Thread(target=sample, daemon=True).start()
         waves = []
-        for wave in range(max(1, args.waves)):
+        for wave, n in enumerate(sizes):
             log(f"wave {wave + 1}: {n} session(s) for {seconds:.0f} s, each switching embeddings and uploading "
                 f"{args.song_seconds:.0f} s songs (every 4th upload a broken file) ...")
-            got, start, end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log))
+            first_line = len(lines)
+            got, start, end = asyncio.run(drive(url, n, seconds, songs, bad, args.chromium, log, args.browsers_nice))
             rss_end, songs_during = rss_mb(proc.pid), session_folders(proc.pid)
             time.sleep(20)  # the browser contexts are closed: Streamlit drops their sessions after 10 s
-            waves.append(Wave(got, start, end, rss_end, rss_mb(proc.pid), songs_during, session_folders(proc.pid)))
+            waves.append(Wave(got, start, end, rss_end, rss_mb(proc.pid), songs_during, session_folders(proc.pid),
+                              lines[first_line:]))
         sessions = [s for w in waves for s in w.sessions]
         run_start, run_end = waves[0].start, waves[0].end  # the first wave's timed run: its memory thirds
         elapsed = sum(max(w.end - w.start, 1e-9) for w in waves)
@@ -630,7 +675,7 @@ def main() -> int:
     timed = [v for t, v in samples if run_start <= t <= run_end] or values[-1:]
     third = max(1, len(timed) // 3)
     print()
-    print(f"sessions held            {held} / {n * len(waves)} (page load {min(s.load_seconds for s in sessions):.1f}-"
+    print(f"sessions held            {held} / {sum(sizes)} (page load {min(s.load_seconds for s in sessions):.1f}-"
           f"{max(s.load_seconds for s in sessions):.1f} s before the timed run)")
     print(f"placements               {placed} in {elapsed:.0f} s = {placed / elapsed:.2f} per second "
           f"(+ {sum(s.answered_bad for s in sessions)} broken files answered with a message)")
@@ -662,6 +707,9 @@ def main() -> int:
         print("python heap growth since start (tracemalloc):\n" + blocks[-2], end="")
     for line in server_times(lines):
         print(line)
+    if len(waves) > 1:
+        for line in wave_times(waves):
+            print(line)
     print(f"model loads (server)     bundle loaded {loads['load_bundle']}x, Placer built {loads['placer']}x "
           f"(shared: st.cache_resource in explorer/state.py)")
     print(f"song files (static/)     {songs_during} session folder(s) at the end of the run, {songs_after} 20 s "
@@ -670,7 +718,7 @@ def main() -> int:
     for index, kind, text in found:
         print(f"  session {index}: {kind}: {text}")
     print(f"server log               {server_log}")
-    failed = found or held < n * len(waves) or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
+    failed = found or held < sum(sizes) or placed == 0 or loads["placer"] > 1 or loads["load_bundle"] > 1
     return 1 if failed else 0
 
 

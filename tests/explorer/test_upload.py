@@ -134,3 +134,17 @@ def test_a_path_waits_for_running_pages_but_not_forever(monkeypatch):
     assert placing_mod.yield_to_pages(lambda: next(answers)) == pytest.approx(3 * placing_mod.YIELD_STEP_S)
     monkeypatch.setattr(placing_mod, "YIELD_MAX_S", 0.05)
     assert placing_mod.yield_to_pages(lambda: True) == pytest.approx(0.05)  # a full class: the path still moves
+
+
+def test_the_server_takes_the_gil_back_sooner_for_placements():
+    """``app.py`` calls this once: a first answer's native calls wait less behind pages' runs."""
+    import sys
+
+    from explorer import placing
+
+    before = sys.getswitchinterval()
+    try:
+        placing.share_the_interpreter()
+        assert sys.getswitchinterval() == placing.SWITCH_INTERVAL_S < before
+    finally:
+        sys.setswitchinterval(before)
