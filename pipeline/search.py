@@ -22,6 +22,8 @@ from .project import BLOCK_ROWS, float32_blocks, similarities, top_k, unit_rows
 
 INDEX_MIN_ROWS = 20_000  # below this, reading every row is as fast (and the index costs time to build)
 MIN_WIDTH = 512  # narrower layers are read whole as fast (measured: 256 numbers, 0.025 s either way)
+SAMPLE_ROWS = 1024  # rows the directions are found on (their Gram matrix: 1024 x 1024)
+SLACK = 1e-3  # added to every bound: covers float32 rounding of the projections (errors ~1e-6)
 
 
 def components_for(width: int) -> int:
@@ -30,8 +32,6 @@ def components_for(width: int) -> int:
     tracks and 11 queries, 2 816 numbers: 128 → 11 274 rows read, 0.13 s; 256 → 5 396 rows, 0.08 s;
     768 numbers: 128 → 0.030 s, 256 → 0.036 s."""
     return int(np.clip(width // 8, 128, 256))
-SAMPLE_ROWS = 1024  # rows the directions are found on (their Gram matrix: 1024 x 1024)
-SLACK = 1e-3  # added to every bound: covers float32 rounding of the projections (errors ~1e-6)
 
 
 class CosineIndex:
