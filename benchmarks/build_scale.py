@@ -69,6 +69,12 @@ def measure_build(data: Path, work: Path, extra: list[str]) -> dict:
     return json.loads(lines[-1].removeprefix("MEASURED "))
 
 
+def stage_peaks(bundle: Path) -> str:
+    """Each stage's peak-so-far memory from the bundle (``memory_mb``): where the build's peak was set."""
+    memory = json.loads((bundle / "bundle.json").read_text()).get("memory_mb", {})
+    return ", ".join(f"{name} {m['peak']}" for name, m in memory.items() if m)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 2000])
@@ -91,6 +97,7 @@ def main(argv=None) -> None:
             print(f"{n:>6} tracks: build {result['seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f} MB "
                   f"({result['peak_rss_mb'] / base['peak_rss_mb']:.2f}x the {base['tracks']}-track build), "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(f"        peak so far at each stage's end (MB): {stage_peaks(work / 'bundle')}", flush=True)
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)

@@ -114,10 +114,12 @@ class Placer:
         # the maps placed on: every embedding of the networks loaded, in the bundle's order
         self.embeddings = [e for e in bundle.embeddings if split_key(e)[0] in names]
         # the bundle's own track vectors and their inverse norms: no second, normalised copy (146 MB at 10 000 tracks)
-        self._inverse_norms = {e: inverse_norms(bundle.vectors(e)) for e in self.embeddings}
-        # a large collection's wide layers: the same nearest tracks from a few thousand rows (``pipeline.search``)
-        self._indexes = {e: CosineIndex(bundle.vectors(e), self._inverse_norms[e]) for e in self.embeddings
-                         if len(bundle.tracks) >= INDEX_MIN_ROWS and bundle.vectors(e).shape[1] >= MIN_WIDTH}
+        # a large collection's layers: the same nearest tracks from a few thousand rows (``pipeline.search``);
+        # an index reads its layer once, for its projections and the rows' inverse norms together
+        self._indexes = {e: CosineIndex(X) for e, X in ((e, bundle.vectors(e)) for e in self.embeddings)
+                         if len(X) >= INDEX_MIN_ROWS and X.shape[1] >= MIN_WIDTH}
+        self._inverse_norms = {e: self._indexes[e].inverse_norms if e in self._indexes
+                               else inverse_norms(bundle.vectors(e)) for e in self.embeddings}
         self.field = RepulsionField({e: bundle.coords(e) for e in self.embeddings})
         t = bundle.tracks
         self._track_info = list(zip(t["track_id"], t["genre"], t["artist"], t["title"]))

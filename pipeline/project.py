@@ -56,9 +56,15 @@ def float32_blocks(X: np.ndarray, block_rows: int = BLOCK_ROWS):
 
 def inverse_norms(X: np.ndarray) -> np.ndarray:
     """1 / each row's L2 norm (0 for an all-zero row), float32: cosine similarity without a normalised copy."""
-    norms = np.zeros(len(X), dtype=np.float32)
+    out = np.empty(len(X), dtype=np.float32)
     for start, block in float32_blocks(X):
-        norms[start : start + len(block)] = np.linalg.norm(block, axis=1)
+        out[start : start + len(block)] = block_inverse_norms(block)
+    return out
+
+
+def block_inverse_norms(rows: np.ndarray) -> np.ndarray:
+    """``inverse_norms`` of rows already in memory as float32."""
+    norms = np.linalg.norm(rows, axis=1).astype(np.float32)
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
 
 

@@ -136,6 +136,11 @@ def test_metrics_and_timings_are_recorded(tiny):
     stages = {"discover", "features", "split", "cross-validation", "train", "embed", "maps", "write", "total"}
     assert stages <= set(tiny.meta["timings_s"])
     assert load_bundle(tiny.bundle).meta["config"]["weights"] == tiny.weights.name
+    if Path("/proc/self/status").exists():  # each stage's memory at its end: where a build's peak was set
+        memory = load_bundle(tiny.bundle).meta["memory_mb"]
+        assert stages - {"write", "total"} <= set(memory)
+        peaks = [m["peak"] for m in memory.values()]
+        assert peaks == sorted(peaks) and all(0 < m["rss"] <= m["peak"] for m in memory.values())
 
 
 def cache_entries(cache: Path) -> list[Path]:

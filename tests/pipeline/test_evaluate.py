@@ -48,3 +48,13 @@ def test_the_track_cv_is_repeated_like_the_headline_only_when_there_are_no_artis
     assert with_artists["artist"]["repeats"] == 2 and with_artists["track"]["repeats"] == 1
     without = run_cross_validation(cfg, features, corpus([None] * len(ids)), False)
     assert "artist" not in without and without["track"]["repeats"] == 2  # the only CV is the headline
+
+
+def test_column_mean_std_is_numpys_block_by_block():
+    from pipeline.train import column_mean_std
+
+    X = (np.random.default_rng(0).standard_normal((1000, 40)) * 3 + 100).astype(np.float32)
+    mean, std = column_mean_std(X, block_rows=64)  # 16 blocks, the last one short
+    assert mean.dtype == std.dtype == np.float32
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std, X.astype(np.float64).std(0), rtol=1e-5)

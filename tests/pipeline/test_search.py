@@ -102,3 +102,11 @@ def test_top_k_over_many_columns_is_the_plain_sort(k):
     want_idx, want_top = _sorted_top_k(sims, k)
     np.testing.assert_array_equal(idx, want_idx)
     np.testing.assert_array_equal(top, want_top)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_the_index_reads_its_rows_once_for_their_norms_too(dtype):
+    X = clustered(2000, 64, dtype=dtype)
+    index = CosineIndex(X, components=16, block_rows=300)  # no inverse norms given: found in the same pass
+    np.testing.assert_allclose(index.inverse_norms, inverse_norms(X), rtol=1e-6)
+    np.testing.assert_allclose(index.query(queries_for(X), 15)[1], nearest(X, queries_for(X), 15)[1], atol=1e-6)
