@@ -21,10 +21,16 @@ def map_frame(path: str, version: float, embedding: str):
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
+def drawn_frame(path: str, version: float, embedding: str):
+    """The clips of ``map_frame`` the maps draw as dots: all, or a large collection's even sample."""
+    return map_view.drawn(map_frame(path, version, embedding))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
 def map_base(path: str, version: float, embedding: str, colour_by: str):
     """The Map page's map; it keeps the user's zoom across colourings and songs, not across layers."""
     bundle = cached_bundle(path, version)
-    return map_view.base_figure(map_frame(path, version, embedding), bundle.labels, colour_by, revision=embedding)
+    return map_view.base_figure(drawn_frame(path, version, embedding), bundle.labels, colour_by, revision=embedding)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -45,7 +51,7 @@ def map_base_dict(path: str, version: float, embedding: str, colour_by: str) -> 
 def map_small(path: str, version: float, embedding: str, colour_by: str):
     """One cell of the Compare page's 2 × 2 grid."""
     bundle = cached_bundle(path, version)
-    return map_view.small_figure(map_frame(path, version, embedding), bundle.labels, colour_by,
+    return map_view.small_figure(drawn_frame(path, version, embedding), bundle.labels, colour_by,
                                  f"{text.layer_title(embedding)} ({embedding})")
 
 

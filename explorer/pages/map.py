@@ -28,7 +28,14 @@ from explorer.map_chart import map_chart
 from explorer.sections import controls, detail, downloads, layer_play
 from explorer.sections import sounds_like as sounds_section
 from explorer.views import export, song_marks, track_view
-from explorer.views.map_view import find_tracks, mark_between_clusters, overlay_spec, selection_keys, selection_to_draw
+from explorer.views.map_view import (
+    find_tracks,
+    mark_between_clusters,
+    overlay_spec,
+    selection_keys,
+    selection_to_draw,
+    undrawn_selection_trace,
+)
 from explorer.views.plotting import CONFIG, figure_json
 from explorer.views.section_views import DrawnMap, Subject
 from pipeline.predictor import chosen_phrase
@@ -124,11 +131,16 @@ def map_fragment() -> None:
     base = cache.map_base_dict(*ctx.ref, embedding, colour_by)
     overlaid = bool(markers or drawn or paths)
     fig = overlay_spec(base, bundle.labels, markers=markers, selected=drawn, paths=paths) if overlaid else base
+    dots = cache.drawn_frame(*ctx.ref, embedding)
+    found = undrawn_selection_trace(frame, dots, drawn, bundle.labels) if len(dots) < len(frame) else None
+    if found:
+        fig["data"].append(found)  # a new list: overlay_spec copies it (drawn is not empty here)
     # a plain map is sent as the JSON made once for it; songs and selections are drawn on it without a copy
     map_chart(figure_json(fig) if overlaid else cache.map_base_spec(*ctx.ref, embedding, colour_by),
               key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG,
               frames=layer_play.frames_for(ctx, embedding, colour_by, results))
-    st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips: "
+    shown = f" ({len(dots)} drawn as dots: an even sample)" if len(dots) < len(frame) else ""
+    st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips{shown}: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):
         st.caption(text.MAP_HELP + (" " + text.CORRECT_HELP if colour_by == "correct" else ""))

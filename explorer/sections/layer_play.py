@@ -38,7 +38,7 @@ NO_TRACES = {"data": [], "layout": {}}
 def plain_frames(path: str, version: float, layers: tuple, colour_by: str) -> tuple[dict, int]:
     """(``layer_frames`` of the maps without songs, how many traces they have). Shared: never modified."""
     labels = cached_bundle(path, version).labels
-    figures = {e: track_positions(cache.map_frame(path, version, e), labels, colour_by) for e in layers}
+    figures = {e: track_positions(cache.drawn_frame(path, version, e), labels, colour_by) for e in layers}
     names = {e: split_key(e)[1] for e in layers}
     captions = {e: text.layer_one_line(e) for e in layers}
     return layer_frames(figures, names, captions, layers[0]), len(figures[layers[0]]["data"])

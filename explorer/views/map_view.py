@@ -13,6 +13,7 @@ element per dot). Stars and song paths stay SVG, drawn above the canvas.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .palette import CORRECT_COLOUR, UPLOAD_OUTLINE, WRONG_COLOUR, genre_colours
@@ -38,6 +39,11 @@ GRID_HEIGHT = 330  # one cell of the 2 × 2 grid of small maps
 # as much to redraw a selection; WebGL ~0.4-0.6 s whatever the count. They cross at 2 000-3 000 dots (a real
 # GPU moves it lower); WebGL also keeps the page's element count flat.
 GL_FROM = 2500
+# A larger collection's maps draw this many of its clips as dots: an even sample (seeded, the same clips on
+# every layer), so its density reads as the whole one does. 100 000 dots made a 15 MB message per switch and
+# 1.4 s before the map was drawn (bench_app.py --breakdown --sizes 100000); a 10 000-dot map, ~1.5 MB. Every
+# clip stays findable ("Find a clip"), and a clip found or a song's neighbours are drawn over the sample.
+MAX_DOTS = 10_000
 LABEL_CHARS = 24  # a song's name on the map and in the legend is cut to this (its whole name is in the hover)
 # The songs' legend: under the map's left two thirds (the time colour bar has the right third), one song a row,
 # or two a row when every name is short (at most SHORT_NAME characters: 145 px an entry on a 1280 × 720
@@ -64,6 +70,16 @@ def display_name(artist, title) -> str:
     return " – ".join(parts) if parts else "unknown artist and title"
 
 
+def display_names(artists: pd.Series, titles: pd.Series) -> np.ndarray:
+    """``display_name`` of every row at once (100 000 clips: 0.05 s against 0.5 s one by one)."""
+    def known(v: pd.Series) -> tuple[pd.Series, pd.Series]:
+        text = v.astype("string")
+        return text.fillna(""), text.notna() & (text.str.strip() != "")
+    (a, has_a), (t, has_t) = known(artists), known(titles)
+    names = np.where(has_a & has_t, a + " – " + t, np.where(has_a, a, np.where(has_t, t, "unknown artist and title")))
+    return names.astype(object)
+
+
 def map_frame(bundle, embedding: str) -> pd.DataFrame:
     """One row per track: map position and everything the hover and colouring need."""
     t = bundle.tracks
@@ -73,9 +89,22 @@ def map_frame(bundle, embedding: str) -> pd.DataFrame:
         "x": xy[:, 0].astype(float), "y": xy[:, 1].astype(float),
         "genre": t["genre"].astype(str).to_numpy(), "predicted": t["predicted"].astype(str).to_numpy(),
         "confidence": t["confidence"].astype(float).to_numpy(), "split": t["split"].astype(str).to_numpy(),
-        "name": [display_name(a, b) for a, b in zip(t["artist"], t["title"])],
+        "name": display_names(t["artist"], t["title"]),
         "correct": (t["genre"] == t["predicted"]).to_numpy(),
     })
+
+
+def drawn_rows(n: int, limit: int = MAX_DOTS, seed: int = 0) -> np.ndarray:
+    """Rows (in order) of a collection of ``n`` clips that its maps draw as dots: all, or ``limit`` of them
+    sampled evenly at random with ``seed``; they depend on ``n`` alone, so every layer draws the same clips."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def drawn(frame: pd.DataFrame, limit: int = MAX_DOTS) -> pd.DataFrame:
+    """The rows of a ``map_frame`` its map draws (``drawn_rows``), index reset."""
+    return frame if len(frame) <= limit else frame.iloc[drawn_rows(len(frame), limit)].reset_index(drop=True)
 
 
 def colour_groups(frame: pd.DataFrame, labels, colour_by: str):
@@ -293,6 +322,19 @@ def overlay_spec(spec: dict, labels, markers=(), selected=(), paths=()) -> dict:
             keys = [c[0] for c in trace.get("customdata") or []]
             trace["selectedpoints"] = [i for i, k in enumerate(keys) if k in wanted]
     return {"data": data, "layout": layout}
+
+
+def undrawn_selection_trace(frame: pd.DataFrame, dots: pd.DataFrame, selected, labels) -> dict | None:
+    """The selected clips of ``frame`` that are not among a large map's ``dots`` (``drawn``), as ringed dots
+    of their genre's colour: a clip found by name is on the map even when the sample left it out."""
+    missing = frame[frame["track_id"].isin(set(selected) - set(dots["track_id"]))]
+    if missing.empty:
+        return None
+    colours = genre_colours(labels)
+    return dict(type="scatter", mode="markers", name="found", showlegend=False, meta=dict(kind="found"),
+                x=missing["x"].tolist(), y=missing["y"].tolist(), customdata=_hover_rows(missing), hovertemplate=_HOVER,
+                marker=dict(color=[colours.get(g, "#888888") for g in missing["genre"]], size=14,
+                            line=dict(width=2, color="black")))
 
 
 def map_figure(frame: pd.DataFrame, labels, colour_by: str = "genre", markers=(), selected=(), paths=()):

@@ -86,6 +86,44 @@ def test_a_webgl_map_sends_little_hover_text_a_dot_and_still_names_each_dot(bund
     assert {len(c) for t in map_view.base_figure(frame, bundle.labels).data for c in t.customdata} == {6}
 
 
+def test_a_large_map_draws_the_same_even_sample_of_its_clips_on_every_layer(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    big = frame.sample(10_000, replace=True, random_state=2).reset_index(drop=True)
+    big["track_id"] = [f"t{i}" for i in range(len(big))]
+    limit = 2000
+    rows = map_view.drawn_rows(len(big), limit)
+    assert len(rows) == limit and np.all(np.diff(rows) > 0)  # distinct, in the collection's order
+    assert np.array_equal(rows, map_view.drawn_rows(len(big), limit))  # the same on every call (every layer)
+    assert np.array_equal(map_view.drawn_rows(limit, limit), np.arange(limit))  # a small collection: every clip
+    dots = map_view.drawn(big, limit)
+    assert list(dots["track_id"]) == list(big["track_id"].iloc[rows])
+    assert map_view.drawn(frame, len(frame)) is frame
+    # the sample keeps each genre's share, to sampling noise
+    share = big["genre"].value_counts(normalize=True)
+    assert (dots["genre"].value_counts(normalize=True) - share).abs().max() < 0.04  # ~0.01 is one standard error
+
+
+def test_a_clip_left_out_of_a_large_maps_dots_is_drawn_when_selected(bundle):
+    frame = map_view.map_frame(bundle, "deep")
+    dots = frame.iloc[: len(frame) // 2]
+    left_out, shown = frame["track_id"].iloc[-1], frame["track_id"].iloc[0]
+    assert map_view.undrawn_selection_trace(frame, dots, [shown], bundle.labels) is None
+    trace = map_view.undrawn_selection_trace(frame, dots, [shown, left_out], bundle.labels)
+    assert trace["customdata"][0][0] == left_out and len(trace["x"]) == 1
+    assert trace["x"][0] == frame["x"].iloc[-1] and trace["y"][0] == frame["y"].iloc[-1]
+    validated(map_view.figure([trace], {}))
+
+
+def test_display_names_of_a_whole_table_are_display_name_row_by_row():
+    import pandas as pd
+
+    artists = pd.Series(["A", None, " ", "B & C", np.nan, "X", ""], dtype=object)
+    titles = pd.Series(["t1", "t2", None, "", "  ", 5, "only a title"], dtype=object)
+    want = [map_view.display_name(a, t) for a, t in zip(artists, titles)]
+    assert list(map_view.display_names(artists, titles)) == want
+    assert want[2] == "unknown artist and title" and want[5] == "X – 5"
+
+
 def test_find_tracks_matches_every_word_in_any_case(bundle):
     frame = map_view.map_frame(bundle, "deep")
     found = map_view.find_tracks(frame, "BLUES")

@@ -379,3 +379,27 @@ def test_pickled_weights_are_refused_without_unpickling(written, tmp_path):
     with pytest.raises(BundleError, match=r"model.safetensors cannot be read \(SafetensorError"):
         b.state_dict()
     assert not sentinel.exists(), "loading a bundle's weights ran code from a pickle"
+
+
+def test_a_file_verified_once_is_not_hashed_again_until_it_changes(written, tmp_path, monkeypatch):
+    from pipeline.bundle import reading
+
+    written, _ = written
+    hashed = []
+    real = reading.sha256_file
+    monkeypatch.setattr(reading, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    cache = tmp_path / "cache"
+    load_bundle(written, lazy=True, cache_dir=cache)
+    first = sorted(hashed)
+    assert "arrays.npz" in first
+    hashed.clear()
+    load_bundle(written, lazy=True, cache_dir=cache)
+    assert hashed == []  # unchanged since: remembered
+    load_bundle(written)  # without a cache folder every file is hashed, as before
+    assert sorted(hashed) == first
+    hashed.clear()
+    tracks = written / "tracks.csv"
+    tracks.write_text(tracks.read_text().replace("jazz.00001", "jazz.99999"))  # changed: hashed again, and refused
+    with pytest.raises(BundleError, match="tracks.csv does not match"):
+        load_bundle(written, lazy=True, cache_dir=cache)
+    assert hashed[-1] == "tracks.csv"
