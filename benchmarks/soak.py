@@ -182,6 +182,7 @@ class Session:
     played: int = 0
     downloaded: int = 0
     load_seconds: float = 0.0
+    step: str = "loading the page"  # what it was doing last: a failure says where it stopped
     latencies: list = field(default_factory=list)
     sources: set = field(default_factory=set)  # the folders the players' audio came from
     problems: list = field(default_factory=list)  # (kind, text)
@@ -422,15 +423,21 @@ def watch(page, s: Session) -> None:
 async def one_round(page, s: Session, k: int, shown: str, songs, bad, rng) -> str:
     """What a student does in a minute, in turn: another layer, a dot heard, a download, a song dropped in."""
     cycle = list(EMBEDDINGS[s.index % 4:] + EMBEDDINGS[:s.index % 4])  # sessions start on different maps
-    shown = await switch(page, next(e for e in cycle[k % 4:] + cycle[:k % 4] if e != shown))
+    target = next(e for e in cycle[k % 4:] + cycle[:k % 4] if e != shown)
+    s.step = f"round {k}: switching from {shown} to {target}"
+    shown = await switch(page, target)
     s.switches += 1
+    s.step = f"round {k}: clicking a dot and playing it"
     await click_a_dot_and_play(page, s, rng)
     if k % 3 == s.index % 3:
+        s.step = f"round {k}: downloading the coordinates"
         await download_coordinates(page, s)
+    s.step = f"round {k}: dropping in a song"
     await upload(page, s, k, songs, bad)
     await wait_idle(page)
     await check_exceptions(page, s)
     if (k + 1) % 8 == 0:  # keep each session's song list bounded, as a visitor would clear it
+        s.step = f"round {k}: removing all songs"
         await page.locator(".st-key-remove_songs button").click()
         await page.wait_for_function(f"() => ({STARS})() === 0", timeout=120_000)
         await wait_idle(page)
@@ -457,12 +464,14 @@ async def run_session(s: Session, browser, url: str, start_at: float, ready, son
             shown = await one_round(page, s, k, shown, songs, bad, rng)
             k += 1
         # still connected and answering: one more switch must redraw the map
+        s.step = "the last switch"
         await switch(page, next(e for e in EMBEDDINGS if e != shown))
         await check_exceptions(page, s)
         s.held = True
     except Exception as exc:  # a timeout or a lost page: report it, keep the other sessions going
         await ready(s, failed=True)
-        s.problems.append(("session failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"))
+        s.problems.append(("session failed",
+                           f"{type(exc).__name__} while {s.step}: {str(exc).splitlines()[0][:300]}"))
         try:
             await check_exceptions(page, s)
             shot = Path(tempfile.gettempdir()) / f"soak-session-{s.index}.png"
