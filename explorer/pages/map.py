@@ -139,7 +139,8 @@ def map_fragment() -> None:
     map_chart(figure_json(fig) if overlaid else cache.map_base_spec(*ctx.ref, embedding, colour_by),
               key=keys.MAP_CHART, on_select=on_map_select, config=CONFIG,
               frames=layer_play.frames_for(ctx, embedding, colour_by, results))
-    shown = f" ({len(dots)} drawn as dots: an even sample)" if len(dots) < len(frame) else ""
+    shown = (f" ({len(dots)} drawn as dots: an even sample; a lasso or box selects drawn dots, "
+             "“Find a clip” finds any)" if len(dots) < len(frame) else "")
     st.caption(f"**{text.layer_title(embedding)} ({embedding})**, {len(frame)} clips{shown}: "
                f"{text.layer_finding(embedding, controls.dim(bundle, embedding))}")
     with st.expander("How to use the map"):
