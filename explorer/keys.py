@@ -46,4 +46,5 @@ COMPARE_SCALE = "compare_scale"
 MAP_FRAGMENT = "map_fragment"  # the controls and the map
 DETAIL_FRAGMENT = "detail_fragment"  # find a clip and the detail panel
 SOUNDS_FRAGMENT = "sounds_fragment"  # "sounds like"
+RECORDER_FRAGMENT = "recorder_fragment"  # the sidebar's recorder (its parts while recording rerun only it)
 PATH_FRAGMENT = "path_fragment"  # the sidebar's progress of songs' paths (every page, while one is computed)

@@ -92,6 +92,7 @@ class SongJob:
     cancelled: threading.Event = field(default_factory=threading.Event)
     waited_s: float = 0.0  # the first answer's time in the queue, behind other songs
     cpu_s: float = 0.0  # CPU seconds the first answer used (decoding, front ends, networks), on every thread
+    early_inputs: int = 0  # network inputs taken from the work done while a recording was recorded
 
     def progress(self) -> tuple[int, int]:
         """(windows computed, windows in the song)."""
@@ -162,11 +163,12 @@ class Placing:
                         del self._waiting[number]
 
     def start(self, placer, source, filename: str, max_bytes: int | None = None, progress=None,
-              min_seconds: float | None = None) -> SongJob:
+              min_seconds: float | None = None, early=None) -> SongJob:
         """Decode a file (here), give its first answer (on the shared threads) and queue the rest.
 
         Raises AudioError for what cannot be placed. ``progress(n)`` is called while
-        ``n`` songs are ahead of this one; ``min_seconds``: refuse shorter audio.
+        ``n`` songs are ahead of this one; ``min_seconds``: refuse shorter audio; ``early``: a recording's
+        inputs computed while it was recorded (``pipeline.early.EarlyInputs``), taken where they are the same.
         """
         number = next(self._order)
         shortest = {} if min_seconds is None else {"min_seconds": min_seconds}
@@ -174,10 +176,11 @@ class Placing:
         song = placer.open_file(source, filename, max_bytes, prepare=False, whole=False, **shortest)
         steps = [self._run_first(number, song.prepare_tasks(whole=False), progress)]  # where the inputs are
         song.prepare(whole=False)
+        taken = song.adopt(early) if early is not None else 0
         first = song.first_windows()
         steps.append(self._run_first(number, song.tasks(first, FIRST_TASK_INPUTS), progress))
         job = SongJob(song, song.placement(first), Future(), waited_s=sum(w for w, _ in steps),
-                      cpu_s=time.thread_time() - cpu0 + sum(c for _, c in steps))
+                      cpu_s=time.thread_time() - cpu0 + sum(c for _, c in steps), early_inputs=taken)
         if song.computed() == song.n_windows:  # a short clip: the first answer heard all of it
             job.final.set_result(job.first)
             song.release()

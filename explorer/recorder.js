@@ -4,6 +4,8 @@
 // component's trigger value "clip" ({id, wav: base64, rate, seconds}): no decoding, resampling or encoding is
 // left to do after the stop, and nothing is fetched from the network (the worklet's code is a Blob). A trigger,
 // not a state value: the browser sends every state value again with each rerun, the WAV would go up each time.
+// While recording, the samples not sent yet go every part_s seconds as the trigger "part" ({id, offset, rate,
+// pcm: base64 16-bit}), so the server runs the networks on them before the stop (pipeline/early.py).
 const RATE = 22050; // the pipeline's rate; a browser that cannot record at it records at the device's rate
 const BLOCK = 1024; // samples per message from the worklet (the last, partial block is left out: < 50 ms)
 
@@ -23,8 +25,8 @@ class Pcm extends AudioWorkletProcessor {
 }
 registerProcessor("genre-map-pcm", Pcm);`;
 
-function wavBytes(blocks, rate) {
-  const n = blocks.reduce((s, b) => s + b.length, 0);
+function wavBytes(samples, rate) {
+  const n = samples.length;
   const buf = new ArrayBuffer(44 + 2 * n);
   const v = new DataView(buf);
   const text = (o, s) => { for (let i = 0; i < s.length; i++) v.setUint8(o + i, s.charCodeAt(i)); };
@@ -32,9 +34,7 @@ function wavBytes(blocks, rate) {
   v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true); v.setUint32(24, rate, true);
   v.setUint32(28, 2 * rate, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true);
   text(36, "data"); v.setUint32(40, 2 * n, true);
-  const pcm = new Int16Array(buf, 44, n);
-  let o = 0;
-  for (const b of blocks) { pcm.set(b, o); o += b.length; }
+  new Int16Array(buf, 44, n).set(samples);
   return new Uint8Array(buf);
 }
 
@@ -72,7 +72,14 @@ function openSource(ctx, stream) {
   }
 }
 
-function makeRecorder(root, limitS) {
+function concat(blocks) {
+  const out = new Int16Array(blocks.reduce((s, b) => s + b.length, 0));
+  let o = 0;
+  for (const b of blocks) { out.set(b, o); o += b.length; }
+  return out;
+}
+
+function makeRecorder(root, limitS, partS) {
   const button = root.querySelector("button");
   const clock = root.querySelector(".clock");
   const note = root.querySelector(".note");
@@ -87,7 +94,17 @@ function makeRecorder(root, limitS) {
     const s = (performance.now() - rec.t0) / 1000;
     clock.textContent = `${Math.floor(s)} s of ${limitS} s`;
     if (s >= limitS) stop();
+    else if (s >= rec.sentS + partS) sendPart(s);
   };
+  function sendPart(s) { // the samples recorded since the last part
+    const pcm = concat(rec.blocks.slice(rec.sentBlocks));
+    rec.sentBlocks = rec.blocks.length;
+    rec.sentS = s;
+    if (!pcm.length) return;
+    root.__setTrigger("part", { id: rec.id, offset: rec.sentSamples, rate: rec.ctx.sampleRate,
+                                pcm: base64(new Uint8Array(pcm.buffer)) });
+    rec.sentSamples += pcm.length;
+  }
   async function start() {
     note.textContent = "";
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -115,6 +132,9 @@ function makeRecorder(root, limitS) {
       rec.starting = false;
     }
     rec.blocks = [];
+    rec.count += 1;
+    rec.id = `${Date.now().toString(36)}-${rec.count}`;
+    rec.sentBlocks = rec.sentSamples = rec.sentS = 0;
     rec.node.port.onmessage = (m) => { if (rec.blocks) rec.blocks.push(toInt16(m.data)); };
     rec.source.connect(rec.node);
     rec.on = true;
@@ -140,9 +160,8 @@ function makeRecorder(root, limitS) {
     show();
     const n = blocks.reduce((s, b) => s + b.length, 0);
     clock.textContent = `${(n / rate).toFixed(1)} s recorded`;
-    rec.count += 1;
-    const id = `${Date.now().toString(36)}-${rec.count}`;
-    const wav = base64(wavBytes(blocks, rate));
+    const id = rec.id;
+    const wav = base64(wavBytes(concat(blocks), rate));
     root.__setTrigger("clip", { id, rate, seconds: n / rate, wav });
     // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
     window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };
@@ -158,7 +177,7 @@ function makeRecorder(root, limitS) {
 export default function ({ parentElement, data, setTriggerValue }) {
   const root = parentElement.querySelector(".recorder");
   root.__setTrigger = setTriggerValue; // the newest run's
-  if (!root.__recorder) root.__recorder = makeRecorder(root, (data && data.limit_s) || 30);
+  if (!root.__recorder) root.__recorder = makeRecorder(root, (data && data.limit_s) || 30, (data && data.part_s) || 1);
   root.querySelector(".label").textContent = (data && data.label) || "";
   root.querySelector("button").title = (data && data.help) || "";
 }

@@ -4,18 +4,26 @@
 browser before uploading it (stop → star 1.2-1.6× an upload's, benchmarks/bench_teach.py --record). This recorder
 keeps the microphone's samples as 16-bit PCM while it records (at the pipeline's 22 050 Hz where the browser
 allows), so on "Stop" the WAV is ready and goes to Python at once as the component's trigger value (base64 in JSON,
-on the page's websocket; a state value would go up again with every rerun). The recording is then placed through
-``upload.Recording`` like a dropped-in file. It shows the seconds recorded, stops by itself at
+on the page's websocket; a state value would go up again with every rerun). While it records, it sends the
+samples every second, and the networks run on every input heard whole (``pipeline.early``): at "Stop" only
+the last seconds are left to compute. The recording is then placed through ``upload.Recording`` like a
+dropped-in file, taking the early work only where it is the same. It shows the seconds recorded, stops by itself at
 ``upload.RECORDING_MAX_S`` and says in one line when the microphone is denied, missing or unreachable (a page over
 plain http on another machine).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
+from pipeline.early import EarlyInputs
+
 from . import upload
+
+log = logging.getLogger(__name__)
+PART_S = 1.0  # while recording, the samples go to the server this often (the networks run on them meanwhile)
 
 SCRIPT = Path(__file__).with_name("recorder.js")
 
@@ -41,32 +49,64 @@ button.on::before { content: "\\25A0  "; color: white; }
 
 _recorder = st.components.v2.component("genre_map_recorder", html=HTML, css=CSS, js=SCRIPT.read_text())
 KEPT = "recorder_kept"  # session state: {recorder key: its last Recording, or why the last clip was refused}
+EARLY = "recorder_early"  # session state: the recording being recorded ({"id", "next": its next sample, "inputs"})
 
 
 def _ignore() -> None:
-    """A trigger value needs a callback; the full run that follows reads it."""
+    """A trigger value needs a callback; the run that follows reads it."""
 
 
-def recorder(label: str, key: str, help: str = "") -> upload.Recording | None:
-    """The recorder with ``label`` (and ``help`` on its button); its last recording (placed like an upload),
-    or None before one.
+def recorder(label: str, key: str, get_placer, help: str = "") -> bool:
+    """The recorder with ``label`` (and ``help`` on its button); whether a new recording arrived in this run
+    (``last_recording`` has it).
 
-    The clip arrives once (a trigger value) and is kept in the session under the recorder's key, so a new
-    round of the uploader ("remove all my songs") starts without it. A clip that is not a WAV (a damaged or
-    forged message) is said in one line under the recorder.
+    While it records, the recorder sends its samples every second (trigger ``part``), and the networks run on
+    what has arrived (``listen``); call it in a fragment, so that a part reruns only that. The clip arrives
+    once (trigger ``clip``) and is kept in the session under the recorder's key, so a new round of the uploader
+    ("remove all my songs") starts without it. A clip that is not a WAV (a damaged or forged message) is said
+    in one line under the recorder.
     """
-    result = _recorder(data={"label": label, "help": help, "limit_s": upload.RECORDING_MAX_S}, key=key,
-                       on_clip_change=_ignore)
+    result = _recorder(data={"label": label, "help": help, "limit_s": upload.RECORDING_MAX_S,
+                             "part_s": PART_S}, key=key, on_clip_change=_ignore, on_part_change=_ignore)
+    part = result.get("part") if isinstance(result, dict) else None
+    if part is not None:
+        listen(part, get_placer)
     clip = upload.recorder_clip(result)
     if clip is not None:
+        early = st.session_state.pop(EARLY, None)
+        early = early["inputs"] if early is not None and early["id"] == clip.get("id") else None
+        if early is not None:
+            early.stop()
         try:
-            st.session_state[KEPT] = {key: upload.Recording(upload.RecordedClip.from_clip(clip))}
+            st.session_state[KEPT] = {key: upload.Recording(upload.RecordedClip.from_clip(clip), early=early)}
         except upload.RecordingError as e:
             st.session_state[KEPT] = {key: f"The recording could not be used: {e}."}
     kept = st.session_state.get(KEPT, {}).get(key)
     if isinstance(kept, str):
         st.error(kept)
-    return last_recording(key)
+    return clip is not None
+
+
+def listen(part: dict, get_placer) -> None:
+    """Run the networks on a recording's samples so far (``pipeline.early``); a part that does not follow the
+    last one (lost on the way) or a rate other than the bundle's ends it: the clip is then placed as a file."""
+    ss = st.session_state
+    try:
+        p = upload.RecordedPart.from_part(part)
+        now = ss.get(EARLY)
+        if now is None or now["id"] != p.id:
+            placer = get_placer() if p.offset == 0 else None
+            usable = placer is not None and p.rate == placer.spec.sample_rate
+            now = ss[EARLY] = {"id": p.id, "next": 0, "inputs": EarlyInputs(placer) if usable else None}
+        if now["inputs"] is None or p.offset != now["next"] or p.offset > p.rate * (upload.RECORDING_MAX_S + 1):
+            now["inputs"] = None
+            return
+        now["next"] += len(p.samples)
+        now["inputs"].extend(p.samples)
+    except Exception:  # noqa: BLE001 - early work is only a head start: the clip is placed (and checked) anyway
+        log.exception("a recording's part could not be used")
+        if isinstance(ss.get(EARLY), dict):
+            ss[EARLY]["inputs"] = None
 
 
 def last_recording(key: str) -> upload.Recording | None:

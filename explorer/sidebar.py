@@ -6,6 +6,7 @@ files not seen before); the state they change is ``explorer.session``'s.
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from . import keys, recorder, sessions_sweep, state, text, upload
 from .session import Context, recorder_key, remove_all_songs, select, uploader_key
@@ -22,7 +23,8 @@ def songs_sidebar(ctx: Context) -> None:
     # No type= filter: a file of another format (.m4a, .mp4…) gets our message naming the supported ones
     files = st.file_uploader(f"{upload.FORMATS_LABEL}, up to {max_mb} MB", accept_multiple_files=True,
                              key=uploader_key(), help=text.UPLOAD_HELP)
-    recording = recorder.recorder(text.RECORD_LABEL, key=recorder_key(), help=text.RECORD_HELP)
+    recorder_box(ctx.path)
+    recording = recorder.last_recording(recorder_key())
     files = [*(files or []), *([recording] if recording is not None else [])]
     queue = st.empty()
     with st.spinner("Listening to your song…"):
@@ -52,6 +54,27 @@ def songs_sidebar(ctx: Context) -> None:
                "`streamlit run app.py -- --bundle DIR`.")
 
 
+@st.fragment(key=keys.RECORDER_FRAGMENT)
+def recorder_box(path) -> None:
+    """The recorder, in a fragment: the parts it sends while recording rerun only this; its clip, the page."""
+    if recorder.recorder(text.RECORD_LABEL, recorder_key(), lambda: state.get_placer(path), help=text.RECORD_HELP):
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:  # a fragment's run: the page places the clip
+            rerun_page()
+
+
+def rerun_page() -> None:
+    """Rerun the whole page from a fragment's run, at the view the page last wrote.
+
+    The full run takes its address from the fragment's request, sent before any view written since (a dot
+    clicked while the request waited): it would read that stale address as a link and drop the click.
+    """
+    written = st.session_state.get(keys.URL_WRITTEN)
+    if written is not None:
+        st.query_params.from_dict(written)
+    st.rerun(scope="app")
+
+
 @st.fragment(key=keys.PATH_FRAGMENT)
 def path_progress_box() -> None:
     """Holds ``path_progress`` while a song's path is computed: rerunning this box calls it anew, which restarts
@@ -76,12 +99,7 @@ def path_progress() -> None:
     """While songs' paths are computed: how far each is; when one is done, the whole page shows it."""
     results = list(st.session_state.get(keys.UPLOADS, {}).values())
     if upload.refresh(results):
-        # The full run takes its address from this timer's request, sent before any view written since (a dot
-        # clicked while the request waited): it would read that stale address as a link and drop the click.
-        written = st.session_state.get(keys.URL_WRITTEN)
-        if written is not None:
-            st.query_params.from_dict(written)
-        st.rerun(scope="app")
+        rerun_page()
     for r in upload.pending(results):
         done, total = r.job.progress()
         st.progress(done / max(total, 1), text=text.path_progress(r.name, done, total))

@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from pipeline.audio import SUPPORTED_EXTENSIONS, AudioError
 from pipeline.errors import one_line
 
@@ -43,15 +45,42 @@ def recorded_wav(clip: dict) -> bytes:
     text = clip.get("wav") if isinstance(clip, dict) else None
     if not isinstance(text, str) or not text:
         raise RecordingError("the recorder sent no audio")
-    if len(text) > 4 * (RECORDING_MAX_BYTES // 3 + 1):
-        raise RecordingError(f"the recording is longer than {RECORDING_MAX_S:.0f} s")
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise RecordingError("the recorder sent audio that is not base64") from None
+    data = _recorded_bytes(text)
     if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise RecordingError("the recorder sent audio that is not a WAV file")
     return data
+
+
+def _recorded_bytes(text: str) -> bytes:
+    """The recorder's base64 text → bytes; ``RecordingError`` when it is not base64 or longer than a recording."""
+    if len(text) > 4 * (RECORDING_MAX_BYTES // 3 + 1):
+        raise RecordingError(f"the recording is longer than {RECORDING_MAX_S:.0f} s")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RecordingError("the recorder sent audio that is not base64") from None
+
+
+@dataclass(frozen=True)
+class RecordedPart:
+    """Samples the recorder sent while recording (``explorer.recorder``): which recording, where they start."""
+
+    id: str
+    offset: int  # samples before these in the recording
+    rate: int
+    samples: np.ndarray  # float32, as the recording's WAV decodes them (16-bit / 32 768)
+
+    @classmethod
+    def from_part(cls, part: dict) -> RecordedPart:
+        """The recorder's part (``{"id", "offset", "rate", "pcm": base64 16-bit}``); ``RecordingError`` if not one."""
+        pcm, rid, offset, rate = (part.get(k) for k in ("pcm", "id", "offset", "rate")) if isinstance(
+            part, dict) else (None,) * 4
+        if not (isinstance(pcm, str) and isinstance(rid, str) and 0 < len(rid) <= 64
+                and isinstance(offset, int) and offset >= 0 and isinstance(rate, int) and rate > 0):
+            raise RecordingError("the recorder sent a part that is not one")
+        data = _recorded_bytes(pcm)
+        samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / np.float32(32768)
+        return cls(rid, offset, rate, samples)
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ class Recording:
     file: object
     name: str = RECORDING_NAME
     min_seconds: float = RECORDING_MIN_S
+    early: object = None  # pipeline.early.EarlyInputs: what was computed while it was recorded
 
     @property
     def file_id(self) -> str:
@@ -107,6 +137,7 @@ class UploadResult:
     seconds: float = 0.0  # time to decode and place
     note: str | None = None  # something the page should say about a placed song (e.g. why it has no path)
     job: object | None = None  # explorer.placing.SongJob while the whole song is computed in the background
+    early_inputs: int = 0  # a recording's network inputs computed while it was recorded (``pipeline.early``)
 
     @property
     def ok(self) -> bool:
@@ -114,13 +145,14 @@ class UploadResult:
 
 
 def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None = None, placing=None,
-                 progress=None, min_seconds: float | None = None) -> UploadResult:
+                 progress=None, min_seconds: float | None = None, early=None) -> UploadResult:
     """Place one file's bytes; bad audio becomes ``error`` (never an exception).
 
     With ``placing`` (``explorer.placing.Placing``) the result is the first answer
     and ``job`` computes the whole song in the background (``refresh`` swaps it
     in); without, every window is placed here. ``progress(n)``: n songs wait ahead. ``min_seconds``:
-    refuse shorter audio (a recording); else the pipeline's minimum.
+    refuse shorter audio (a recording); else the pipeline's minimum. ``early``: a recording's network work done
+    while it was recorded (``pipeline.early``), used where it is the same.
     """
     t0 = time.perf_counter()
     job = None
@@ -128,7 +160,7 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         if placing is None:
             placement = placer.place_file(bytes(data), filename=name, max_bytes=max_bytes, trajectory=True)
         else:
-            job = placing.start(placer, bytes(data), name, max_bytes, progress, min_seconds)
+            job = placing.start(placer, bytes(data), name, max_bytes, progress, min_seconds, early)
             placement = job.first
     except AudioError as e:
         return UploadResult(key, name, error=str(e), seconds=time.perf_counter() - t0)
@@ -137,7 +169,7 @@ def place_upload(placer, key: str, name: str, data: bytes, max_bytes: int | None
         return UploadResult(key, name, error=f"could not be placed ({one_line(e)})",
                             seconds=time.perf_counter() - t0)
     return UploadResult(key, name, placement=placement, seconds=time.perf_counter() - t0,
-                        note=cut_note(placement), job=job)
+                        note=cut_note(placement), job=job, early_inputs=getattr(job, "early_inputs", 0))
 
 
 def refresh(results) -> bool:
@@ -215,7 +247,7 @@ def sync_uploads(files, cache: dict, get_placer, max_bytes: int | None = None, p
                 continue
             # decode by the file's own name (its extension); show the unique one ("song.wav (2)")
             cache[f.file_id] = place_upload(placer, f.file_id, f.name, f.getvalue(), max_bytes, placing, progress,
-                                            getattr(f, "min_seconds", None))
+                                            getattr(f, "min_seconds", None), getattr(f, "early", None))
             cache[f.file_id].name = name
             new.append(cache[f.file_id])
     by_key = {r.key: r for r in new}

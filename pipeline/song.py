@@ -119,6 +119,24 @@ class NetworkWork:
             self.outputs[k][input_idx] = out[k]
         self.done[input_idx] = True
 
+    def adopt(self, known: dict) -> int:
+        """Take early outputs (``pipeline.early``: input index → (input, outputs)) of the inputs this song
+        computes to the very same array; how many were taken."""
+        if self.source is None:
+            return 0
+        idx = np.array(sorted(i for i in known if i < self.n_inputs and not self.done[i]), dtype=np.int64)
+        if not len(idx):
+            return 0
+        x, none = self.source.at(idx)
+        same = [r for r, i in enumerate(idx.tolist()) if np.array_equal(x[r], known[i][0])]
+        for r in same:
+            i = int(idx[r])
+            for k in OUTPUTS:
+                self.outputs[k][i] = known[i][1][k]
+            self._none[i] = none[r]
+            self.done[i] = True
+        return len(same)
+
     def forget(self, window_idx: np.ndarray) -> None:
         """Compute these windows' inputs again (their samples changed)."""
         self.done[self.inputs_of(window_idx)] = False
@@ -199,6 +217,11 @@ class Song:
         self._sounding = sounding_windows(self.y, self.placer.spec)
         if self.part is not None:  # only the decoded windows can be heard yet
             self._sounding &= np.isin(np.arange(self.n_windows), self.part.windows)
+
+    def adopt(self, early) -> int:
+        """Take what ``early`` (``pipeline.early.EarlyInputs``: this recording, computed while it was recorded)
+        computed to the very inputs this song has (after ``prepare(whole=False)``); how many inputs were taken."""
+        return sum(w.adopt(known) for w, known in zip(self.work, early.known))
 
     def complete_tasks(self) -> list[Callable[[], None]]:
         """The whole song's front ends where only a first answer's inputs were computed (cheaper per input);

@@ -83,6 +83,9 @@ def show_song(result, labels, audio: dict | None = None, predictor: str | None =
     heard = sum(p.votes.values())
     status = f"first answer in {result.seconds:.2f} s" + (
         f" from {heard} of its {p.n_segments} windows; the rest is being heard" if result.job is not None else "")
+    early = result.early_inputs
+    if early:  # a recording: the networks ran on what had arrived before "Stop"
+        status += f"; {early} network input{'s' if early > 1 else ''} computed while you recorded"
     st.markdown(f"Your song · {text.genre_readout(result)} · {p.duration_s:.0f} s "
                 f"({status})")
     if predictor:

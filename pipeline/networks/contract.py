@@ -10,7 +10,9 @@ at module level and without importing torch (placing a song never does):
   in ``bundle.json`` under ``networks.<name>.settings``);
 - ``song_inputs(spec, settings)``: the same inputs on demand, a function from
   a signal to an object that knows where its windows and inputs are from its
-  length alone (``starts_s``, ``pool``, ``n_inputs``) and computes any of its
+  length alone (``starts_s``, ``pool``, ``n_inputs``; ``ends_s``: where each
+  input's samples end, so a recording's inputs can be computed while it is
+  still recorded, ``pipeline.early``) and computes any of its
   inputs and their "none" rows (``at``), each equal to ``front_end``'s (a first
   answer needs only a few windows of a long song);
 - ``for_build(cfg, n_classes)``: a ``BuildNetwork`` (torch from here on).

@@ -52,6 +52,7 @@ class ImageInputs:
         self.starts = window_starts(len(y), spec)
         self.starts_s = nominal_starts_s(len(y), spec)
         self.n_inputs = len(self.starts)
+        self.ends_s = (self.starts + spec.segment_seconds * spec.sample_rate) / spec.sample_rate  # a window's image
 
     def at(self, input_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(images, their "none" rows) of these windows: what ``clip_windows`` gives them."""

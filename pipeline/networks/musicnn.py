@@ -70,6 +70,8 @@ class PatchInputs:
         self.pool = window_pooling(self.patch_starts * cfg.hop_length / cfg.sample_rate, cfg.patch_seconds,
                                    self.starts_s, spec.segment_seconds)
         self.n_inputs = len(self.patch_starts)
+        # a patch's last frame is centred on its last hop and reaches half an FFT beyond
+        self.ends_s = ((self.patch_starts + cfg.patch_frames - 1) * cfg.hop_length + cfg.n_fft // 2) / cfg.sample_rate
 
     def at(self, input_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(patches, their "none" rows): ``musicnn_patches``'s rows ``input_idx``."""

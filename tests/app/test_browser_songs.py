@@ -6,6 +6,8 @@ Uses the server and chart helpers of ``test_browser.py``. No timings are asserte
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -112,6 +114,8 @@ def test_a_song_recorded_from_the_room_is_placed_like_a_file(server, tmp_path):
                                    timeout=120_000)
             page.wait_for_selector("h3:has-text('★ room recording.wav')", timeout=60_000)
             wait_idle(page)
+            # its samples went up each second: MusiCNN's first two 3 s patches were computed before "Stop"
+            assert re.search(r"[2-9] network inputs computed while you recorded", page.locator("body").inner_text())
             assert "too short" not in page.locator(SIDEBAR).inner_text()  # the new recording replaced the old
             assert page.locator(SIDEBAR).inner_text().count("room recording.wav: the model says") == 1
             page.wait_for_selector("audio[src*='/static/songs/']", state="attached", timeout=30_000)  # it plays

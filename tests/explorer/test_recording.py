@@ -69,3 +69,33 @@ def test_a_recording_is_placed_like_a_file_and_a_short_one_is_too_short(placer):
     assert not results[0].ok and "too short" in results[0].error
     assert results[1].ok, results[1].error
     upload.forget(results[1])
+
+
+def part_state(y: np.ndarray, offset: int = 0, part_id: str = "a-1", sr: int = SR) -> dict:
+    """A part the recorder sends while recording: its 16-bit samples in base64, where they start."""
+    pcm = np.round(np.clip(y, -1, 1) * 32767).astype("<i2")
+    return {"id": part_id, "offset": offset, "rate": sr, "pcm": base64.b64encode(pcm.tobytes()).decode()}
+
+
+def test_a_part_reads_back_as_the_samples_the_wav_will_decode_to():
+    y = genre_clip(1, 1.0, SR, np.random.default_rng(2))
+    part = upload.RecordedPart.from_part(part_state(y, offset=22050))
+    buf = io.BytesIO()  # the recorder's WAV of the same 16-bit samples
+    sf.write(buf, np.round(np.clip(y, -1, 1) * 32767).astype(np.int16), SR, format="WAV", subtype="PCM_16")
+    wav, _ = sf.read(io.BytesIO(buf.getvalue()), dtype="float32")
+    assert part.offset == 22050 and part.rate == SR and part.id == "a-1"
+    assert part.samples.dtype == np.float32 and np.array_equal(part.samples, wav)  # bit for bit: the same inputs
+
+
+@pytest.mark.parametrize("part, says", [
+    (None, "not one"),
+    ({"id": "x", "offset": 0, "rate": SR}, "not one"),
+    ({"id": "x", "offset": -1, "rate": SR, "pcm": ""}, "not one"),
+    ({"id": "x", "offset": 0, "rate": 0, "pcm": ""}, "not one"),
+    ({"id": "x", "offset": 0, "rate": SR, "pcm": "not base64!"}, "not base64"),
+    ({"id": "x", "offset": 0, "rate": SR, "pcm": "A" * (5 * upload.RECORDING_MAX_BYTES)}, "longer than 30 s"),
+])
+def test_what_is_not_a_part_is_refused_in_one_line(part, says):
+    with pytest.raises(upload.RecordingError) as e:
+        upload.RecordedPart.from_part(part)
+    assert says in str(e.value) and "\n" not in str(e.value)
