@@ -2,7 +2,7 @@
 
 A recording from the room reaches the server in parts while it is recorded
 (``explorer.recorder``). Most of its first answer's cost is network inputs
-whose samples were heard seconds before "Stop" (MusiCNN's 3 s patches:
+whose samples were heard seconds before "Stop" (a music network's 3 s patches:
 ~30 ms each on one core), so ``EarlyInputs`` computes every input whose
 samples have all arrived (its ``ends_s`` and ``EDGE_S`` of margin), as they
 arrive. The placement then takes an early input's outputs only where the whole
