@@ -158,10 +158,10 @@ function makeRecorder(root, limitS, partS) {
     rec.on = false;
     clearInterval(rec.timer);
     show();
-    const n = blocks.reduce((s, b) => s + b.length, 0);
+    const samples = concat(blocks), n = samples.length;
     clock.textContent = `${(n / rate).toFixed(1)} s recorded`;
     const id = rec.id;
-    const wav = base64(wavBytes(concat(blocks), rate));
+    const wav = base64(wavBytes(samples, rate));
     root.__setTrigger("clip", { id, rate, seconds: n / rate, wav });
     // for benchmarks/bench_teach.py: when the stop began and when the WAV left for Python (the page's clock)
     window.genreMapRecorder = { stopped: rec.stoppedAt, sent: performance.now(), base64Chars: wav.length };

@@ -49,7 +49,7 @@ button.on::before { content: "\\25A0  "; color: white; }
 
 _recorder = st.components.v2.component("genre_map_recorder", html=HTML, css=CSS, js=SCRIPT.read_text())
 KEPT = "recorder_kept"  # session state: {recorder key: its last Recording, or why the last clip was refused}
-EARLY = "recorder_early"  # session state: the recording being recorded ({"id", "next": its next sample, "inputs"})
+EARLY = "recorder_early"  # session state: the recording being recorded ({"id", "inputs": EarlyInputs or None})
 
 
 def _ignore() -> None:
@@ -97,12 +97,12 @@ def listen(part: dict, get_placer) -> None:
         if now is None or now["id"] != p.id:
             placer = get_placer() if p.offset == 0 else None
             usable = placer is not None and p.rate == placer.spec.sample_rate
-            now = ss[EARLY] = {"id": p.id, "next": 0, "inputs": EarlyInputs(placer) if usable else None}
-        if now["inputs"] is None or p.offset != now["next"] or p.offset > p.rate * (upload.RECORDING_MAX_S + 1):
+            now = ss[EARLY] = {"id": p.id, "inputs": EarlyInputs(placer) if usable else None}
+        inputs = now["inputs"]
+        if inputs is None or p.offset != inputs.n_samples or p.offset > p.rate * (upload.RECORDING_MAX_S + 1):
             now["inputs"] = None
             return
-        now["next"] += len(p.samples)
-        now["inputs"].extend(p.samples)
+        inputs.extend(p.samples)
     except Exception:  # noqa: BLE001 - early work is only a head start: the clip is placed (and checked) anyway
         log.exception("a recording's part could not be used")
         if isinstance(ss.get(EARLY), dict):

@@ -30,18 +30,14 @@ class EarlyInputs:
 
     def __init__(self, placer):
         self.placer = placer
-        self.parts: list[np.ndarray] = []
-        self.n_samples = 0
+        self.y = np.zeros(0, dtype=np.float32)  # the samples so far
         # per network: {input index: (its input, {output name: its row})}
         self.known: list[dict[int, tuple[np.ndarray, dict]]] = [{} for _ in placer.networks]
 
     def extend(self, samples: np.ndarray) -> int:
         """Append the next samples (the bundle's rate, float32) and run every input that is now complete;
         the number of inputs computed."""
-        self.parts.append(np.asarray(samples, dtype=np.float32))
-        self.n_samples += len(samples)
-        y = np.concatenate(self.parts)
-        self.parts = [y]
+        y = self.y = np.concatenate([self.y, np.asarray(samples, dtype=np.float32)])
         heard_s = len(y) / self.placer.spec.sample_rate - EDGE_S
         ran = 0
         for network, known in zip(self.placer.networks, self.known):
@@ -57,9 +53,14 @@ class EarlyInputs:
                 ran += len(todo)
         return ran
 
+    @property
+    def n_samples(self) -> int:
+        """How many samples have arrived (where the next part starts)."""
+        return len(self.y)
+
     def stop(self) -> None:
         """The recording ended: drop its samples (the outputs stay, for its placement)."""
-        self.parts = []
+        self.y = self.y[:0]
 
     def computed(self) -> int:
         """How many network inputs are computed so far (every network)."""

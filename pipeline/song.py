@@ -114,7 +114,10 @@ class NetworkWork:
         else:
             x, none = self.source.at(input_idx)
             self._none.update(zip(input_idx.tolist(), none))
-        out = self.network.graph.run(x)
+        self._keep(input_idx, self.network.graph.run(x))
+
+    def _keep(self, input_idx: np.ndarray, out: dict) -> None:
+        """Keep these inputs' graph outputs (``{output name: (n, dim)}``): they are computed."""
         for k in OUTPUTS:
             self.outputs[k][input_idx] = out[k]
         self.done[input_idx] = True
@@ -128,14 +131,12 @@ class NetworkWork:
         if not len(idx):
             return 0
         x, none = self.source.at(idx)
-        same = [r for r, i in enumerate(idx.tolist()) if np.array_equal(x[r], known[i][0])]
-        for r in same:
-            i = int(idx[r])
-            for k in OUTPUTS:
-                self.outputs[k][i] = known[i][1][k]
-            self._none[i] = none[r]
-            self.done[i] = True
-        return len(same)
+        same = np.array([np.array_equal(x[r], known[i][0]) for r, i in enumerate(idx.tolist())], dtype=bool)
+        taken = idx[same]
+        if len(taken):
+            self._none.update(zip(taken.tolist(), none[same]))
+            self._keep(taken, {k: np.stack([known[i][1][k] for i in taken.tolist()]) for k in OUTPUTS})
+        return len(taken)
 
     def forget(self, window_idx: np.ndarray) -> None:
         """Compute these windows' inputs again (their samples changed)."""
